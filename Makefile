@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test`. Both bootstrap .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck unit proto bench bench-quick simulate migrate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+## Start the server on the embedded SQLite store (gRPC :50051, HTTP :8080).
+run: $(STAMP)
+	$(BIN)/lro-server serve $(ARGS)
+
+## Lint, type-check, then the whole test suite.
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check lro_server tests benchmarks scripts
+	$(BIN)/ruff format --check lro_server tests benchmarks scripts
+	$(BIN)/mypy
+
+## Regenerate lro_server/_proto from protos/ (a test fails when they drift).
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick $(ARGS)
+
+simulate: $(STAMP)
+	$(BIN)/lro-server simulate-databricks --port 8765 $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var/
