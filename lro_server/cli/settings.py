@@ -1,0 +1,130 @@
+"""Every setting of lro-server, read from flags and ``LRO_*`` environment variables.
+
+This is the only module that reads the environment; everything else gets values passed in.
+docs/configuration.md is generated from this class (``python -m lro_server.cli.settings``),
+and a test fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Default store: a SQLite file under the working directory's var/ folder.
+DEFAULT_STORE = "sqlite:///var/lro.db"
+
+
+class Settings(BaseSettings):
+    """Server settings. Each field is read from ``LRO_<NAME>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="LRO_", extra="ignore")
+
+    # --- listening ---
+    host: str = Field("0.0.0.0", description="Address both fronts bind to.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free port).")
+    http_port: int = Field(
+        8080, ge=0, le=65535, description="HTTP/JSON port (0: any free port; -1 disables it)."
+    )
+    # --- storage ---
+    store: str = Field(
+        DEFAULT_STORE,
+        description="Operation store: sqlite:///PATH or spanner://projects/P/instances/I/databases/D.",
+    )
+    spanner_threads: int = Field(
+        16, ge=1, le=256, description="Thread pool size for Spanner calls."
+    )
+    retention_days: int = Field(
+        30, ge=1, description="Days a done operation is kept before it is deleted."
+    )
+    # --- operations service ---
+    default_page_size: int = Field(50, ge=1, description="ListOperations page size when 0 is asked.")
+    max_page_size: int = Field(1000, ge=1, description="Larger page sizes are coerced to this.")
+    page_token_key: str = Field(
+        "lro-server-page-tokens",
+        description="HMAC key that signs page tokens; set the same secret on every replica.",
+    )
+    max_wait_seconds: float = Field(
+        600.0, gt=0, description="Longest a single WaitOperation call is held."
+    )
+    max_waiters: int = Field(
+        20000, ge=1, description="Concurrent WaitOperation calls beyond which new ones get "
+        "RESOURCE_EXHAUSTED."
+    )
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request accepted on either front."
+    )
+    # --- tracking Databricks ---
+    replica_id: str = Field(
+        "", description="Name of this replica in leases (default: host name and process id)."
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a replica's claim on an operation lasts unless renewed."
+    )
+    poll_interval_seconds: float = Field(
+        5.0, gt=0, description="Initial interval between two polls of one Databricks entity."
+    )
+    max_poll_interval_seconds: float = Field(
+        60.0, gt=0, description="Poll intervals back off up to this while nothing changes."
+    )
+    databricks_threads: int = Field(
+        32, ge=1, le=512, description="Thread pool size for Databricks calls."
+    )
+    databricks_requests_per_second: float = Field(
+        20.0, gt=0, description="Workspace-wide rate limit of Databricks REST calls."
+    )
+    databricks_call_timeout_seconds: float = Field(
+        60.0, gt=0, description="Retry budget of one Databricks call (the SDK's retry timeout)."
+    )
+    # --- resume ---
+    waiter: Literal["embedded", "workflows"] = Field(
+        "embedded", description="Who resumes waiting methods: in-process, or Cloud Workflows."
+    )
+    workflow: str = Field(
+        "", description="Workflow that waits on children: projects/P/locations/L/workflows/W."
+    )
+    # --- security ---
+    auth: bool = Field(False, description="Require a Google-signed ID token on every call.")
+    auth_audience: str = Field("", description="Expected audience of ID tokens.")
+    allowed_principals: list[str] = Field(
+        default_factory=list, description="Emails allowed to call (empty: any valid token)."
+    )
+    admin_principals: list[str] = Field(
+        default_factory=list, description="Emails that see every owner's operations."
+    )
+    waiter_principals: list[str] = Field(
+        default_factory=list, description="Emails allowed to resume methods (the workflow's)."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate for TLS on the gRPC port.")
+    tls_key: Path | None = Field(None, description="PEM private key for TLS on the gRPC port.")
+    # --- logs ---
+    log_level: str = Field("INFO", description="Log level.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json for Cloud Logging, text for terminals; auto picks by tty."
+    )
+
+
+def configuration_reference() -> str:
+    """Render the configuration reference (docs/configuration.md) from the class."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `lro_server/cli/settings.py` by `python -m lro_server.cli.settings`.",
+        "Every setting is read from the environment variable shown; `lro-server serve` flags",
+        "override the ones they name. Databricks credentials come from the Databricks SDK's",
+        "own variables (`DATABRICKS_HOST`, `DATABRICKS_TOKEN`, profiles).",
+        "",
+        "| variable | default | description |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        lines.append(f"| `LRO_{name.upper()}` | `{default!r}` | {field.description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(configuration_reference())

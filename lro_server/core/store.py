@@ -1,0 +1,84 @@
+"""The OperationStore port: what every backend (SQLite, Spanner) implements.
+
+Semantics every backend must share (tests/conformance/test_store.py proves them):
+
+- ``create`` stores version 1. A non-empty ``request_id`` is unique per owner: creating a
+  second record with the same (owner, request_id) stores nothing and returns the first one
+  with ``created=False`` (AIP-155).
+- ``update`` is compare-and-set: it succeeds only if the stored version equals
+  ``record.version``, then stores ``version + 1`` and the new update time. A conflict raises
+  Aborted; a missing record NotFound; a stored record that is done FailedPrecondition
+  (a done operation never changes again).
+- ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
+- ``claim`` hands unfinished operations to one replica at a time (leases).
+- Oversized records raise FailedPrecondition before anything is written
+  (:func:`lro_server.core.record.check_sizes`).
+- A backend that cannot be reached raises Unavailable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from lro_server.core.filter import Expr
+from lro_server.core.pagetoken import Cursor
+from lro_server.core.record import OperationRecord
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One page of a listing.
+
+    Attributes:
+        filter: Parsed AIP-160 filter, or None for all.
+        owner: Only this owner's operations; None for every owner (admins).
+        after: Resume strictly after this position, or None from the start.
+        limit: Maximum number of records to return.
+    """
+
+    filter: Expr | None
+    owner: str | None
+    after: Cursor | None
+    limit: int
+
+
+class OperationStore(Protocol):
+    """Persistent operations. Methods are coroutines; backends decide where work runs."""
+
+    async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
+        """Store a new record; return (stored record, created). See module docstring."""
+        ...
+
+    async def get(self, name: str) -> OperationRecord:
+        """Return the record (strong read), or raise NotFound."""
+        ...
+
+    async def list(self, query: ListQuery) -> list[OperationRecord]:
+        """Return up to ``query.limit`` records matching the query, in listing order."""
+        ...
+
+    async def update(self, record: OperationRecord) -> OperationRecord:
+        """Compare-and-set ``record`` against its version; return the stored result."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Forget the record, or raise NotFound."""
+        ...
+
+    async def claim(self, holder: str, lease_seconds: float, limit: int) -> list[OperationRecord]:
+        """Lease unfinished operations to ``holder``: those it holds (renewed) or whose lease
+        has expired, at most ``limit``. Returns the claimed records."""
+        ...
+
+    async def release(self, holder: str, names: list[str]) -> None:
+        """End ``holder``'s leases on ``names`` so another replica may take them at once."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise Unavailable when the backend cannot serve."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...
