@@ -1,0 +1,83 @@
+"""SQL fragments with named parameters, for the two store dialects (SQLite and Spanner).
+
+Core builds WHERE fragments (list filters, keyset cursors) without importing any
+database driver; the stores execute them. Values always travel as named parameters,
+never inside the SQL text. The placeholder syntax is the only dialect difference
+handled here: ``:name`` for SQLite, ``@name`` for Spanner GoogleSQL. Spanner's
+parameter types are derived by the store from the Python values (bool, int, str).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+#: Python types a parameter may have; both stores map each to one SQL type.
+ParamValue = bool | int | str
+
+
+class Dialect(enum.Enum):
+    """The SQL dialects the stores speak."""
+
+    SQLITE = "sqlite"
+    SPANNER = "spanner"
+
+    def placeholder(self, name: str) -> str:
+        """The text that refers to parameter ``name`` in this dialect."""
+        return f":{name}" if self is Dialect.SQLITE else f"@{name}"
+
+    @property
+    def true(self) -> str:
+        """An always-true condition (``1=1`` keeps old SQLite versions happy)."""
+        return "1=1" if self is Dialect.SQLITE else "TRUE"
+
+
+@dataclass(frozen=True, slots=True)
+class SqlFilter:
+    """A WHERE fragment and the named parameters it refers to.
+
+    Attributes:
+        sql: The condition, safe to splice into ``WHERE (...)``.
+        params: Parameter name (without ``:``/``@``) to value.
+    """
+
+    sql: str
+    params: dict[str, object] = field(default_factory=dict)
+
+    def and_(self, other: SqlFilter) -> SqlFilter:
+        """Both conditions; parameter names must not collide.
+
+        Raises:
+            ValueError: Both fragments use a parameter of the same name.
+        """
+        clash = self.params.keys() & other.params.keys()
+        if clash:
+            raise ValueError(f"parameter names used twice: {sorted(clash)}")
+        return SqlFilter(f"({self.sql}) AND ({other.sql})", {**self.params, **other.params})
+
+
+class ParamBuilder:
+    """Hands out numbered parameter names (``p0``, ``p1``, ...) and records values.
+
+    Args:
+        dialect: Decides the placeholder syntax.
+        prefix: Name prefix; fragments that will be combined need distinct prefixes.
+    """
+
+    def __init__(self, dialect: Dialect, prefix: str = "p") -> None:
+        self.dialect = dialect
+        self._prefix = prefix
+        self.params: dict[str, object] = {}
+
+    def add(self, value: ParamValue) -> str:
+        """Record ``value`` under a fresh name and return its placeholder."""
+        name = f"{self._prefix}{len(self.params)}"
+        self.params[name] = value
+        return self.dialect.placeholder(name)
+
+    def named(self, name: str, value: ParamValue) -> str:
+        """Record ``value`` under an explicit ``name`` and return its placeholder."""
+        if name in self.params:
+            raise ValueError(f"parameter {name!r} already set")
+        self.params[name] = value
+        return self.dialect.placeholder(name)
