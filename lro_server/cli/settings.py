@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request accepted on either front."
     )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
+    )
     # --- tracking Databricks ---
     replica_id: str = Field(
         "", description="Name of this replica in leases (default: host name and process id)."

@@ -1,0 +1,51 @@
+"""lro.databricks.v1.Jobs handlers: validate, describe the work, start an operation."""
+
+from __future__ import annotations
+
+from google.longrunning import operations_pb2
+
+from lro_server._proto.lro.databricks.v1 import jobs_pb2
+from lro_server.api.context import CallContext
+from lro_server.api.registry import Method, service_methods
+from lro_server.api.requests import require, start_args
+from lro_server.core.operations import OperationsService
+
+SERVICE = "lro.databricks.v1.Jobs"
+
+
+class JobsApi:
+    """Databricks job runs as operations."""
+
+    def __init__(self, service: OperationsService) -> None:
+        self.service = service
+
+    async def RunNow(self, request: jobs_pb2.RunNowRequest, ctx: CallContext
+                     ) -> operations_pb2.Operation:
+        """Run an existing job (jobs/run-now)."""
+        require(request.job_id > 0, "job_id", "must be a positive job id")
+        return await self._start("RunNow", "run_now", request, ctx)
+
+    async def Submit(self, request: jobs_pb2.SubmitRunRequest, ctx: CallContext
+                     ) -> operations_pb2.Operation:
+        """Submit a one-time run (jobs/runs/submit)."""
+        require(len(request.tasks) > 0, "tasks", "at least one task is required")
+        for index, task in enumerate(request.tasks):
+            require("task_key" in task.fields and bool(task.fields["task_key"].string_value),
+                    f"tasks[{index}].task_key", "is required")
+        return await self._start("Submit", "submit", request, ctx)
+
+    async def _start(self, method: str, action: str,
+                     request: jobs_pb2.RunNowRequest | jobs_pb2.SubmitRunRequest,
+                     ctx: CallContext) -> operations_pb2.Operation:
+        args = start_args(request)
+        return await self.service.start(
+            caller=ctx.principal,
+            method=f"{SERVICE}/{method}",
+            work={"family": "jobs", "action": action, "request": args.body,
+                  "timeout_seconds": args.timeout_seconds},
+            request_id=args.request_id,
+        )
+
+    def methods(self) -> list[Method]:
+        """The registry entries of this service."""
+        return service_methods(jobs_pb2.DESCRIPTOR.services_by_name["Jobs"], self)

@@ -1,0 +1,138 @@
+"""Assembly: store, tracker, Operations service, gRPC and HTTP fronts, started and stopped.
+
+Takes plain values (AppConfig), not Settings, so tests build servers on free loopback ports
+with the pieces they choose (a store, a clock, a simulated Databricks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2
+
+from lro_server.api.jobs import JobsApi
+from lro_server.api.operations import OperationsApi
+from lro_server.api.registry import Registry
+from lro_server.api.server import build_server
+from lro_server.core.clock import Clock, SystemClock
+from lro_server.core.notify import Notifier
+from lro_server.core.observed import ObservedStore
+from lro_server.core.operations import OperationsService, ServiceLimits
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
+from lro_server.databricks.client import Databricks, DatabricksOptions
+from lro_server.databricks.jobs import JobsFamily
+from lro_server.databricks.tracker import Tracker
+from lro_server.databricks.tracker_state import TrackerOptions
+from lro_server.http.app import HttpFront, start_http
+from lro_server.storage.factory import open_store
+
+_log = logging.getLogger(__name__)
+
+
+def default_replica_id() -> str:
+    """Host name and process id: unique per running server."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AppConfig:
+    """Everything the application needs, already validated."""
+
+    store: str = "sqlite:///var/lro.db"
+    host: str = "127.0.0.1"
+    grpc_port: int = 0
+    http_port: int = 0  # -1: no HTTP front
+    databricks: DatabricksOptions = DatabricksOptions()
+    replica_id: str = ""
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 5.0
+    max_poll_interval_seconds: float = 60.0
+    first_poll_seconds: float = 1.0
+    limits: ServiceLimits = ServiceLimits()
+    max_waiters: int = 20000
+    max_request_bytes: int = 4 * 1024 * 1024
+    spanner_threads: int = 16
+
+
+class Application:
+    """One server process: call :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self, config: AppConfig, *, store: OperationStore | None = None,
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._given_store = store
+        self.grpc_port = 0
+        self.http_port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._http: web.AppRunner | None = None
+        self.health = health.aio.HealthServicer()
+
+    @property
+    def grpc_target(self) -> str:
+        """host:port of the gRPC front, for clients on this machine."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP front."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    async def start(self) -> None:
+        """Open the store, start tracking, and listen on both fronts."""
+        config = self.config
+        inner = self._given_store
+        if inner is None:
+            options = {"threads": config.spanner_threads} if config.store.startswith(
+                "spanner://") else {}
+            inner = await open_store(config.store, clock=self.clock, **options)
+        self.notifier = Notifier(config.max_waiters)
+        self.store = ObservedStore(inner, [self._on_change])
+        self.databricks = Databricks(config.databricks)
+        self.tracker = Tracker(
+            self.store, self.databricks, {"jobs": JobsFamily()},
+            TrackerOptions(
+                holder=config.replica_id or default_replica_id(),
+                lease_seconds=config.lease_seconds,
+                poll_interval_seconds=config.poll_interval_seconds,
+                max_poll_interval_seconds=config.max_poll_interval_seconds,
+                first_poll_seconds=config.first_poll_seconds,
+            ),
+            clock=self.clock,
+        )
+        self.service = OperationsService(self.store, self.tracker, notifier=self.notifier,
+                                         clock=self.clock, limits=config.limits)
+        self.registry = Registry([*OperationsApi(self.service).methods(),
+                                  *JobsApi(self.service).methods()])
+        self._grpc = build_server(self.registry, max_request_bytes=config.max_request_bytes,
+                                  health_servicer=self.health)
+        self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        await self._grpc.start()
+        if config.http_port >= 0:
+            front = HttpFront(self.registry, max_request_bytes=config.max_request_bytes)
+            self._http, self.http_port = await start_http(front, config.host, config.http_port)
+        self.tracker.launch()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        _log.info("serving gRPC on %s:%d, HTTP on %s:%d, store %s", config.host,
+                  self.grpc_port, config.host, self.http_port, config.store)
+
+    def _on_change(self, name: str, record: OperationRecord | None) -> None:
+        if record is None or record.done:
+            self.notifier.notify(name)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Drain in-flight calls for up to ``grace`` seconds, release leases, close."""
+        await self.health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        if self._http is not None:
+            await self._http.cleanup()
+        await self.tracker.stop()
+        await self.databricks.close()
+        await self.store.close()

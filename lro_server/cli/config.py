@@ -1,0 +1,36 @@
+"""Settings → AppConfig: the one translation from user-facing settings to plain values."""
+
+from __future__ import annotations
+
+from lro_server.cli.app import AppConfig, default_replica_id
+from lro_server.cli.settings import Settings
+from lro_server.core.operations import ServiceLimits
+from lro_server.databricks.client import DatabricksOptions
+
+
+def app_config(settings: Settings) -> AppConfig:
+    """Build the application's configuration from settings."""
+    return AppConfig(
+        store=settings.store,
+        host=settings.host,
+        grpc_port=settings.grpc_port,
+        http_port=settings.http_port,
+        databricks=DatabricksOptions(
+            threads=settings.databricks_threads,
+            call_timeout_seconds=settings.databricks_call_timeout_seconds,
+            requests_per_second=settings.databricks_requests_per_second,
+        ),
+        replica_id=settings.replica_id or default_replica_id(),
+        lease_seconds=settings.lease_seconds,
+        poll_interval_seconds=settings.poll_interval_seconds,
+        max_poll_interval_seconds=settings.max_poll_interval_seconds,
+        limits=ServiceLimits(
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+            page_token_key=settings.page_token_key.encode(),
+            max_wait_seconds=settings.max_wait_seconds,
+        ),
+        max_waiters=settings.max_waiters,
+        max_request_bytes=settings.max_request_bytes,
+        spanner_threads=settings.spanner_threads,
+    )

@@ -1,0 +1,80 @@
+"""A store wrapper that tells in-process listeners about every change it writes.
+
+All writers of a server process (RPC handlers, the tracker, waiters) share one
+ObservedStore, so WaitOperation wake-ups and caches never depend on who wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery, OperationStore
+
+_log = logging.getLogger(__name__)
+
+#: Called with the operation's name and its new record (None once deleted).
+Listener = Callable[[str, OperationRecord | None], None]
+
+
+class ObservedStore:
+    """OperationStore that calls listeners after each successful write."""
+
+    def __init__(self, inner: OperationStore, listeners: list[Listener] | None = None) -> None:
+        self.inner = inner
+        self._listeners: list[Listener] = list(listeners or [])
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` after every write from now on."""
+        self._listeners.append(listener)
+
+    def _changed(self, name: str, record: OperationRecord | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(name, record)
+            except Exception:
+                # A listener bug must not turn a committed write into a failed RPC.
+                _log.exception("listener failed for %s", name)
+
+    async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
+        """See OperationStore.create."""
+        stored, created = await self.inner.create(record)
+        if created:
+            self._changed(stored.name, stored)
+        return stored, created
+
+    async def get(self, name: str) -> OperationRecord:
+        """See OperationStore.get."""
+        return await self.inner.get(name)
+
+    async def list(self, query: ListQuery) -> list[OperationRecord]:
+        """See OperationStore.list."""
+        return await self.inner.list(query)
+
+    async def update(self, record: OperationRecord) -> OperationRecord:
+        """See OperationStore.update."""
+        stored = await self.inner.update(record)
+        self._changed(stored.name, stored)
+        return stored
+
+    async def delete(self, name: str) -> None:
+        """See OperationStore.delete."""
+        await self.inner.delete(name)
+        self._changed(name, None)
+
+    async def claim(self, holder: str, lease_seconds: float, limit: int) -> list[OperationRecord]:
+        """See OperationStore.claim."""
+        return await self.inner.claim(holder, lease_seconds, limit)
+
+    async def release(self, holder: str, names: list[str]) -> None:
+        """See OperationStore.release."""
+        await self.inner.release(holder, names)
+
+    async def ping(self) -> None:
+        """See OperationStore.ping."""
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        """See OperationStore.close."""
+        await self.inner.close()

@@ -1,0 +1,262 @@
+"""The google.longrunning.Operations service, transport-free: get, list, cancel, delete, wait,
+plus creating operations for the methods that start work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from google.longrunning import operations_pb2
+
+from lro_server.core import filter as aip160
+from lro_server.core import filter_ast
+from lro_server.core import pagetoken
+from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.errors import Aborted, InvalidArgument, LroError, NotFound
+from lro_server.core.names import COLLECTION, new_operation_name, validate_operation_name
+from lro_server.core.notify import Notifier
+from lro_server.core.principal import Principal
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery, OperationStore
+
+_log = logging.getLogger(__name__)
+
+#: AIP-155 request ids longer than this are refused.
+MAX_REQUEST_ID_LENGTH = 128
+#: How many times a compare-and-set loop re-reads before giving up with Aborted.
+CAS_ATTEMPTS = 20
+
+
+class WorkRunner(Protocol):
+    """Runs the external work behind operations (implemented by the Databricks tracker)."""
+
+    def prepare(self, record: OperationRecord) -> OperationRecord:
+        """Complete a record before it is stored: initial metadata, deadline, lease."""
+        ...
+
+    async def start(self, record: OperationRecord) -> OperationRecord:
+        """Start the work of a freshly created record and begin tracking it.
+
+        Raises the error that prevented the start (e.g. InvalidArgument for a request
+        Databricks refused); a transient failure returns the record unstarted, and the
+        runner retries the start later with the same idempotency token.
+        """
+        ...
+
+    async def request_cancel(self, record: OperationRecord) -> None:
+        """Ask for the work of ``record`` (whose work has ``cancel_requested``) to stop soon."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """Tunables of the Operations service (from settings)."""
+
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    page_token_key: bytes = b"lro-server-page-tokens"
+    max_wait_seconds: float = 600.0
+    #: Re-read interval of a waiter, for completions written by another replica.
+    reread_seconds: float = 1.0
+    #: Longest re-read interval once the operation stays unchanged.
+    max_reread_seconds: float = 5.0
+
+
+class OperationsService:
+    """AIP-151 operations over an OperationStore."""
+
+    def __init__(
+        self,
+        store: OperationStore,
+        runner: WorkRunner,
+        *,
+        notifier: Notifier | None = None,
+        clock: Clock | None = None,
+        limits: ServiceLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.notifier = notifier or Notifier()
+        self.clock = clock or SystemClock()
+        self.limits = limits or ServiceLimits()
+
+    # -- starting work -------------------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        caller: Principal,
+        method: str,
+        work: Mapping[str, Any],
+        request_id: str = "",
+        state: str = "",
+    ) -> operations_pb2.Operation:
+        """Create an operation for ``work`` and start it; AIP-155 dedupe on ``request_id``.
+
+        Returns the operation at once; the runner follows the work from here.
+        """
+        validate_request_id(request_id)
+        now = to_micros(self.clock.now())
+        record = OperationRecord(
+            operation=operations_pb2.Operation(name=new_operation_name()),
+            create_time_us=now,
+            update_time_us=now,
+            owner=caller.subject,
+            request_id=request_id,
+            method=method,
+            state=state,
+            work=dict(work),
+        )
+        stored, created = await self.store.create(self.runner.prepare(record))
+        if not created:
+            if stored.method != method:
+                raise InvalidArgument(
+                    f"request_id {request_id!r} was already used for {stored.method}",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"field": "request_id"},
+                )
+            _log.info("%s: request_id %r seen before, returning it", stored.name, request_id)
+            return stored.operation
+        try:
+            stored = await self.runner.start(stored)
+        except LroError:
+            # Nothing was started: forget the record so no orphan pends forever.
+            await self._forget(stored.name)
+            raise
+        return stored.operation
+
+    async def _forget(self, name: str) -> None:
+        try:
+            await self.store.delete(name)
+        except NotFound:
+            pass
+
+    # -- the five methods ------------------------------------------------------------------
+
+    async def get(self, name: str, caller: Principal) -> operations_pb2.Operation:
+        """GetOperation."""
+        return (await self._visible(name, caller)).operation
+
+    async def list(
+        self, name: str, filter_text: str, page_size: int, page_token: str, caller: Principal
+    ) -> tuple[list[operations_pb2.Operation], str]:
+        """ListOperations: AIP-160 filter, AIP-158 pages. Returns (operations, next token)."""
+        if name not in ("", COLLECTION):
+            raise InvalidArgument(
+                f"name must be {COLLECTION!r} (or empty), got {name[:100]!r}",
+                metadata={"field": "name"},
+            )
+        size = pagetoken.page_size(
+            page_size, default=self.limits.default_page_size, maximum=self.limits.max_page_size
+        )
+        expr = aip160.parse(filter_text)
+        canonical = filter_ast.canonical(expr)
+        owner = None if caller.admin else caller.subject
+        scope = "*" if owner is None else "owner:" + owner
+        key = self.limits.page_token_key
+        after = (
+            pagetoken.decode(key, page_token, filter_canonical=canonical, scope=scope)
+            if page_token
+            else None
+        )
+        records = await self.store.list(
+            ListQuery(filter=expr, owner=owner, after=after, limit=size + 1)
+        )
+        next_token = ""
+        if len(records) > size:
+            records = records[:size]
+            last = records[-1]
+            next_token = pagetoken.encode(
+                key,
+                filter_canonical=canonical,
+                scope=scope,
+                last_create_time_us=last.create_time_us,
+                last_name=last.name,
+            )
+        return [r.operation for r in records], next_token
+
+    async def cancel(self, name: str, caller: Principal) -> None:
+        """CancelOperation: best effort; the operation ends CANCELLED once the work stopped.
+
+        Cancelling a done operation changes nothing.
+        """
+        for _ in range(CAS_ATTEMPTS):
+            record = await self._visible(name, caller)
+            if record.done:
+                return
+            if not record.work.get("cancel_requested"):
+                work = {**record.work, "cancel_requested": True}
+                try:
+                    record = await self.store.update(dataclasses.replace(record, work=work))
+                except Aborted:
+                    continue
+                _log.info("%s: cancellation requested", name)
+            await self.runner.request_cancel(record)
+            return
+        raise Aborted(f"{name} changed too often to be cancelled; retry")
+
+    async def delete(self, name: str, caller: Principal) -> None:
+        """DeleteOperation: forget the record; the work itself is not cancelled."""
+        await self._visible(name, caller)
+        await self.store.delete(validate_operation_name(name))
+        _log.info("%s: deleted", name)
+
+    async def wait(
+        self, name: str, timeout: float | None, caller: Principal
+    ) -> operations_pb2.Operation:
+        """WaitOperation: the operation once done, or its latest state after ``timeout``.
+
+        ``timeout`` is already the shorter of the request's timeout and the RPC deadline
+        (None: neither was given); it is capped at ``max_wait_seconds``.
+        """
+        record = await self._visible(name, caller)
+        budget = self.limits.max_wait_seconds if timeout is None else timeout
+        budget = min(max(budget, 0.0), self.limits.max_wait_seconds)
+        deadline = time.monotonic() + budget
+        interval = self.limits.reread_seconds
+        while not record.done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            woken = await self.notifier.wait(record.name, min(remaining, interval))
+            latest = await self._visible(record.name, caller)
+            if not woken and latest.version == record.version:
+                interval = min(interval * 2, self.limits.max_reread_seconds)
+            record = latest
+        return record.operation
+
+    async def _visible(self, name: str, caller: Principal) -> OperationRecord:
+        name = validate_operation_name(name)
+        record = await self.store.get(name)
+        if not caller.may_see(record.owner):
+            # Same answer as for a missing operation: existence must not leak.
+            raise NotFound(f"operation {name} not found", metadata={"name": name})
+        return record
+
+
+def validate_request_id(request_id: str) -> None:
+    """AIP-155: printable, at most 128 characters."""
+    if len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
+        raise InvalidArgument(
+            f"request_id must be printable and at most {MAX_REQUEST_ID_LENGTH} characters",
+            metadata={"field": "request_id"},
+        )
+
+
+def timeout_seconds(
+    seconds: float, *, default: float, maximum: float, field: str = "timeout"
+) -> float:
+    """Validate an operation timeout: 0/unset → default; negative or too long → error."""
+    if seconds == 0:
+        return default
+    if seconds < 0 or not math.isfinite(seconds) or seconds > maximum:
+        raise InvalidArgument(
+            f"{field} must be positive and at most {maximum:g} seconds",
+            metadata={"field": field},
+        )
+    return seconds

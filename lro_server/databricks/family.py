@@ -1,0 +1,84 @@
+"""The port every Databricks family (jobs, clusters, ...) implements for the tracker."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+
+from lro_server.core.errors import Code
+from lro_server.databricks.client import Databricks, JsonDict
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verdict:
+    """Where an entity stands, judged from one observation (pure data, table-driven).
+
+    Attributes:
+        done: Whether the work is over.
+        code: Code.OK for success; the failure's code otherwise (meaningless if not done).
+        message: Why it failed (or a note), in Databricks' own words where possible.
+    """
+
+    done: bool
+    code: Code = Code.OK
+    message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        """Done and successful."""
+        return self.done and self.code == Code.OK
+
+
+#: The verdict of anything still running.
+PENDING = Verdict(done=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Observation:
+    """One look at a Databricks entity.
+
+    Attributes:
+        state: Live state for listing filters (e.g. ``RUNNING``).
+        metadata: New operation metadata.
+        verdict: Pending, success or failure.
+        response: The operation's response when it succeeded.
+        details: Extra google.rpc.Status details when it failed (e.g. ErrorInfo).
+    """
+
+    state: str
+    metadata: Message
+    verdict: Verdict
+    response: Message | None = None
+    details: tuple[Message, ...] = ()
+
+
+class Family(Protocol):
+    """Starts, observes and cancels one kind of Databricks entity."""
+
+    #: Value of ``work["family"]`` this family handles.
+    name: str
+
+    def initial_metadata(self, work: Mapping[str, Any], create_time_us: int,
+                         deadline_us: int) -> Message:
+        """Metadata of a freshly created operation."""
+        ...
+
+    async def start(self, dbx: Databricks, work: Mapping[str, Any], token: str) -> JsonDict:
+        """Start the work; return the entity's ids (stored as ``work["entity"]``).
+
+        ``token`` is stable per operation: pass it as Databricks' idempotency token where
+        the API has one, so a retried start never creates a second entity.
+        """
+        ...
+
+    async def observe(self, dbx: Databricks, work: Mapping[str, Any], metadata: Message
+                      ) -> Observation:
+        """Read the entity once and judge it."""
+        ...
+
+    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+        """Ask Databricks to stop the entity (asynchronous on Databricks' side)."""
+        ...

@@ -1,0 +1,145 @@
+"""The tracker's bookkeeping: options, per-operation poll schedule, metadata helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+from google.protobuf import any_pb2, symbol_database
+from google.protobuf.message import Message
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrackerOptions:
+    """Tunables of the tracker (from settings).
+
+    Attributes:
+        holder: This replica's name in leases.
+        lease_seconds: Length of a lease; renewed every third of it.
+        poll_interval_seconds: First interval between two polls of one entity.
+        max_poll_interval_seconds: Intervals back off up to this while nothing changes.
+        first_poll_seconds: Delay of the first poll after a start.
+        backoff: Factor applied to the interval after an unchanged poll.
+        claim_limit: Most operations one replica tracks.
+        concurrency: Most polls in flight at once.
+    """
+
+    holder: str
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 5.0
+    max_poll_interval_seconds: float = 60.0
+    first_poll_seconds: float = 1.0
+    backoff: float = 1.5
+    claim_limit: int = 10000
+    concurrency: int = 64
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    due: float
+    interval: float
+    busy: bool = False
+
+
+class Schedule:
+    """When each tracked operation is polled next. Times are time.monotonic() seconds."""
+
+    def __init__(self, options: TrackerOptions) -> None:
+        self._options = options
+        self._entries: dict[str, _Entry] = {}
+
+    def names(self) -> list[str]:
+        """Every tracked operation."""
+        return list(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def add(self, name: str, *, delay: float) -> None:
+        """Track ``name`` (if new) and poll it within ``delay`` seconds."""
+        due = time.monotonic() + delay
+        entry = self._entries.get(name)
+        if entry is None:
+            self._entries[name] = _Entry(due, self._options.poll_interval_seconds)
+        else:
+            entry.due = min(entry.due, due)
+
+    def poke(self, name: str) -> bool:
+        """Poll ``name`` at once; False if it is not tracked here."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return False
+        entry.due = 0.0
+        entry.interval = self._options.poll_interval_seconds
+        return True
+
+    def drop(self, name: str) -> None:
+        """Stop tracking ``name``."""
+        self._entries.pop(name, None)
+
+    def keep_only(self, claimed: set[str]) -> None:
+        """After a claim: track what was claimed, forget what another replica took."""
+        for name in list(self._entries):
+            if name not in claimed and not self._entries[name].busy:
+                del self._entries[name]
+        for name in claimed:
+            if name not in self._entries:
+                self._entries[name] = _Entry(0.0, self._options.poll_interval_seconds)
+
+    def due(self, now: float) -> list[str]:
+        """Operations to poll now; they are marked busy until :meth:`finished`."""
+        ready = [n for n, e in self._entries.items() if not e.busy and e.due <= now]
+        for name in ready:
+            self._entries[name].busy = True
+        return ready
+
+    def finished(self, name: str) -> None:
+        """A poll of ``name`` is over."""
+        entry = self._entries.get(name)
+        if entry is not None:
+            entry.busy = False
+
+    def backoff(self, name: str, *, changed: bool) -> None:
+        """Schedule the next poll: reset the interval after a change, else back off."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        options = self._options
+        if changed:
+            entry.interval = options.poll_interval_seconds
+        else:
+            entry.interval = min(entry.interval * options.backoff,
+                                 options.max_poll_interval_seconds)
+        entry.due = time.monotonic() + entry.interval
+
+    def next_due(self) -> float:
+        """Earliest due time of an idle entry (inf when none)."""
+        return min((e.due for e in self._entries.values() if not e.busy), default=math.inf)
+
+
+def unpack_metadata(packed: any_pb2.Any) -> Message | None:
+    """Decode operation metadata into its registered message type (None if unknown)."""
+    if not packed.type_url:
+        return None
+    full_name = packed.type_url.rsplit("/", 1)[-1]
+    try:
+        cls = symbol_database.Default().GetSymbol(full_name)
+    except KeyError:
+        return None
+    message: Message = cls()
+    packed.Unpack(message)
+    return message
+
+
+def differs(before: Message | None, after: Message) -> bool:
+    """Whether metadata changed, ignoring its ``update_time``."""
+    if before is None or type(before) is not type(after):
+        return True
+    a, b = type(after)(), type(after)()
+    a.CopyFrom(before)
+    b.CopyFrom(after)
+    for message in (a, b):
+        if "update_time" in message.DESCRIPTOR.fields_by_name:
+            message.ClearField("update_time")
+    return a != b

@@ -1,0 +1,197 @@
+"""The HTTP/JSON front: REST routes of google.longrunning.Operations and a gateway.
+
+Both call the very handlers the gRPC front serves (in-process, no proxy):
+
+- REST per the google.api.http annotations of operations.proto, plus ``:wait``:
+  ``GET /v1/operations``, ``GET /v1/operations/{id}``, ``DELETE /v1/operations/{id}``,
+  ``POST /v1/operations/{id}:cancel``, ``POST /v1/operations/{id}:wait``.
+- Gateway ``POST /{package.Service}/{Method}`` for every unary method: proto3 JSON in and
+  out (unknown fields ignored), request headers passed on as call metadata.
+
+Bodies follow the standard proto3 JSON mapping, which omits default values: a running
+operation has no ``"done"`` key. Clients written for that mapping (``"done" in body``) rely
+on it, so it is kept; read ``done`` with a default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from google.longrunning import operations_pb2
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from lro_server.api.context import CallContext
+from lro_server.api.errors import as_lro_error
+from lro_server.api.registry import Method, Registry
+from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
+from lro_server.core.principal import ANONYMOUS, Principal
+from lro_server.http.errors import error_body
+
+_log = logging.getLogger(__name__)
+
+OPERATIONS = "/google.longrunning.Operations/"
+JSON = "application/json"
+#: Headers never passed on as call metadata.
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "content-type",
+                          "accept-encoding", "transfer-encoding"})
+
+Authenticator = Callable[[dict[str, str]], Awaitable[Principal]]
+
+
+class HttpFront:
+    """aiohttp application over a Registry."""
+
+    def __init__(self, registry: Registry, *, authenticate: Authenticator | None = None,
+                 max_request_bytes: int = 4 * 1024 * 1024,
+                 extra_routes: list[web.RouteDef] | None = None) -> None:
+        self.registry = registry
+        self.authenticate = authenticate
+        self.app = web.Application(client_max_size=max_request_bytes,
+                                   middlewares=[self._errors])
+        self.app.add_routes([
+            web.get("/v1/operations", self._list),
+            web.get(r"/v1/operations/{id:[^:]+}", self._get),
+            web.delete(r"/v1/operations/{id:[^:]+}", self._delete),
+            web.post(r"/v1/operations/{id:[^:]+}:cancel", self._cancel),
+            web.post(r"/v1/operations/{id:[^:]+}:wait", self._wait),
+            web.post(r"/{service:[A-Za-z_][\w.]*}/{method:[A-Za-z_]\w*}", self._gateway),
+            *(extra_routes or []),
+        ])
+
+    @web.middleware
+    async def _errors(self, request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge as exc:
+            return _error(InvalidArgument(
+                f"request body is larger than the limit of {exc.max_size} bytes",
+                reason="REQUEST_TOO_LARGE", metadata={"limit_bytes": str(exc.max_size)}))
+        except web.HTTPNotFound:
+            return _error(NotFound(f"no route for {request.method} {request.path}",
+                                   reason="NO_ROUTE"))
+        except web.HTTPMethodNotAllowed:
+            return _error(Unimplemented(f"{request.method} is not allowed on {request.path}",
+                                        reason="METHOD_NOT_ALLOWED"))
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            return _error(as_lro_error(exc, where=f"HTTP {request.method} {request.path}"))
+
+    async def _context(self, request: web.Request) -> CallContext:
+        metadata = {k.lower(): v for k, v in request.headers.items()
+                    if k.lower() not in _HOP_HEADERS}
+        principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
+        return CallContext(principal=principal, metadata=metadata)
+
+    async def _call(self, path: str, message: Message, request: web.Request) -> web.Response:
+        method = self.registry.get(path)
+        if method is None:
+            raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
+        response = await method.handler(message, await self._context(request))
+        return _json(response)
+
+    # -- REST --------------------------------------------------------------------
+
+    async def _get(self, request: web.Request) -> web.Response:
+        message = operations_pb2.GetOperationRequest(name=_name(request))
+        return await self._call(OPERATIONS + "GetOperation", message, request)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        message = operations_pb2.DeleteOperationRequest(name=_name(request))
+        return await self._call(OPERATIONS + "DeleteOperation", message, request)
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        message = operations_pb2.CancelOperationRequest(name=_name(request))
+        return await self._call(OPERATIONS + "CancelOperation", message, request)
+
+    async def _wait(self, request: web.Request) -> web.Response:
+        message = await _parse(request, operations_pb2.WaitOperationRequest, allow_empty=True)
+        message.name = _name(request)
+        return await self._call(OPERATIONS + "WaitOperation", message, request)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        query = request.query
+        size_text = query.get("pageSize", query.get("page_size", "0"))
+        try:
+            page_size = int(size_text)
+        except ValueError:
+            raise InvalidArgument(f"page_size must be an integer, got {size_text[:40]!r}",
+                                  metadata={"field": "page_size"}) from None
+        if not -(2**31) <= page_size < 2**31:
+            raise InvalidArgument("page_size is out of range", metadata={"field": "page_size"})
+        message = operations_pb2.ListOperationsRequest(
+            name=query.get("name", "operations"),
+            filter=query.get("filter", ""),
+            page_size=page_size,
+            page_token=query.get("pageToken", query.get("page_token", "")),
+        )
+        return await self._call(OPERATIONS + "ListOperations", message, request)
+
+    # -- gateway -----------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.Response:
+        path = f"/{request.match_info['service']}/{request.match_info['method']}"
+        method: Method | None = self.registry.get(path)
+        if method is None:
+            raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
+        message = await _parse(request, method.request_type, allow_empty=True)
+        response = await method.handler(message, await self._context(request))
+        return _json(response)
+
+
+def _name(request: web.Request) -> str:
+    return "operations/" + request.match_info["id"]
+
+
+async def _parse(request: web.Request, cls: type[Message], *, allow_empty: bool) -> Any:
+    if request.content_type not in (JSON, "application/octet-stream", "text/plain") and (
+        request.can_read_body
+    ):
+        raise InvalidArgument(f"content type must be {JSON}, got {request.content_type!r}",
+                              reason="UNSUPPORTED_CONTENT_TYPE")
+    raw = await request.read()
+    message = cls()
+    if not raw.strip():
+        if allow_empty:
+            return message
+        raise InvalidArgument("request body is required")
+    try:
+        json_format.Parse(raw, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise InvalidArgument(f"request body is not a valid {cls.DESCRIPTOR.full_name}: "
+                              f"{str(exc)[:300]}", reason="MALFORMED_JSON") from None
+    return message
+
+
+def _json(message: Message) -> web.Response:
+    return web.Response(body=json_format.MessageToJson(message, indent=None).encode(),
+                        content_type=JSON)
+
+
+def _error(error: LroError) -> web.Response:
+    status, body = error_body(error)
+    return web.Response(status=status, body=body, content_type=JSON)
+
+
+async def start_http(front: HttpFront, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``front`` on host:port (0: a free port); returns the runner and the bound port."""
+    runner = web.AppRunner(front.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    server = site._server  # bound sockets: the only way to learn the port chosen for 0
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)
+
+
+def json_dumps(value: Any) -> str:
+    """Compact JSON (shared by routes that answer plain dicts)."""
+    return json.dumps(value, separators=(",", ":"))
