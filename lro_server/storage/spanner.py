@@ -1,0 +1,608 @@
+"""SpannerStore: the OperationStore on Cloud Spanner (the production backend).
+
+Every Spanner call is blocking network I/O, so each store method runs one synchronous
+function on a bounded thread pool (``threads`` workers) and awaits it; the event loop
+never blocks. Errors are translated once, by :func:`spanner_client.translated`, around
+that function.
+
+Mapping of the port's rules (see :mod:`lro_server.core.store`) onto Spanner:
+
+- Reads (``get``, ``list``) are strong single-use snapshots.
+- Writes are read-write transactions through ``Database.run_in_transaction``, which
+  retries ABORTED itself. Compare-and-set is one ``UPDATE ... WHERE version = @version
+  AND NOT done`` statement, as in SQLite; when it matches nothing, a read in the same
+  transaction tells NotFound, FailedPrecondition (done) and Aborted (version) apart.
+- Listing reads ``OperationsByCreateTime`` (or ``OperationsByOwnerCreateTime``) with the
+  same filter compiler and keyset fragment as SQLite. Those fragments name the operation
+  ``name``; the table keeps the reference schema's ``key``, so the query selects from a
+  derived table that renames it (a plain projection: the optimizer still walks the index).
+- Claiming selects candidates through the small ``OperationsClaimable`` index (only
+  unfinished operations are in it) and leases them, in one transaction.
+- ``done_time`` is set to the commit timestamp when an operation becomes done; the row
+  deletion policy removes it ``retention_days`` later.
+
+Like the SQLite store, this one takes create and update times from its clock
+(``update_time_us`` strictly increases per record), leaves owner, request id, method,
+create time and the lease alone on ``update``, and does not change ``version`` when
+claiming or releasing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import spanner
+from google.cloud.spanner_v1 import param_types
+from google.longrunning import operations_pb2
+
+from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    LroError,
+    NotFound,
+    Unavailable,
+)
+from lro_server.core.filter_sql import compile_filter
+from lro_server.core.pagetoken import keyset_condition
+from lro_server.core.record import OperationRecord, check_sizes
+from lro_server.core.sql import Dialect, SqlFilter
+from lro_server.core.store import ListQuery
+from lro_server.storage.spanner_client import (
+    SpannerUrl,
+    new_client,
+    parse_spanner_url,
+    translated,
+)
+from lro_server.storage.spanner_schema import DEFAULT_RETENTION_DAYS, TABLE, migrate
+
+__all__ = ["SpannerStore", "migrate", "open_spanner_store"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+# google-cloud-spanner is only partly annotated; these names are used as untyped.
+_KeySet: Any = spanner.KeySet
+_BurstyPool: Any = spanner.BurstyPool
+_ProtoMessage: Any = param_types.ProtoMessage
+_Array: Any = param_types.Array
+
+#: Default worker threads (and pooled sessions) per store.
+DEFAULT_THREADS = 16
+#: Default deadline of one store call (a query, or a transaction with its retries).
+DEFAULT_TIMEOUT = 30.0
+
+# The emulator refuses queries through NULL_FILTERED indexes unless told that production
+# Spanner accepts them; production ignores hints qualified with "spanner_emulator.".
+# Every such query below filters the indexed columns with IS NOT NULL or "=", which is
+# what production needs to use the index.
+_NULL_FILTERED_OK = "spanner_emulator.disable_query_null_filtered_index_check=true"
+
+# The columns a record is built from, in the order _record() unpacks them. The operation
+# name comes from the Operation message itself, so "key" need not be read.
+_COLUMNS = (
+    "Operation",
+    "version",
+    "create_time_us",
+    "update_time_us",
+    "owner",
+    "request_id",
+    "method",
+    "state",
+    "work",
+    "Checkpoint",
+    "lease_holder",
+    "lease_expire_us",
+)
+_SELECT = ", ".join(_COLUMNS)
+_INSERT_COLUMNS = (
+    "Operation",
+    "version",
+    "create_time_us",
+    "update_time_us",
+    "metadata_type",
+    "error_code",
+    "state",
+    "owner",
+    "request_id",
+    "method",
+    "work",
+    "Checkpoint",
+    "lease_holder",
+    "lease_expire_us",
+    "done_time",
+)
+_BY_REQUEST = (
+    f"SELECT {_SELECT} FROM {TABLE}@{{FORCE_INDEX=OperationsByRequestId, {_NULL_FILTERED_OK}}}"
+    " WHERE owner = @owner AND request_id = @request_id"
+)
+_UPDATE = f"""
+UPDATE {TABLE} SET
+    Operation = @operation, version = version + 1,
+    update_time_us = GREATEST(@now, update_time_us + 1),
+    metadata_type = @metadata_type, error_code = @error_code, state = @state,
+    work = @work, Checkpoint = @checkpoint{{done_time}}
+WHERE key = @name AND version = @version AND NOT done
+THEN RETURN version, create_time_us, update_time_us, owner, request_id, method,
+    lease_holder, lease_expire_us"""
+_UPDATE_TYPES = {
+    "operation": _ProtoMessage(operations_pb2.Operation()),
+    "now": param_types.INT64,
+    "metadata_type": param_types.STRING,
+    "error_code": param_types.INT64,
+    "state": param_types.STRING,
+    "work": param_types.STRING,
+    "checkpoint": param_types.BYTES,
+    "name": param_types.STRING,
+    "version": param_types.INT64,
+}
+_DELETE = f"DELETE FROM {TABLE} WHERE key = @name"
+# Same order as SQLite: the holder's own leases first, so that a flood of expired
+# operations cannot make it miss a renewal when ``limit`` is small.
+_CLAIMABLE = f"""
+SELECT key FROM {TABLE}@{{FORCE_INDEX=OperationsClaimable, {_NULL_FILTERED_OK}}}
+WHERE claimable_expire_us IS NOT NULL
+    AND (lease_holder = @holder OR claimable_expire_us <= @now)
+ORDER BY lease_holder = @holder DESC, claimable_expire_us, key
+LIMIT @limit"""
+# Two statements, not UPDATE ... WHERE key IN (SELECT ...): the emulator cannot run an
+# UPDATE whose subquery reads the same table. Both run in one transaction, so the rows
+# the SELECT read stay locked until the UPDATE commits.
+_LEASE = f"""
+UPDATE {TABLE} SET lease_holder = @holder, lease_expire_us = @expire
+WHERE key IN UNNEST(@keys)
+THEN RETURN {_SELECT}"""
+_RELEASE = f"""
+UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0
+WHERE lease_holder = @holder AND key IN UNNEST(@names)"""
+_PING = f"SELECT 1 FROM {TABLE} LIMIT 1"
+# The filter compiler and the keyset fragment use "name"; expose "key" under that name.
+_LISTED = (
+    "SELECT key AS name, done, metadata_type, error_code, {columns}"
+    " FROM {table}@{{FORCE_INDEX={index}}}"
+)
+
+
+class SpannerStore:
+    """OperationStore on one Spanner database.
+
+    Build it with :func:`open_spanner_store`, which also checks that the schema exists.
+
+    Args:
+        url: The database.
+        database: A ``google.cloud.spanner`` Database bound to ``url``.
+        clock: Source of create and update times and of lease expiry.
+        threads: Size of the thread pool that runs Spanner calls.
+        timeout: Deadline in seconds of one call (a transaction including its retries).
+    """
+
+    def __init__(
+        self,
+        url: SpannerUrl,
+        database: Any,
+        clock: Clock | None = None,
+        *,
+        threads: int = DEFAULT_THREADS,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.url = url
+        self._db = database
+        self._clock: Clock = clock or SystemClock()
+        self._timeout = timeout
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="spanner"
+        )
+        self._closed = False
+
+    # --- the OperationStore port -------------------------------------------------------
+
+    async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
+        """Store ``record`` as version 1, or return the owner's record with its request id.
+
+        Raises:
+            AlreadyExists: A record with this name exists.
+            FailedPrecondition: The record is over a size limit; nothing was written.
+        """
+        if not record.name:
+            raise InvalidArgument("operation.name is required", metadata={"field": "name"})
+        work = _dump_work(record.work)
+        check_sizes(record, work)
+        now = to_micros(self._clock.now())
+        stored = dataclasses.replace(record, version=1, create_time_us=now, update_time_us=now)
+        return await self._run(self._create, stored, work)
+
+    async def get(self, name: str) -> OperationRecord:
+        """Return the stored record (strong read), or raise NotFound."""
+        return await self._run(self._get, name)
+
+    async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
+        """Return up to ``query.limit`` matching records, newest first."""
+        if query.limit <= 0:
+            return []
+        where = SqlFilter(Dialect.SPANNER.true)
+        index = "OperationsByCreateTime"
+        if query.owner is not None:
+            index = "OperationsByOwnerCreateTime"
+            where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
+        if query.filter is not None:
+            where = where.and_(compile_filter(query.filter, Dialect.SPANNER))
+        if query.after is not None:
+            where = where.and_(keyset_condition(query.after, Dialect.SPANNER))
+        listed = _LISTED.format(columns=_SELECT, table=TABLE, index=index)
+        sql = (
+            f"SELECT {_SELECT} FROM ({listed}) WHERE {where.sql}"
+            " ORDER BY create_time_us DESC, name DESC LIMIT @limit"
+        )
+        params: dict[str, Any] = {**where.params, "limit": query.limit}
+        return await self._run(self._query, sql, params)
+
+    async def update(self, record: OperationRecord) -> OperationRecord:
+        """Compare-and-set ``record`` against its version; return the stored result.
+
+        Raises:
+            Aborted: The stored version differs (someone else wrote first).
+            NotFound: No such record.
+            FailedPrecondition: The stored record is done, or ``record`` is over a size
+                limit; nothing was written.
+        """
+        work = _dump_work(record.work)
+        check_sizes(record, work)
+        now = to_micros(self._clock.now())
+        return await self._run(self._update, record, work, now)
+
+    async def delete(self, name: str) -> None:
+        """Forget the record, or raise NotFound."""
+        await self._run(self._delete, name)
+
+    async def claim(
+        self, holder: str, lease_seconds: float, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
+
+        Renews the holder's own leases first, then takes operations whose lease expired
+        (or that never had one). Returns the claimed records, oldest first.
+        """
+        if not holder:
+            raise InvalidArgument("holder is required", metadata={"field": "holder"})
+        if lease_seconds <= 0:
+            raise InvalidArgument("lease_seconds must be positive")
+        if limit <= 0:
+            return []
+        now = to_micros(self._clock.now())
+        expire = now + round(lease_seconds * 1_000_000)
+        claimed = await self._run(self._claim, holder, now, expire, limit)
+        claimed.sort(key=lambda r: (r.create_time_us, r.name))
+        return claimed
+
+    async def release(self, holder: str, names: builtins.list[str]) -> None:
+        """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
+        if names:
+            await self._run(self._release, holder, list(names))
+
+    async def ping(self) -> None:
+        """Read the table once; raise Unavailable if that fails."""
+        await self._run(self._ping)
+
+    async def close(self) -> None:
+        """Stop the thread pool; later calls raise Unavailable. Idempotent.
+
+        ``Database.close()`` is deliberately not called: against the emulator it can block
+        for minutes, and Spanner expires idle sessions on its own.
+        """
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+    # --- work done on the pool's threads -------------------------------------------------
+
+    async def _run(self, fn: Callable[..., _T], /, *args: Any) -> _T:
+        """Run ``fn(*args)`` on the pool, with Spanner errors translated."""
+        if self._closed:
+            raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED")
+        call = functools.partial(self._translated, fn, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except RuntimeError as exc:
+            if self._closed:  # closed while this call was being submitted
+                raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED") from exc
+            raise
+
+    def _translated(self, fn: Callable[..., _T], /, *args: Any) -> _T:
+        with translated(self.url.database_path):
+            return fn(*args)
+
+    def _transaction(self, fn: Callable[..., _T], /, *args: Any) -> _T:
+        result: _T = self._db.run_in_transaction(fn, *args, timeout_secs=self._timeout)
+        return result
+
+    def _create(self, record: OperationRecord, work: str) -> tuple[OperationRecord, bool]:
+        def attempt(txn: Any) -> OperationRecord | None:
+            if record.request_id:
+                found = self._by_request(txn, record.owner, record.request_id)
+                if found is not None:
+                    return found
+            txn.insert(TABLE, _INSERT_COLUMNS, [_insert_values(record, work)])
+            return None
+
+        try:
+            found = self._transaction(attempt)
+        except gexc.AlreadyExists as exc:
+            # Either the name is taken, or a concurrent create with the same request id
+            # won the unique index: then that record is the answer (AIP-155).
+            if record.request_id:
+                with self._db.snapshot() as snapshot:
+                    found = self._by_request(snapshot, record.owner, record.request_id)
+                if found is not None:
+                    return found, False
+            raise AlreadyExists(
+                f"operation {record.name} already exists", metadata={"name": record.name}
+            ) from exc
+        if found is not None:
+            return found, False
+        return record, True
+
+    def _by_request(self, reader: Any, owner: str, request_id: str) -> OperationRecord | None:
+        params = {"owner": owner, "request_id": request_id}
+        rows = list(
+            reader.execute_sql(
+                _BY_REQUEST, params=params, param_types=_types(params), timeout=self._timeout
+            )
+        )
+        return _record(rows[0]) if rows else None
+
+    def _get(self, name: str) -> OperationRecord:
+        with self._db.snapshot() as snapshot:
+            rows = list(
+                snapshot.read(TABLE, _COLUMNS, _KeySet(keys=[[name]]), timeout=self._timeout)
+            )
+        if not rows:
+            raise _not_found(name)
+        return _record(rows[0])
+
+    def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
+        with self._db.snapshot() as snapshot:
+            rows = list(
+                snapshot.execute_sql(
+                    sql, params=dict(params), param_types=_types(params), timeout=self._timeout
+                )
+            )
+        return [_record(row) for row in rows]
+
+    def _ping(self) -> None:
+        with self._db.snapshot() as snapshot:
+            list(snapshot.execute_sql(_PING, timeout=self._timeout))
+
+    def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
+        params = {
+            "operation": record.operation,
+            "now": now,
+            "metadata_type": record.metadata_type,
+            "error_code": record.error_code,
+            "state": record.state,
+            "work": work,
+            "checkpoint": record.checkpoint,
+            "name": record.name,
+            "version": record.version,
+        }
+        # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
+        sql = _UPDATE.format(
+            done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else ""
+        )
+
+        def attempt(txn: Any) -> builtins.list[Any]:
+            rows = list(
+                txn.execute_sql(
+                    sql, params=params, param_types=_UPDATE_TYPES, timeout=self._timeout
+                )
+            )
+            if not rows:
+                raise self._update_failure(txn, record)
+            return list(rows[0])
+
+        version, create_us, update_us, owner, request_id, method, holder, expire_us = (
+            self._transaction(attempt)
+        )
+        return dataclasses.replace(
+            record,
+            version=version,
+            create_time_us=create_us,
+            update_time_us=update_us,
+            owner=owner,
+            request_id=request_id or "",
+            method=method,
+            lease_holder=holder,
+            lease_expire_us=expire_us,
+        )
+
+    def _update_failure(self, txn: Any, record: OperationRecord) -> LroError:
+        """Why a compare-and-set matched no row (read inside the same transaction)."""
+        keys = _KeySet(keys=[[record.name]])
+        rows = list(txn.read(TABLE, ("version", "done"), keys, timeout=self._timeout))
+        if not rows:
+            return _not_found(record.name)
+        version, done = rows[0]
+        if done:
+            return FailedPrecondition(
+                f"operation {record.name} is done and cannot change",
+                reason="OPERATION_DONE",
+                metadata={"name": record.name},
+            )
+        return Aborted(
+            f"operation {record.name} is at version {version}, not {record.version}",
+            metadata={"name": record.name, "version": str(version)},
+        )
+
+    def _delete(self, name: str) -> None:
+        params = {"name": name}
+
+        def attempt(txn: Any) -> int:
+            count: int = txn.execute_update(
+                _DELETE, params=params, param_types=_types(params), timeout=self._timeout
+            )
+            return count
+
+        if self._transaction(attempt) == 0:
+            raise _not_found(name)
+
+    def _claim(
+        self, holder: str, now: int, expire: int, limit: int
+    ) -> builtins.list[OperationRecord]:
+        select = {"holder": holder, "now": now, "limit": limit}
+
+        def attempt(txn: Any) -> builtins.list[OperationRecord]:
+            found = txn.execute_sql(
+                _CLAIMABLE, params=select, param_types=_types(select), timeout=self._timeout
+            )
+            keys = [row[0] for row in found]
+            if not keys:
+                return []
+            lease = {"holder": holder, "expire": expire, "keys": keys}
+            rows = txn.execute_sql(
+                _LEASE, params=lease, param_types=_types(lease), timeout=self._timeout
+            )
+            return [_record(row) for row in rows]
+
+        return self._transaction(attempt)
+
+    def _release(self, holder: str, names: Sequence[str]) -> None:
+        params = {"holder": holder, "names": list(names)}
+
+        def attempt(txn: Any) -> None:
+            txn.execute_update(
+                _RELEASE, params=params, param_types=_types(params), timeout=self._timeout
+            )
+
+        self._transaction(attempt)
+
+
+async def open_spanner_store(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    threads: int = DEFAULT_THREADS,
+    create_schema: bool = False,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    call_timeout: float = DEFAULT_TIMEOUT,
+) -> SpannerStore:
+    """Open the store on ``spanner://projects/P/instances/I/databases/D``.
+
+    Args:
+        url: The database.
+        clock: Source of create/update times and lease expiry (system clock by default).
+        threads: Thread pool size for Spanner calls (``LRO_SPANNER_THREADS``).
+        create_schema: Run :func:`migrate` first (tests and single-replica setups; in
+            production run ``lro-server migrate`` once per release instead).
+        retention_days: Retention used when ``create_schema`` creates the schema.
+        call_timeout: Deadline in seconds of one store call.
+
+    Raises:
+        InvalidArgument: The URL is malformed.
+        Unavailable: Spanner cannot be reached, or the database or schema is missing
+            (the message says to run ``lro-server migrate``).
+    """
+    parsed = parse_spanner_url(url)
+    if threads < 1:
+        raise InvalidArgument(f"threads must be at least 1, got {threads}")
+    if create_schema:
+        await migrate(url, retention_days=retention_days)
+    client = new_client(parsed.project)
+    # One pooled session per worker thread. (With multiplexed sessions, the default on
+    # Cloud Spanner, the pool is barely used; with the emulator they must be off.)
+    database = client.instance(parsed.instance).database(
+        parsed.database, pool=_BurstyPool(target_size=threads)
+    )
+    store = SpannerStore(parsed, database, clock, threads=threads, timeout=call_timeout)
+    try:
+        await store.ping()
+    except BaseException:
+        await store.close()
+        raise
+    _log.info("opened Spanner store %s", parsed)
+    return store
+
+
+def _record(row: Sequence[Any]) -> OperationRecord:
+    """Build a record from a row of ``_COLUMNS``."""
+    (blob, version, create_us, update_us, owner, request_id, method, state, work,
+     checkpoint, holder, expire_us) = row  # fmt: skip
+    operation = (
+        blob
+        if isinstance(blob, operations_pb2.Operation)
+        else operations_pb2.Operation.FromString(blob)
+    )
+    return OperationRecord(
+        operation=operation,
+        version=version,
+        create_time_us=create_us,
+        update_time_us=update_us,
+        owner=owner,
+        request_id=request_id or "",
+        method=method,
+        state=state,
+        work=json.loads(work),
+        checkpoint=checkpoint,
+        lease_holder=holder,
+        lease_expire_us=expire_us,
+    )
+
+
+def _insert_values(record: OperationRecord, work: str) -> list[Any]:
+    """Values of ``_INSERT_COLUMNS`` for a new record (version, times already set)."""
+    return [
+        record.operation,
+        record.version,
+        record.create_time_us,
+        record.update_time_us,
+        record.metadata_type,
+        record.error_code,
+        record.state,
+        record.owner,
+        # NULL, not "": the unique NULL_FILTERED index then ignores requests without an id.
+        record.request_id or None,
+        record.method,
+        work,
+        record.checkpoint,
+        record.lease_holder,
+        record.lease_expire_us,
+        spanner.COMMIT_TIMESTAMP if record.done else None,
+    ]
+
+
+def _types(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Spanner parameter types of bool, int, str and list-of-str values."""
+    types: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, bool):  # before int: bool is an int subclass
+            types[name] = param_types.BOOL
+        elif isinstance(value, int):
+            types[name] = param_types.INT64
+        elif isinstance(value, str):
+            types[name] = param_types.STRING
+        elif isinstance(value, list):
+            types[name] = _Array(param_types.STRING)
+        else:
+            raise TypeError(f"parameter {name!r} has unsupported type {type(value).__name__}")
+    return types
+
+
+def _dump_work(work: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(work), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f"operation {name} not found", metadata={"name": name})

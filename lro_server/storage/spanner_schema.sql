@@ -1,0 +1,35 @@
+CREATE PROTO BUNDLE (
+  google.longrunning.Operation,
+  google.rpc.Status,
+  `google.protobuf.Any`
+);
+
+CREATE TABLE Operations (
+  key STRING(MAX) NOT NULL AS (Operation.name) STORED,
+  Operation google.longrunning.Operation NOT NULL,
+  Checkpoint BYTES(MAX),
+  version INT64 NOT NULL,
+  done BOOL NOT NULL AS (Operation.done) STORED,
+  metadata_type STRING(MAX) NOT NULL,
+  error_code INT64,
+  state STRING(MAX) NOT NULL,
+  create_time_us INT64 NOT NULL,
+  update_time_us INT64 NOT NULL,
+  owner STRING(MAX) NOT NULL,
+  request_id STRING(MAX),
+  method STRING(MAX) NOT NULL,
+  work STRING(MAX) NOT NULL,
+  lease_holder STRING(MAX) NOT NULL,
+  lease_expire_us INT64 NOT NULL,
+  claimable_expire_us INT64 AS (IF(done, NULL, lease_expire_us)) STORED,
+  done_time TIMESTAMP OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (key),
+  ROW DELETION POLICY (OLDER_THAN(done_time, INTERVAL ${retention_days} DAY));
+
+CREATE INDEX OperationsByCreateTime ON Operations (create_time_us DESC, key DESC);
+
+CREATE INDEX OperationsByOwnerCreateTime ON Operations (owner, create_time_us DESC, key DESC);
+
+CREATE UNIQUE NULL_FILTERED INDEX OperationsByRequestId ON Operations (owner, request_id);
+
+CREATE NULL_FILTERED INDEX OperationsClaimable ON Operations (claimable_expire_us) STORING (lease_holder);
