@@ -35,8 +35,9 @@ def _includes(shim: Path) -> list[str]:
     # expose it under the canonical path so imports resolve to operations_pb2.
     longrunning = shim / "google" / "longrunning"
     longrunning.mkdir(parents=True)
-    shutil.copyfile(common / "google/longrunning/operations_proto.proto",
-                    longrunning / "operations.proto")
+    shutil.copyfile(
+        common / "google/longrunning/operations_proto.proto", longrunning / "operations.proto"
+    )
     return [f"-I{PROTOS}", f"-I{shim}", f"-I{common}", f"-I{builtin}"]
 
 
@@ -53,12 +54,26 @@ def generate(out: Path) -> None:
     try:
         includes = _includes(shim)
         bindir = Path(sys.executable).parent
-        _run([*includes, f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
-              f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
-              f"--python_out={tmp}", f"--grpc_python_out={tmp}",
-              f"--mypy_out={tmp}", f"--mypy_grpc_out={tmp}", *sources])
-        _run([*includes, "--include_imports", f"--descriptor_set_out={tmp / DESCRIPTORS}",
-              "google/longrunning/operations.proto"])
+        _run(
+            [
+                *includes,
+                f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
+                f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
+                f"--python_out={tmp}",
+                f"--grpc_python_out={tmp}",
+                f"--mypy_out={tmp}",
+                f"--mypy_grpc_out={tmp}",
+                *sources,
+            ]
+        )
+        _run(
+            [
+                *includes,
+                "--include_imports",
+                f"--descriptor_set_out={tmp / DESCRIPTORS}",
+                "google/longrunning/operations.proto",
+            ]
+        )
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)

@@ -19,30 +19,43 @@ class JobsApi:
     def __init__(self, service: OperationsService) -> None:
         self.service = service
 
-    async def RunNow(self, request: jobs_pb2.RunNowRequest, ctx: CallContext
-                     ) -> operations_pb2.Operation:
+    async def RunNow(
+        self, request: jobs_pb2.RunNowRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
         """Run an existing job (jobs/run-now)."""
         require(request.job_id > 0, "job_id", "must be a positive job id")
         return await self._start("RunNow", "run_now", request, ctx)
 
-    async def Submit(self, request: jobs_pb2.SubmitRunRequest, ctx: CallContext
-                     ) -> operations_pb2.Operation:
+    async def Submit(
+        self, request: jobs_pb2.SubmitRunRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
         """Submit a one-time run (jobs/runs/submit)."""
         require(len(request.tasks) > 0, "tasks", "at least one task is required")
         for index, task in enumerate(request.tasks):
-            require("task_key" in task.fields and bool(task.fields["task_key"].string_value),
-                    f"tasks[{index}].task_key", "is required")
+            require(
+                "task_key" in task.fields and bool(task.fields["task_key"].string_value),
+                f"tasks[{index}].task_key",
+                "is required",
+            )
         return await self._start("Submit", "submit", request, ctx)
 
-    async def _start(self, method: str, action: str,
-                     request: jobs_pb2.RunNowRequest | jobs_pb2.SubmitRunRequest,
-                     ctx: CallContext) -> operations_pb2.Operation:
+    async def _start(
+        self,
+        method: str,
+        action: str,
+        request: jobs_pb2.RunNowRequest | jobs_pb2.SubmitRunRequest,
+        ctx: CallContext,
+    ) -> operations_pb2.Operation:
         args = start_args(request)
         return await self.service.start(
             caller=ctx.principal,
             method=f"{SERVICE}/{method}",
-            work={"family": "jobs", "action": action, "request": args.body,
-                  "timeout_seconds": args.timeout_seconds},
+            work={
+                "family": "jobs",
+                "action": action,
+                "request": args.body,
+                "timeout_seconds": args.timeout_seconds,
+            },
             request_id=args.request_id,
         )
 

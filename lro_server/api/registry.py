@@ -73,11 +73,13 @@ def service_methods(service_descriptor: Any, implementation: object) -> list[Met
     """Methods of a proto service whose implementation has a coroutine per method name."""
     methods = []
     for method in service_descriptor.methods:
-        methods.append(Method(
-            service=service_descriptor.full_name,
-            name=method.name,
-            request_type=GetMessageClass(method.input_type),
-            response_type=GetMessageClass(method.output_type),
-            handler=getattr(implementation, method.name),
-        ))
+        methods.append(
+            Method(
+                service=service_descriptor.full_name,
+                name=method.name,
+                request_type=GetMessageClass(method.input_type),
+                response_type=GetMessageClass(method.output_type),
+                handler=getattr(implementation, method.name),
+            )
+        )
     return methods

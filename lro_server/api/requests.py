@@ -33,16 +33,15 @@ class StartArgs:
     timeout_seconds: float
 
 
-def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS
-               ) -> StartArgs:
+def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> StartArgs:
     """Split a start request into the Databricks body and the AIP fields."""
     body = json_format.MessageToDict(request, preserving_proto_field_name=True)
     for name in AIP_FIELDS:
         body.pop(name, None)
     body = _numbers(body, request)
     timeout = default_timeout
-    if request.HasField("timeout"):  # type: ignore[arg-type]
-        duration = getattr(request, "timeout")
+    if request.HasField("timeout"):
+        duration = getattr(request, "timeout")  # noqa: B009  every start request has one
         seconds = duration.seconds + duration.nanos / 1e9
         if seconds <= 0 or not math.isfinite(seconds) or seconds > MAX_TIMEOUT_SECONDS:
             raise InvalidArgument(
@@ -50,13 +49,17 @@ def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SEC
                 metadata={"field": "timeout"},
             )
         timeout = seconds
-    return StartArgs(body=body, request_id=getattr(request, "request_id", ""),
-                     timeout_seconds=timeout)
+    return StartArgs(
+        body=body, request_id=getattr(request, "request_id", ""), timeout_seconds=timeout
+    )
 
 
 def _numbers(body: dict[str, Any], request: Message) -> dict[str, Any]:
-    int64 = {f.name for f in request.DESCRIPTOR.fields if f.cpp_type in (f.CPPTYPE_INT64,
-                                                                          f.CPPTYPE_UINT64)}
+    int64 = {
+        f.name
+        for f in request.DESCRIPTOR.fields
+        if f.cpp_type in (f.CPPTYPE_INT64, f.CPPTYPE_UINT64)
+    }
     out: dict[str, Any] = {}
     for key, value in body.items():
         out[key] = int(value) if key in int64 and isinstance(value, str) else _integral(value)

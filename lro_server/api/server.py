@@ -29,11 +29,13 @@ MAX_PENDING_REQUESTS = 100_000
 def _wrap(method: Method, authenticate: Authenticator | None) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            metadata = {k.lower(): v for k, v in context.invocation_metadata() or ()
-                        if isinstance(v, str)}
+            metadata = {
+                k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)
+            }
             principal = await authenticate(metadata) if authenticate else ANONYMOUS
-            ctx = CallContext(principal=principal, metadata=metadata,
-                              time_remaining=context.time_remaining())
+            ctx = CallContext(
+                principal=principal, metadata=metadata, time_remaining=context.time_remaining()
+            )
             return await method.handler(request, ctx)
         except Exception as exc:
             error = as_lro_error(exc, where=method.path)
@@ -46,17 +48,22 @@ def _wrap(method: Method, authenticate: Authenticator | None) -> grpc.RpcMethodH
     )
 
 
-def build_server(registry: Registry, *, authenticate: Authenticator | None = None,
-                 max_request_bytes: int = 4 * 1024 * 1024,
-                 health_servicer: health.aio.HealthServicer | None = None,
-                 ) -> grpc.aio.Server:
+def build_server(
+    registry: Registry,
+    *,
+    authenticate: Authenticator | None = None,
+    max_request_bytes: int = 4 * 1024 * 1024,
+    health_servicer: health.aio.HealthServicer | None = None,
+) -> grpc.aio.Server:
     """A grpc.aio server with the registry's services, health and reflection (not started)."""
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max_request_bytes),
-        ("grpc.server.max_pending_requests", MAX_PENDING_REQUESTS),
-        ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_REQUESTS),
-        ("grpc.so_reuseport", 0),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.server.max_pending_requests", MAX_PENDING_REQUESTS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_REQUESTS),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
     names = []
     for service, methods in registry.services().items():
         handlers = {m.name: _wrap(m, authenticate) for m in methods}

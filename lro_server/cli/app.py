@@ -48,13 +48,13 @@ class AppConfig:
     host: str = "127.0.0.1"
     grpc_port: int = 0
     http_port: int = 0  # -1: no HTTP front
-    databricks: DatabricksOptions = DatabricksOptions()
+    databricks: DatabricksOptions = dataclasses.field(default_factory=DatabricksOptions)
     replica_id: str = ""
     lease_seconds: float = 30.0
     poll_interval_seconds: float = 5.0
     max_poll_interval_seconds: float = 60.0
     first_poll_seconds: float = 1.0
-    limits: ServiceLimits = ServiceLimits()
+    limits: ServiceLimits = dataclasses.field(default_factory=ServiceLimits)
     max_waiters: int = 20000
     max_request_bytes: int = 4 * 1024 * 1024
     spanner_threads: int = 16
@@ -63,8 +63,9 @@ class AppConfig:
 class Application:
     """One server process: call :meth:`start`, then :meth:`stop`."""
 
-    def __init__(self, config: AppConfig, *, store: OperationStore | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: AppConfig, *, store: OperationStore | None = None, clock: Clock | None = None
+    ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self._given_store = store
@@ -89,14 +90,17 @@ class Application:
         config = self.config
         inner = self._given_store
         if inner is None:
-            options = {"threads": config.spanner_threads} if config.store.startswith(
-                "spanner://") else {}
+            options = (
+                {"threads": config.spanner_threads} if config.store.startswith("spanner://") else {}
+            )
             inner = await open_store(config.store, clock=self.clock, **options)
         self.notifier = Notifier(config.max_waiters)
         self.store = ObservedStore(inner, [self._on_change])
         self.databricks = Databricks(config.databricks)
         self.tracker = Tracker(
-            self.store, self.databricks, {"jobs": JobsFamily()},
+            self.store,
+            self.databricks,
+            {"jobs": JobsFamily()},
             TrackerOptions(
                 holder=config.replica_id or default_replica_id(),
                 lease_seconds=config.lease_seconds,
@@ -106,12 +110,15 @@ class Application:
             ),
             clock=self.clock,
         )
-        self.service = OperationsService(self.store, self.tracker, notifier=self.notifier,
-                                         clock=self.clock, limits=config.limits)
-        self.registry = Registry([*OperationsApi(self.service).methods(),
-                                  *JobsApi(self.service).methods()])
-        self._grpc = build_server(self.registry, max_request_bytes=config.max_request_bytes,
-                                  health_servicer=self.health)
+        self.service = OperationsService(
+            self.store, self.tracker, notifier=self.notifier, clock=self.clock, limits=config.limits
+        )
+        self.registry = Registry(
+            [*OperationsApi(self.service).methods(), *JobsApi(self.service).methods()]
+        )
+        self._grpc = build_server(
+            self.registry, max_request_bytes=config.max_request_bytes, health_servicer=self.health
+        )
         self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
         await self._grpc.start()
         if config.http_port >= 0:
@@ -119,8 +126,14 @@ class Application:
             self._http, self.http_port = await start_http(front, config.host, config.http_port)
         self.tracker.launch()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        _log.info("serving gRPC on %s:%d, HTTP on %s:%d, store %s", config.host,
-                  self.grpc_port, config.host, self.http_port, config.store)
+        _log.info(
+            "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
+            config.host,
+            self.grpc_port,
+            config.host,
+            self.http_port,
+            config.store,
+        )
 
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:

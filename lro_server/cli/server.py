@@ -24,13 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gRPC and HTTP/JSON fronts")
     serve.add_argument("--host", help="bind address (LRO_HOST)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (LRO_GRPC_PORT, default 50051)")
-    serve.add_argument("--http-port", type=int,
-                       help="HTTP/JSON port (LRO_HTTP_PORT, default 8080; -1 disables)")
+    serve.add_argument(
+        "--http-port", type=int, help="HTTP/JSON port (LRO_HTTP_PORT, default 8080; -1 disables)"
+    )
     serve.add_argument("--store", help="store URL (LRO_STORE, default sqlite:///var/lro.db)")
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
     migrate.add_argument("--store", help="store URL (LRO_STORE)")
-    simulate = commands.add_parser("simulate-databricks",
-                                   help="run the Databricks REST simulator (for tests and demos)")
+    simulate = commands.add_parser(
+        "simulate-databricks", help="run the Databricks REST simulator (for tests and demos)"
+    )
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8765)
     return parser
@@ -39,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment, overridden by the flags that were given."""
     overrides: dict[str, Any] = {
-        key: value for key, value in vars(args).items()
+        key: value
+        for key, value in vars(args).items()
         if key in Settings.model_fields and value is not None
     }
     return Settings(**overrides)
@@ -81,14 +84,17 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from lro_server.cli.config import app_config
     from lro_server.cli.app import Application
+    from lro_server.cli.config import app_config
 
     app = Application(app_config(settings))
     await app.start()
     http = f"http://{settings.host}:{app.http_port}" if app.http_port else "disabled"
-    print(f"lro-server: gRPC on {settings.host}:{app.grpc_port}, HTTP/JSON on {http}, "
-          f"store {settings.store}", flush=True)
+    print(
+        f"lro-server: gRPC on {settings.host}:{app.grpc_port}, HTTP/JSON on {http}, "
+        f"store {settings.store}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

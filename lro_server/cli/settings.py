@@ -41,7 +41,9 @@ class Settings(BaseSettings):
         30, ge=1, description="Days a done operation is kept before it is deleted."
     )
     # --- operations service ---
-    default_page_size: int = Field(50, ge=1, description="ListOperations page size when 0 is asked.")
+    default_page_size: int = Field(
+        50, ge=1, description="ListOperations page size when 0 is asked."
+    )
     max_page_size: int = Field(1000, ge=1, description="Larger page sizes are coerced to this.")
     page_token_key: str = Field(
         "lro-server-page-tokens",
@@ -51,8 +53,9 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Longest a single WaitOperation call is held."
     )
     max_waiters: int = Field(
-        20000, ge=1, description="Concurrent WaitOperation calls beyond which new ones get "
-        "RESOURCE_EXHAUSTED."
+        20000,
+        ge=1,
+        description="Concurrent WaitOperation calls beyond which new ones get RESOURCE_EXHAUSTED.",
     )
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request accepted on either front."

@@ -6,6 +6,8 @@ ObservedStore, so WaitOperation wake-ups and caches never depend on who wrote.
 
 from __future__ import annotations
 
+import builtins
+
 import logging
 from collections.abc import Callable
 
@@ -48,7 +50,7 @@ class ObservedStore:
         """See OperationStore.get."""
         return await self.inner.get(name)
 
-    async def list(self, query: ListQuery) -> list[OperationRecord]:
+    async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
         return await self.inner.list(query)
 
@@ -63,11 +65,11 @@ class ObservedStore:
         await self.inner.delete(name)
         self._changed(name, None)
 
-    async def claim(self, holder: str, lease_seconds: float, limit: int) -> list[OperationRecord]:
+    async def claim(self, holder: str, lease_seconds: float, limit: int) -> builtins.list[OperationRecord]:
         """See OperationStore.claim."""
         return await self.inner.claim(holder, lease_seconds, limit)
 
-    async def release(self, holder: str, names: list[str]) -> None:
+    async def release(self, holder: str, names: builtins.list[str]) -> None:
         """See OperationStore.release."""
         await self.inner.release(holder, names)
 

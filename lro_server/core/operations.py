@@ -4,6 +4,7 @@ plus creating operations for the methods that start work.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -14,8 +15,7 @@ from typing import Any, Protocol
 from google.longrunning import operations_pb2
 
 from lro_server.core import filter as aip160
-from lro_server.core import filter_ast
-from lro_server.core import pagetoken
+from lro_server.core import filter_ast, pagetoken
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import Aborted, InvalidArgument, LroError, NotFound
 from lro_server.core.names import COLLECTION, new_operation_name, validate_operation_name
@@ -131,10 +131,8 @@ class OperationsService:
         return stored.operation
 
     async def _forget(self, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             await self.store.delete(name)
-        except NotFound:
-            pass
 
     # -- the five methods ------------------------------------------------------------------
 

@@ -59,17 +59,17 @@ class OperationRecord:
     @property
     def name(self) -> str:
         """The operation's name."""
-        return self.operation.name
+        return str(self.operation.name)
 
     @property
     def done(self) -> bool:
         """Whether the operation has finished."""
-        return self.operation.done
+        return bool(self.operation.done)
 
     @property
     def metadata_type(self) -> str:
         """Full message name of the metadata ("" when there is none)."""
-        url = self.operation.metadata.type_url
+        url: str = self.operation.metadata.type_url
         return url.rsplit("/", 1)[-1] if url else ""
 
     @property

@@ -18,6 +18,8 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
 
 from __future__ import annotations
 
+import builtins
+
 import dataclasses
 from typing import Protocol
 
@@ -54,7 +56,7 @@ class OperationStore(Protocol):
         """Return the record (strong read), or raise NotFound."""
         ...
 
-    async def list(self, query: ListQuery) -> list[OperationRecord]:
+    async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` records matching the query, in listing order."""
         ...
 
@@ -66,12 +68,12 @@ class OperationStore(Protocol):
         """Forget the record, or raise NotFound."""
         ...
 
-    async def claim(self, holder: str, lease_seconds: float, limit: int) -> list[OperationRecord]:
+    async def claim(self, holder: str, lease_seconds: float, limit: int) -> builtins.list[OperationRecord]:
         """Lease unfinished operations to ``holder``: those it holds (renewed) or whose lease
         has expired, at most ``limit``. Returns the claimed records."""
         ...
 
-    async def release(self, holder: str, names: list[str]) -> None:
+    async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names`` so another replica may take them at once."""
         ...
 

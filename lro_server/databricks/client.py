@@ -127,7 +127,11 @@ class Databricks:
         return (host or "").rstrip("/")
 
     async def call(
-        self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
     ) -> JsonDict:
         """One REST call; raises core errors (see ``databricks.errors``)."""
@@ -136,7 +140,10 @@ class Databricks:
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(
-                self._pool, self._do, method, path,
+                self._pool,
+                self._do,
+                method,
+                path,
                 dict(body) if body is not None else None,
                 dict(query) if query is not None else None,
             )
@@ -147,8 +154,7 @@ class Databricks:
             raise translate(exc) from exc
         return result if isinstance(result, dict) else {}
 
-    def _do(self, method: str, path: str, body: JsonDict | None, query: JsonDict | None
-            ) -> Any:
+    def _do(self, method: str, path: str, body: JsonDict | None, query: JsonDict | None) -> Any:
         return self._workspace().api_client.do(method, path, body=body, query=query)
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import requests
 from databricks.sdk import errors as dbx
+from databricks.sdk.errors.base import DatabricksError
 
 from lro_server.core import errors as core
 
@@ -47,9 +48,12 @@ def translate(exc: BaseException) -> core.LroError:
                 message = f"Databricks is unavailable: {message}"
             elif target is core.FailedPrecondition and isinstance(exc, dbx.Unauthenticated):
                 message = f"Databricks refused the server's credentials: {message}"
-            return target(message, reason=f"DATABRICKS_{code}".upper(),
-                          metadata={"databricks_error_code": str(code)})
-    if isinstance(exc, dbx.DatabricksError):
+            return target(
+                message,
+                reason=f"DATABRICKS_{code}".upper(),
+                metadata={"databricks_error_code": str(code)},
+            )
+    if isinstance(exc, DatabricksError):
         return core.Unknown(f"Databricks error: {exc}", reason="DATABRICKS_ERROR")
     return core.Internal("unexpected error calling Databricks", reason="DATABRICKS_CLIENT_BUG")
 

@@ -61,8 +61,9 @@ class Family(Protocol):
     #: Value of ``work["family"]`` this family handles.
     name: str
 
-    def initial_metadata(self, work: Mapping[str, Any], create_time_us: int,
-                         deadline_us: int) -> Message:
+    def initial_metadata(
+        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
+    ) -> Message:
         """Metadata of a freshly created operation."""
         ...
 
@@ -74,8 +75,9 @@ class Family(Protocol):
         """
         ...
 
-    async def observe(self, dbx: Databricks, work: Mapping[str, Any], metadata: Message
-                      ) -> Observation:
+    async def observe(
+        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
+    ) -> Observation:
         """Read the entity once and judge it."""
         ...
 

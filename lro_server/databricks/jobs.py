@@ -38,14 +38,16 @@ def _tasks(run: Mapping[str, Any]) -> list[jobs_pb2.TaskState]:
     out = []
     for task in run.get("tasks") or []:
         state = task.get("state") or {}
-        out.append(jobs_pb2.TaskState(
-            task_key=str(task.get("task_key") or ""),
-            run_id=int(task.get("run_id") or 0),
-            life_cycle_state=str(state.get("life_cycle_state") or ""),
-            result_state=str(state.get("result_state") or ""),
-            state_message=str(state.get("state_message") or ""),
-            run_page_url=str(task.get("run_page_url") or ""),
-        ))
+        out.append(
+            jobs_pb2.TaskState(
+                task_key=str(task.get("task_key") or ""),
+                run_id=int(task.get("run_id") or 0),
+                life_cycle_state=str(state.get("life_cycle_state") or ""),
+                result_state=str(state.get("result_state") or ""),
+                state_message=str(state.get("state_message") or ""),
+                run_page_url=str(task.get("run_page_url") or ""),
+            )
+        )
     return out
 
 
@@ -54,8 +56,9 @@ class JobsFamily:
 
     name = "jobs"
 
-    def initial_metadata(self, work: Mapping[str, Any], create_time_us: int,
-                         deadline_us: int) -> Message:
+    def initial_metadata(
+        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
+    ) -> Message:
         """RunMetadata of a run that has not started yet."""
         request = work.get("request") or {}
         return jobs_pb2.RunMetadata(
@@ -75,18 +78,20 @@ class JobsFamily:
         answer = await dbx.call("POST", path, body=body)
         return {"run_id": int(answer["run_id"])}
 
-    async def observe(self, dbx: Databricks, work: Mapping[str, Any], metadata: Message
-                      ) -> Observation:
+    async def observe(
+        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
+    ) -> Observation:
         """GET runs/get and judge the run."""
         run_id = int(work["entity"]["run_id"])
         run = await dbx.call("GET", f"{API}/runs/get", query={"run_id": run_id})
         return self.judge(run, metadata)
 
-    def judge(self, run: Mapping[str, Any], metadata: Message) -> Observation:
+    def judge(self, run: Mapping[str, Any], metadata: Message | None) -> Observation:
         """Observation of a runs/get (or runs/list item) body."""
         state = run.get("state") or {}
         previous = jobs_pb2.RunMetadata()
-        previous.CopyFrom(metadata)
+        if isinstance(metadata, jobs_pb2.RunMetadata):
+            previous.CopyFrom(metadata)
         meta = jobs_pb2.RunMetadata()
         meta.CopyFrom(previous)
         meta.run_id = int(run.get("run_id") or previous.run_id)
@@ -108,28 +113,33 @@ class JobsFamily:
             meta.end_time.CopyFrom(end)
         if verdict.succeeded:
             response = jobs_pb2.Run(
-                run_id=meta.run_id, job_id=meta.job_id,
-                run_name=str(run.get("run_name") or ""), run_page_url=meta.run_page_url,
-                life_cycle_state=meta.life_cycle_state, result_state=meta.result_state,
-                state_message=meta.state_message, tasks=meta.tasks,
+                run_id=meta.run_id,
+                job_id=meta.job_id,
+                run_name=str(run.get("run_name") or ""),
+                run_page_url=meta.run_page_url,
+                life_cycle_state=meta.life_cycle_state,
+                result_state=meta.result_state,
+                state_message=meta.state_message,
+                tasks=meta.tasks,
             )
             start = _millis(run.get("start_time"))
             if start is not None:
                 response.start_time.CopyFrom(start)
             if end is not None:
                 response.end_time.CopyFrom(end)
-            return Observation(state=live_state, metadata=meta, verdict=verdict,
-                               response=response)
+            return Observation(state=live_state, metadata=meta, verdict=verdict, response=response)
         info = error_details_pb2.ErrorInfo(
             reason="DATABRICKS_RUN_" + (meta.result_state or meta.life_cycle_state or "FAILED"),
             domain=ERROR_DOMAIN,
-            metadata={"run_id": str(meta.run_id), "run_page_url": meta.run_page_url,
-                      "life_cycle_state": meta.life_cycle_state,
-                      "result_state": meta.result_state},
+            metadata={
+                "run_id": str(meta.run_id),
+                "run_page_url": meta.run_page_url,
+                "life_cycle_state": meta.life_cycle_state,
+                "result_state": meta.result_state,
+            },
         )
         return Observation(state=live_state, metadata=meta, verdict=verdict, details=(info,))
 
     async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
         """POST runs/cancel (Databricks stops the run asynchronously)."""
-        await dbx.call("POST", f"{API}/runs/cancel",
-                       body={"run_id": int(work["entity"]["run_id"])})
+        await dbx.call("POST", f"{API}/runs/cancel", body={"run_id": int(work["entity"]["run_id"])})

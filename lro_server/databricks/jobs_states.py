@@ -63,8 +63,9 @@ def judge_run(run: Mapping[str, Any]) -> Verdict:
             _log.warning("run %s has no state yet; treating it as pending", run.get("run_id"))
         return PENDING
     if life_cycle not in FINAL_LIFE_CYCLE and life_cycle:
-        _log.warning("run %s is in unknown state %r; treating it as pending",
-                     run.get("run_id"), life_cycle)
+        _log.warning(
+            "run %s is in unknown state %r; treating it as pending", run.get("run_id"), life_cycle
+        )
         return PENDING
     message = str(state.get("state_message") or "")
     if life_cycle == "INTERNAL_ERROR":
@@ -72,8 +73,11 @@ def judge_run(run: Mapping[str, Any]) -> Verdict:
     if result:
         code = RESULT_CODES.get(result)
         if code is None:
-            _log.warning("run %s ended with unknown result %r; treating it as pending",
-                         run.get("run_id"), result)
+            _log.warning(
+                "run %s ended with unknown result %r; treating it as pending",
+                run.get("run_id"),
+                result,
+            )
             return PENDING
     else:
         details = status.get("termination_details") or {}
@@ -86,8 +90,7 @@ def judge_run(run: Mapping[str, Any]) -> Verdict:
         elif term:
             code = Code.UNKNOWN
         else:
-            _log.warning("run %s ended without a result; treating it as pending",
-                         run.get("run_id"))
+            _log.warning("run %s ended without a result; treating it as pending", run.get("run_id"))
             return PENDING
     if code == Code.OK:
         return Verdict(True, Code.OK, message)

@@ -22,7 +22,13 @@ from google.protobuf.message import Message
 from lro_server.core import lifecycle
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
-    Aborted, Code, FailedPrecondition, Internal, LroError, NotFound, Unavailable,
+    Aborted,
+    Code,
+    FailedPrecondition,
+    Internal,
+    LroError,
+    NotFound,
+    Unavailable,
 )
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
@@ -30,7 +36,10 @@ from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family, Observation
 from lro_server.databricks.tracker_state import (
-    Schedule, TrackerOptions, differs, unpack_metadata,
+    Schedule,
+    TrackerOptions,
+    differs,
+    unpack_metadata,
 )
 
 _log = logging.getLogger(__name__)
@@ -39,8 +48,15 @@ _log = logging.getLogger(__name__)
 class Tracker:
     """Runs and follows Databricks work behind operations (a core ``WorkRunner``)."""
 
-    def __init__(self, store: OperationStore, dbx: Databricks, families: Mapping[str, Family],
-                 options: TrackerOptions, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: OperationStore,
+        dbx: Databricks,
+        families: Mapping[str, Family],
+        options: TrackerOptions,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.store = store
         self.dbx = dbx
         self.families = dict(families)
@@ -65,7 +81,9 @@ class Tracker:
         operation.CopyFrom(record.operation)
         operation.metadata.CopyFrom(lifecycle.pack(metadata))
         return dataclasses.replace(
-            record, operation=operation, work={**record.work, "deadline_us": deadline_us},
+            record,
+            operation=operation,
+            work={**record.work, "deadline_us": deadline_us},
             lease_holder=self.options.holder,
             lease_expire_us=record.create_time_us + int(self.options.lease_seconds * 1e6),
         )
@@ -182,10 +200,12 @@ class Tracker:
                 return
             if record.work.get("cancel_requested") and not record.work.get("cancel_sent"):
                 await family.cancel(self.dbx, record.work)
-                record = await self.store.update(dataclasses.replace(
-                    record, work={**record.work, "cancel_sent": True}))
+                record = await self.store.update(
+                    dataclasses.replace(record, work={**record.work, "cancel_sent": True})
+                )
             observation = await family.observe(
-                self.dbx, record.work, unpack_metadata(record.operation.metadata))
+                self.dbx, record.work, unpack_metadata(record.operation.metadata)
+            )
         except Unavailable as exc:
             _log.info("%s: Databricks unavailable, will retry: %s", record.name, exc)
             self.schedule.backoff(record.name, changed=False)
@@ -203,7 +223,8 @@ class Tracker:
         entity = await family.start(self.dbx, record.work, operation_id(record.name))
         _log.info("%s: started %s", record.name, entity)
         return await self.store.update(
-            dataclasses.replace(record, work={**record.work, "entity": entity}))
+            dataclasses.replace(record, work={**record.work, "entity": entity})
+        )
 
     async def _record(self, record: OperationRecord, observation: Observation) -> None:
         metadata = observation.metadata
@@ -214,18 +235,26 @@ class Tracker:
             changed = observation.state != record.state or differs(before, metadata)
             if changed:
                 await self.store.update(
-                    lifecycle.with_metadata(record, metadata, state=observation.state))
+                    lifecycle.with_metadata(record, metadata, state=observation.state)
+                )
             self.schedule.backoff(record.name, changed=changed)
             return
         if verdict.succeeded and observation.response is not None:
-            finished = lifecycle.succeed(record, observation.response, metadata=metadata,
-                                         state=observation.state)
+            finished = lifecycle.succeed(
+                record, observation.response, metadata=metadata, state=observation.state
+            )
         else:
             code, message = verdict.code, verdict.message
             if record.work.get("cancel_requested") and code == Code.CANCELLED:
                 message = f"operation cancelled: {message}" if message else "operation cancelled"
-            finished = lifecycle.fail(record, code, message, details=observation.details,
-                                      metadata=metadata, state=observation.state)
+            finished = lifecycle.fail(
+                record,
+                code,
+                message,
+                details=observation.details,
+                metadata=metadata,
+                state=observation.state,
+            )
         await self.store.update(finished)
         self.schedule.drop(record.name)
         _log.info("%s: done (%s)", record.name, verdict.code.name)
@@ -237,10 +266,15 @@ class Tracker:
             except LroError as exc:
                 _log.warning("%s: cancel at timeout failed: %s", record.name, exc)
         timeout = float(record.work.get("timeout_seconds", 0))
-        await self.store.update(lifecycle.fail(
-            record, Code.DEADLINE_EXCEEDED,
-            f"operation did not finish within its timeout of {timeout:g}s; the work was cancelled",
-            state="TIMED_OUT"))
+        await self.store.update(
+            lifecycle.fail(
+                record,
+                Code.DEADLINE_EXCEEDED,
+                f"operation did not finish within its timeout of {timeout:g}s; "
+                "the work was cancelled",
+                state="TIMED_OUT",
+            )
+        )
         self.schedule.drop(record.name)
         _log.info("%s: timed out", record.name)
 
@@ -263,4 +297,4 @@ def _from_databricks(error: LroError) -> bool:
 
 def _touch(metadata: Message, now_us: int) -> None:
     if "update_time" in metadata.DESCRIPTOR.fields_by_name:
-        getattr(metadata, "update_time").FromMicroseconds(now_us)
+        getattr(metadata, "update_time").FromMicroseconds(now_us)  # noqa: B009  any family

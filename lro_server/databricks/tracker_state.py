@@ -109,8 +109,9 @@ class Schedule:
         if changed:
             entry.interval = options.poll_interval_seconds
         else:
-            entry.interval = min(entry.interval * options.backoff,
-                                 options.max_poll_interval_seconds)
+            entry.interval = min(
+                entry.interval * options.backoff, options.max_poll_interval_seconds
+            )
         entry.due = time.monotonic() + entry.interval
 
     def next_due(self) -> float:

@@ -37,8 +37,9 @@ _log = logging.getLogger(__name__)
 OPERATIONS = "/google.longrunning.Operations/"
 JSON = "application/json"
 #: Headers never passed on as call metadata.
-_HOP_HEADERS = frozenset({"host", "content-length", "connection", "content-type",
-                          "accept-encoding", "transfer-encoding"})
+_HOP_HEADERS = frozenset(
+    {"host", "content-length", "connection", "content-type", "accept-encoding", "transfer-encoding"}
+)
 
 Authenticator = Callable[[dict[str, str]], Awaitable[Principal]]
 
@@ -46,47 +47,64 @@ Authenticator = Callable[[dict[str, str]], Awaitable[Principal]]
 class HttpFront:
     """aiohttp application over a Registry."""
 
-    def __init__(self, registry: Registry, *, authenticate: Authenticator | None = None,
-                 max_request_bytes: int = 4 * 1024 * 1024,
-                 extra_routes: list[web.RouteDef] | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        authenticate: Authenticator | None = None,
+        max_request_bytes: int = 4 * 1024 * 1024,
+        extra_routes: list[web.RouteDef] | None = None,
+    ) -> None:
         self.registry = registry
         self.authenticate = authenticate
-        self.app = web.Application(client_max_size=max_request_bytes,
-                                   middlewares=[self._errors])
-        self.app.add_routes([
-            web.get("/v1/operations", self._list),
-            web.get(r"/v1/operations/{id:[^:]+}", self._get),
-            web.delete(r"/v1/operations/{id:[^:]+}", self._delete),
-            web.post(r"/v1/operations/{id:[^:]+}:cancel", self._cancel),
-            web.post(r"/v1/operations/{id:[^:]+}:wait", self._wait),
-            web.post(r"/{service:[A-Za-z_][\w.]*}/{method:[A-Za-z_]\w*}", self._gateway),
-            *(extra_routes or []),
-        ])
+        self.max_request_bytes = max_request_bytes
+        self.app = web.Application(client_max_size=max_request_bytes, middlewares=[self._errors])
+        self.app.add_routes(
+            [
+                web.get("/v1/operations", self._list),
+                web.get(r"/v1/operations/{id:[^:]+}", self._get),
+                web.delete(r"/v1/operations/{id:[^:]+}", self._delete),
+                web.post(r"/v1/operations/{id:[^:]+}:cancel", self._cancel),
+                web.post(r"/v1/operations/{id:[^:]+}:wait", self._wait),
+                web.post(r"/{service:[A-Za-z_][\w.]*}/{method:[A-Za-z_]\w*}", self._gateway),
+                *(extra_routes or []),
+            ]
+        )
 
     @web.middleware
-    async def _errors(self, request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
+    async def _errors(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         try:
             return await handler(request)
-        except web.HTTPRequestEntityTooLarge as exc:
-            return _error(InvalidArgument(
-                f"request body is larger than the limit of {exc.max_size} bytes",
-                reason="REQUEST_TOO_LARGE", metadata={"limit_bytes": str(exc.max_size)}))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(
+                InvalidArgument(
+                    f"request body is larger than the limit of {self.max_request_bytes} bytes",
+                    reason="REQUEST_TOO_LARGE",
+                    metadata={"limit_bytes": str(self.max_request_bytes)},
+                )
+            )
         except web.HTTPNotFound:
-            return _error(NotFound(f"no route for {request.method} {request.path}",
-                                   reason="NO_ROUTE"))
+            return _error(
+                NotFound(f"no route for {request.method} {request.path}", reason="NO_ROUTE")
+            )
         except web.HTTPMethodNotAllowed:
-            return _error(Unimplemented(f"{request.method} is not allowed on {request.path}",
-                                        reason="METHOD_NOT_ALLOWED"))
+            return _error(
+                Unimplemented(
+                    f"{request.method} is not allowed on {request.path}",
+                    reason="METHOD_NOT_ALLOWED",
+                )
+            )
         except web.HTTPException:
             raise
         except Exception as exc:
             return _error(as_lro_error(exc, where=f"HTTP {request.method} {request.path}"))
 
     async def _context(self, request: web.Request) -> CallContext:
-        metadata = {k.lower(): v for k, v in request.headers.items()
-                    if k.lower() not in _HOP_HEADERS}
+        metadata = {
+            k.lower(): v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS
+        }
         principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
         return CallContext(principal=principal, metadata=metadata)
 
@@ -122,8 +140,10 @@ class HttpFront:
         try:
             page_size = int(size_text)
         except ValueError:
-            raise InvalidArgument(f"page_size must be an integer, got {size_text[:40]!r}",
-                                  metadata={"field": "page_size"}) from None
+            raise InvalidArgument(
+                f"page_size must be an integer, got {size_text[:40]!r}",
+                metadata={"field": "page_size"},
+            ) from None
         if not -(2**31) <= page_size < 2**31:
             raise InvalidArgument("page_size is out of range", metadata={"field": "page_size"})
         message = operations_pb2.ListOperationsRequest(
@@ -154,8 +174,10 @@ async def _parse(request: web.Request, cls: type[Message], *, allow_empty: bool)
     if request.content_type not in (JSON, "application/octet-stream", "text/plain") and (
         request.can_read_body
     ):
-        raise InvalidArgument(f"content type must be {JSON}, got {request.content_type!r}",
-                              reason="UNSUPPORTED_CONTENT_TYPE")
+        raise InvalidArgument(
+            f"content type must be {JSON}, got {request.content_type!r}",
+            reason="UNSUPPORTED_CONTENT_TYPE",
+        )
     raw = await request.read()
     message = cls()
     if not raw.strip():
@@ -165,14 +187,17 @@ async def _parse(request: web.Request, cls: type[Message], *, allow_empty: bool)
     try:
         json_format.Parse(raw, message, ignore_unknown_fields=True)
     except (json_format.ParseError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-        raise InvalidArgument(f"request body is not a valid {cls.DESCRIPTOR.full_name}: "
-                              f"{str(exc)[:300]}", reason="MALFORMED_JSON") from None
+        raise InvalidArgument(
+            f"request body is not a valid {cls.DESCRIPTOR.full_name}: {str(exc)[:300]}",
+            reason="MALFORMED_JSON",
+        ) from None
     return message
 
 
 def _json(message: Message) -> web.Response:
-    return web.Response(body=json_format.MessageToJson(message, indent=None).encode(),
-                        content_type=JSON)
+    return web.Response(
+        body=json_format.MessageToJson(message, indent=None).encode(), content_type=JSON
+    )
 
 
 def _error(error: LroError) -> web.Response:

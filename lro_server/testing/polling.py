@@ -9,8 +9,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02,
-               what: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> T:
     """Call ``probe`` until it returns something truthy; return that, or raise TimeoutError."""
     deadline = time.monotonic() + timeout
     while True:

@@ -24,8 +24,9 @@ class ServerThread:
         self.config = config
         self._app_kwargs = app_kwargs
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="lro-server")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="lro-server"
+        )
         self.app: Application | None = None
 
     @property
@@ -68,6 +69,10 @@ class ServerThread:
     def __enter__(self) -> ServerThread:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()

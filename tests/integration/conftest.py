@@ -26,8 +26,9 @@ def fast_config(store: str, sim_url: str, **overrides: object) -> AppConfig:
     """A server configuration that polls quickly, for tests."""
     values: dict[str, object] = {
         "store": store,
-        "databricks": DatabricksOptions(host=sim_url, token="test-token",
-                                        call_timeout_seconds=10, requests_per_second=1000),
+        "databricks": DatabricksOptions(
+            host=sim_url, token="test-token", call_timeout_seconds=10, requests_per_second=1000
+        ),
         "poll_interval_seconds": 0.05,
         "max_poll_interval_seconds": 0.2,
         "first_poll_seconds": 0.02,
@@ -86,9 +87,13 @@ def create_job(sim: SimulatorThread) -> Callable[..., int]:
     client = WorkspaceClient(host=sim.url, token="test-token", auth_type="pat")
 
     def create(name: str = "job", tasks: int = 1) -> int:
-        body = {"name": name, "tasks": [
-            {"task_key": f"t{i}", "notebook_task": {"notebook_path": f"/nb{i}"}}
-            for i in range(tasks)]}
+        body = {
+            "name": name,
+            "tasks": [
+                {"task_key": f"t{i}", "notebook_task": {"notebook_path": f"/nb{i}"}}
+                for i in range(tasks)
+            ],
+        }
         answer = client.api_client.do("POST", "/api/2.2/jobs/create", body=body)
         assert isinstance(answer, dict)
         return int(answer["job_id"])
