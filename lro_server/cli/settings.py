@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Address both fronts bind to.")
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free port).")
     http_port: int = Field(
-        8080, ge=0, le=65535, description="HTTP/JSON port (0: any free port; -1 disables it)."
+        8080, ge=-1, le=65535, description="HTTP/JSON port (0: any free port; -1 disables it)."
     )
     # --- storage ---
     store: str = Field(
