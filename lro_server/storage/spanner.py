@@ -30,6 +30,7 @@ claiming or releasing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import concurrent.futures
 import dataclasses
@@ -392,7 +393,7 @@ class SpannerStore:
             "error_code": record.error_code,
             "state": record.state,
             "work": work,
-            "checkpoint": record.checkpoint,
+            "checkpoint": _encode_bytes(record.checkpoint),
             "name": record.name,
             "version": record.version,
         }
@@ -552,10 +553,21 @@ def _record(row: Sequence[Any]) -> OperationRecord:
         method=method,
         state=state,
         work=json.loads(work),
-        checkpoint=checkpoint,
+        checkpoint=None if checkpoint is None else base64.b64decode(checkpoint),
         lease_holder=holder,
         lease_expire_us=expire_us,
     )
+
+
+def _encode_bytes(value: bytes | None) -> bytes | None:
+    """A BYTES value as the client library wants it: base64 text.
+
+    The library sends ``bytes`` unchanged when they happen to be valid UTF-8 (assuming
+    base64), so raw binary would be corrupted or refused; it also hands BYTES back still
+    base64-encoded (see ``_record``). PROTO columns do not need this: the library encodes
+    and decodes messages itself.
+    """
+    return None if value is None else base64.b64encode(value)
 
 
 def _insert_values(record: OperationRecord, work: str) -> list[Any]:
@@ -573,7 +585,7 @@ def _insert_values(record: OperationRecord, work: str) -> list[Any]:
         record.request_id or None,
         record.method,
         work,
-        record.checkpoint,
+        _encode_bytes(record.checkpoint),
         record.lease_holder,
         record.lease_expire_us,
         spanner.COMMIT_TIMESTAMP if record.done else None,

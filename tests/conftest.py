@@ -1,0 +1,3 @@
+"""Plugins shared by every test directory."""
+
+pytest_plugins = ["spanner_fixtures"]
