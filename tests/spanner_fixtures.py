@@ -40,7 +40,8 @@ from lro_server.testing.spanner_emulator import (
 # transaction at a time anyway.
 _TEST_THREADS = 4
 
-_shared: SpannerEmulator | None = None
+# The process's emulator (at most one entry) and the environment it set.
+_shared: dict[str, SpannerEmulator] = {}
 _environment = contextlib.ExitStack()
 
 
@@ -56,22 +57,20 @@ def require_emulator_binary() -> str:
 
 def shared_emulator() -> SpannerEmulator:
     """This process's emulator, started (and made the client's target) on first call."""
-    global _shared
-    if _shared is None:
+    if "emulator" not in _shared:
         emulator = SpannerEmulator(require_emulator_binary())
         emulator.start()
         _environment.enter_context(emulator.activated())
-        _shared = emulator
-    return _shared
+        _shared["emulator"] = emulator
+    return _shared["emulator"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop this process's emulator and restore the environment."""
-    global _shared
-    if _shared is not None:
+    emulator = _shared.pop("emulator", None)
+    if emulator is not None:
         _environment.close()
-        _shared.stop()
-        _shared = None
+        emulator.stop()
 
 
 @pytest.fixture(scope="session")
