@@ -308,6 +308,370 @@ class SubmitRunRequest(_message.Message):
 Global___SubmitRunRequest: _TypeAlias = SubmitRunRequest  # noqa: Y015
 
 @_typing.final
+class RepairRunRequest(_message.Message):
+    """Request of Jobs.RepairRun. Field names are those of the Databricks REST body."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class JobParametersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class NotebookParamsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class PythonNamedParamsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SqlParamsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    RERUN_TASKS_FIELD_NUMBER: _builtins.int
+    RERUN_ALL_FAILED_TASKS_FIELD_NUMBER: _builtins.int
+    RERUN_DEPENDENT_TASKS_FIELD_NUMBER: _builtins.int
+    LATEST_REPAIR_ID_FIELD_NUMBER: _builtins.int
+    JOB_PARAMETERS_FIELD_NUMBER: _builtins.int
+    NOTEBOOK_PARAMS_FIELD_NUMBER: _builtins.int
+    PYTHON_PARAMS_FIELD_NUMBER: _builtins.int
+    JAR_PARAMS_FIELD_NUMBER: _builtins.int
+    PYTHON_NAMED_PARAMS_FIELD_NUMBER: _builtins.int
+    SPARK_SUBMIT_PARAMS_FIELD_NUMBER: _builtins.int
+    SQL_PARAMS_FIELD_NUMBER: _builtins.int
+    DBT_COMMANDS_FIELD_NUMBER: _builtins.int
+    PIPELINE_PARAMS_FIELD_NUMBER: _builtins.int
+    PERFORMANCE_TARGET_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.int
+    """The run to repair (it must be finished)."""
+    rerun_all_failed_tasks: _builtins.bool
+    """Rerun every task that did not succeed."""
+    rerun_dependent_tasks: _builtins.bool
+    """Also rerun tasks that depend on the rerun ones."""
+    latest_repair_id: _builtins.int
+    """Id of the run's latest repair (0: the server looks it up)."""
+    performance_target: _builtins.str
+    """Performance target of serverless runs."""
+    request_id: _builtins.str
+    """AIP-155 request id; see RunNowRequest.request_id."""
+    @_builtins.property
+    def rerun_tasks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Task keys to rerun."""
+
+    @_builtins.property
+    def job_parameters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Job-level parameters."""
+
+    @_builtins.property
+    def notebook_params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Parameters of notebook tasks."""
+
+    @_builtins.property
+    def python_params(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Parameters of Python file tasks."""
+
+    @_builtins.property
+    def jar_params(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Parameters of JAR tasks."""
+
+    @_builtins.property
+    def python_named_params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Named parameters of Python wheel tasks."""
+
+    @_builtins.property
+    def spark_submit_params(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Parameters of spark-submit tasks."""
+
+    @_builtins.property
+    def sql_params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Parameters of SQL tasks."""
+
+    @_builtins.property
+    def dbt_commands(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Commands of dbt tasks."""
+
+    @_builtins.property
+    def pipeline_params(self) -> _struct_pb2.Struct:
+        """Pipeline task parameters, e.g. {"full_refresh": true}."""
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Operation timeout; see RunNowRequest.timeout."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.int = ...,
+        rerun_tasks: _abc.Iterable[_builtins.str] | None = ...,
+        rerun_all_failed_tasks: _builtins.bool = ...,
+        rerun_dependent_tasks: _builtins.bool = ...,
+        latest_repair_id: _builtins.int = ...,
+        job_parameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        notebook_params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        python_params: _abc.Iterable[_builtins.str] | None = ...,
+        jar_params: _abc.Iterable[_builtins.str] | None = ...,
+        python_named_params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        spark_submit_params: _abc.Iterable[_builtins.str] | None = ...,
+        sql_params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        dbt_commands: _abc.Iterable[_builtins.str] | None = ...,
+        pipeline_params: _struct_pb2.Struct | None = ...,
+        performance_target: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pipeline_params", b"pipeline_params", "timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dbt_commands", b"dbt_commands", "jar_params", b"jar_params", "job_parameters", b"job_parameters", "latest_repair_id", b"latest_repair_id", "notebook_params", b"notebook_params", "performance_target", b"performance_target", "pipeline_params", b"pipeline_params", "python_named_params", b"python_named_params", "python_params", b"python_params", "request_id", b"request_id", "rerun_all_failed_tasks", b"rerun_all_failed_tasks", "rerun_dependent_tasks", b"rerun_dependent_tasks", "rerun_tasks", b"rerun_tasks", "run_id", b"run_id", "spark_submit_params", b"spark_submit_params", "sql_params", b"sql_params", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepairRunRequest: _TypeAlias = RepairRunRequest  # noqa: Y015
+
+@_typing.final
+class CreateAndRunRequest(_message.Message):
+    """Request of Jobs.CreateAndRun: the body of jobs/create, plus run-now parameters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TagsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class JobParametersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    JOB_CLUSTERS_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    GIT_SOURCE_FIELD_NUMBER: _builtins.int
+    ENVIRONMENTS_FIELD_NUMBER: _builtins.int
+    ACCESS_CONTROL_LIST_FIELD_NUMBER: _builtins.int
+    EMAIL_NOTIFICATIONS_FIELD_NUMBER: _builtins.int
+    WEBHOOK_NOTIFICATIONS_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_SETTINGS_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    RUN_AS_FIELD_NUMBER: _builtins.int
+    BUDGET_POLICY_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_RUNS_FIELD_NUMBER: _builtins.int
+    PERFORMANCE_TARGET_FIELD_NUMBER: _builtins.int
+    JOB_PARAMETERS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the job."""
+    description: _builtins.str
+    """Description of the job."""
+    budget_policy_id: _builtins.str
+    """Budget policy."""
+    timeout_seconds: _builtins.int
+    """Databricks-side timeout of each run in seconds (0: none)."""
+    max_concurrent_runs: _builtins.int
+    """Most concurrent runs of the job."""
+    performance_target: _builtins.str
+    """Performance target of serverless runs."""
+    request_id: _builtins.str
+    """AIP-155 request id; see RunNowRequest.request_id."""
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+        """Task specifications, as in the Databricks REST API."""
+
+    @_builtins.property
+    def job_clusters(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+        """Shared job clusters."""
+
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+        """Job-level parameter definitions ({"name", "default"})."""
+
+    @_builtins.property
+    def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Tags of the job. The server adds `lro_operation_id`."""
+
+    @_builtins.property
+    def git_source(self) -> _struct_pb2.Struct:
+        """Remote Git repository of the tasks' source."""
+
+    @_builtins.property
+    def environments(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+        """Environments of serverless tasks."""
+
+    @_builtins.property
+    def access_control_list(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+        """Access control list of the job."""
+
+    @_builtins.property
+    def email_notifications(self) -> _struct_pb2.Struct:
+        """Email notifications."""
+
+    @_builtins.property
+    def webhook_notifications(self) -> _struct_pb2.Struct:
+        """Webhook notifications."""
+
+    @_builtins.property
+    def notification_settings(self) -> _struct_pb2.Struct:
+        """Notification settings."""
+
+    @_builtins.property
+    def health(self) -> _struct_pb2.Struct:
+        """Health rules."""
+
+    @_builtins.property
+    def queue(self) -> _struct_pb2.Struct:
+        """Queue settings."""
+
+    @_builtins.property
+    def run_as(self) -> _struct_pb2.Struct:
+        """Identity to run as."""
+
+    @_builtins.property
+    def job_parameters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Values of the job parameters for this run (run-now `job_parameters`)."""
+
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """Operation timeout; see RunNowRequest.timeout."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        tasks: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        job_clusters: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        parameters: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        git_source: _struct_pb2.Struct | None = ...,
+        environments: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        access_control_list: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        email_notifications: _struct_pb2.Struct | None = ...,
+        webhook_notifications: _struct_pb2.Struct | None = ...,
+        notification_settings: _struct_pb2.Struct | None = ...,
+        health: _struct_pb2.Struct | None = ...,
+        queue: _struct_pb2.Struct | None = ...,
+        run_as: _struct_pb2.Struct | None = ...,
+        budget_policy_id: _builtins.str = ...,
+        timeout_seconds: _builtins.int = ...,
+        max_concurrent_runs: _builtins.int = ...,
+        performance_target: _builtins.str = ...,
+        job_parameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email_notifications", b"email_notifications", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "run_as", b"run_as", "timeout", b"timeout", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_control_list", b"access_control_list", "budget_policy_id", b"budget_policy_id", "description", b"description", "email_notifications", b"email_notifications", "environments", b"environments", "git_source", b"git_source", "health", b"health", "job_clusters", b"job_clusters", "job_parameters", b"job_parameters", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "notification_settings", b"notification_settings", "parameters", b"parameters", "performance_target", b"performance_target", "queue", b"queue", "request_id", b"request_id", "run_as", b"run_as", "tags", b"tags", "tasks", b"tasks", "timeout", b"timeout", "timeout_seconds", b"timeout_seconds", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAndRunRequest: _TypeAlias = CreateAndRunRequest  # noqa: Y015
+
+@_typing.final
 class TaskState(_message.Message):
     """State of one task of a run."""
 
@@ -369,6 +733,7 @@ class RunMetadata(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    REPAIR_ID_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Databricks run id (0 until the run is started)."""
     job_id: _builtins.int
@@ -389,6 +754,8 @@ class RunMetadata(_message.Message):
     """Percentage of tasks that have finished (0-100)."""
     cancel_requested: _builtins.bool
     """True once cancellation was requested."""
+    repair_id: _builtins.int
+    """Id of the repair this operation follows (RepairRun only)."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskState]:
         """Per-task states."""
@@ -426,10 +793,11 @@ class RunMetadata(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         cancel_requested: _builtins.bool = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        repair_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "job_id", b"job_id", "life_cycle_state", b"life_cycle_state", "progress_percent", b"progress_percent", "result_state", b"result_state", "run_id", b"run_id", "run_page_url", b"run_page_url", "state_message", b"state_message", "status", b"status", "tasks", b"tasks", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "job_id", b"job_id", "life_cycle_state", b"life_cycle_state", "progress_percent", b"progress_percent", "repair_id", b"repair_id", "result_state", b"result_state", "run_id", b"run_id", "run_page_url", b"run_page_url", "state_message", b"state_message", "status", b"status", "tasks", b"tasks", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

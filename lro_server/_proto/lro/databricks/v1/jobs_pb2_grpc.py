@@ -47,6 +47,16 @@ class JobsStub:
                 request_serializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.SubmitRunRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.RepairRun = channel.unary_unary(
+                '/lro.databricks.v1.Jobs/RepairRun',
+                request_serializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.RepairRunRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.CreateAndRun = channel.unary_unary(
+                '/lro.databricks.v1.Jobs/CreateAndRun',
+                request_serializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -68,6 +78,23 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RepairRun(self, request, context):
+        """Reruns tasks of a finished run (Databricks `POST /api/2.2/jobs/runs/repair`).
+        When latest_repair_id is not given, the server reads the run's repair history and
+        passes the latest repair id itself (Databricks requires it after a first repair).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAndRun(self, request, context):
+        """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
+        (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +106,16 @@ def add_JobsServicer_to_server(servicer, server):
             'Submit': grpc.unary_unary_rpc_method_handler(
                     servicer.Submit,
                     request_deserializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.SubmitRunRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'RepairRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepairRun,
+                    request_deserializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.RepairRunRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'CreateAndRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAndRun,
+                    request_deserializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
@@ -137,6 +174,60 @@ class Jobs:
             target,
             '/lro.databricks.v1.Jobs/Submit',
             lro_dot_databricks_dot_v1_dot_jobs__pb2.SubmitRunRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepairRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lro.databricks.v1.Jobs/RepairRun',
+            lro_dot_databricks_dot_v1_dot_jobs__pb2.RepairRunRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAndRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lro.databricks.v1.Jobs/CreateAndRun',
+            lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

@@ -40,6 +40,15 @@ class JobsStub:
     """Triggers a run of an existing job (Databricks `POST /api/2.2/jobs/run-now`)."""
     Submit: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.SubmitRunRequest, _operations_pb2.Operation]
     """Submits a one-time run (Databricks `POST /api/2.2/jobs/runs/submit`)."""
+    RepairRun: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.RepairRunRequest, _operations_pb2.Operation]
+    """Reruns tasks of a finished run (Databricks `POST /api/2.2/jobs/runs/repair`).
+    When latest_repair_id is not given, the server reads the run's repair history and
+    passes the latest repair id itself (Databricks requires it after a first repair).
+    """
+    CreateAndRun: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CreateAndRunRequest, _operations_pb2.Operation]
+    """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
+    (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+    """
 
 @_typing.type_check_only
 class JobsAsyncStub(JobsStub):
@@ -52,6 +61,15 @@ class JobsAsyncStub(JobsStub):
     """Triggers a run of an existing job (Databricks `POST /api/2.2/jobs/run-now`)."""
     Submit: _aio.UnaryUnaryMultiCallable[_jobs_pb2.SubmitRunRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Submits a one-time run (Databricks `POST /api/2.2/jobs/runs/submit`)."""
+    RepairRun: _aio.UnaryUnaryMultiCallable[_jobs_pb2.RepairRunRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Reruns tasks of a finished run (Databricks `POST /api/2.2/jobs/runs/repair`).
+    When latest_repair_id is not given, the server reads the run's repair history and
+    passes the latest repair id itself (Databricks requires it after a first repair).
+    """
+    CreateAndRun: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CreateAndRunRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
+    (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+    """
 
 class JobsServicer(metaclass=_abc_1.ABCMeta):
     """Runs Databricks jobs. Every method starts work and answers at once with a
@@ -73,5 +91,26 @@ class JobsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
         """Submits a one-time run (Databricks `POST /api/2.2/jobs/runs/submit`)."""
+
+    @_abc_1.abstractmethod
+    def RepairRun(
+        self,
+        request: _jobs_pb2.RepairRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Reruns tasks of a finished run (Databricks `POST /api/2.2/jobs/runs/repair`).
+        When latest_repair_id is not given, the server reads the run's repair history and
+        passes the latest repair id itself (Databricks requires it after a first repair).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateAndRun(
+        self,
+        request: _jobs_pb2.CreateAndRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
+        (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+        """
 
 def add_JobsServicer_to_server(servicer: JobsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
