@@ -1,0 +1,37 @@
+"""The committed lro_server/_proto is exactly what scripts/gen_protos.py makes of protos/."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "lro_server" / "_proto"
+
+
+def _files(root: Path) -> set[Path]:
+    return {
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
+
+
+def test_generated_code_matches_protos(tmp_path: Path):
+    out = tmp_path / "_proto"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(out)],
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    generated, committed = _files(out), _files(COMMITTED)
+    assert generated, "the generator produced nothing"
+    assert sorted(map(str, generated - committed)) == [], "generated but not committed"
+    assert sorted(map(str, committed - generated)) == [], "committed but no longer generated"
+    stale = sorted(
+        str(p) for p in generated if not filecmp.cmp(out / p, COMMITTED / p, shallow=False)
+    )
+    assert stale == [], f"regenerate with `python scripts/gen_protos.py`: {stale}"
