@@ -11,11 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from .clock import Clock, monotonic
+from .clusters import ClustersFamily
+from .commands import CommandsFamily
 from .control_http import control_routes
 from .controls import SimulatorControls
 from .errors import ApiError, unauthenticated
 from .jobs import JobsFamily
+from .libraries import LibrariesFamily
+from .pipelines import PipelinesFamily
 from .routing import Handler, SimRequest
+from .warehouses import WarehousesFamily
 from .world import CallRecord, Family, World
 
 __all__ = ["DatabricksSimulator"]
@@ -64,7 +69,15 @@ class DatabricksSimulator(SimulatorControls):
         self._url: str | None = None
 
     def _families(self) -> list[Family]:
-        return [JobsFamily(self._world)]
+        clusters = ClustersFamily(self._world)
+        return [
+            JobsFamily(self._world),
+            clusters,
+            CommandsFamily(self._world, clusters),
+            LibrariesFamily(self._world, clusters),
+            PipelinesFamily(self._world),
+            WarehousesFamily(self._world),
+        ]
 
     @property
     def url(self) -> str:
