@@ -1,0 +1,225 @@
+"""The SQL of the SQLite store: schema, migrations, statements, and records as rows.
+
+Each entry of :data:`MIGRATIONS` moves a database from version ``i`` to ``i + 1``; a new
+column or index is a new entry, never an edit of an old one, so every existing file can be
+brought forward by replaying the tail of the list.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from google.longrunning import operations_pb2
+
+from lro_server.core.errors import FailedPrecondition, InvalidArgument
+from lro_server.core.record import OperationRecord
+
+#: Name of the one table.
+TABLE = "operations"
+
+_V1 = (
+    # A rowid table, not WITHOUT ROWID: operations and checkpoints may be megabytes, and
+    # WITHOUT ROWID tables are meant for rows far smaller than a page.
+    f"""
+    CREATE TABLE IF NOT EXISTS {TABLE} (
+        name            TEXT    NOT NULL PRIMARY KEY,
+        operation       BLOB    NOT NULL,   -- serialized google.longrunning.Operation
+        version         INTEGER NOT NULL,   -- compare-and-set version, 1 after create
+        create_time_us  INTEGER NOT NULL,
+        update_time_us  INTEGER NOT NULL,
+        done            INTEGER NOT NULL,   -- 0 or 1, copied from operation.done
+        metadata_type   TEXT    NOT NULL,   -- full message name of operation.metadata
+        error_code      INTEGER,            -- operation.error.code, NULL without an error
+        state           TEXT    NOT NULL,
+        owner           TEXT    NOT NULL,
+        request_id      TEXT    NOT NULL,
+        method          TEXT    NOT NULL,
+        work            TEXT    NOT NULL,   -- JSON object
+        checkpoint      BLOB,
+        lease_holder    TEXT    NOT NULL,
+        lease_expire_us INTEGER NOT NULL
+    )
+    """,
+    # Listing for administrators (every owner) ...
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_by_create
+        ON {TABLE} (create_time_us DESC, name DESC)
+    """,
+    # ... and for one owner, the common case once authentication is on.
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_by_owner_create
+        ON {TABLE} (owner, create_time_us DESC, name DESC)
+    """,
+    # AIP-155: one operation per (owner, request_id); requests without an id never collide.
+    f"""
+    CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_by_request
+        ON {TABLE} (owner, request_id) WHERE request_id != ''
+    """,
+    # Claiming reads only unfinished operations, which stay few while done ones pile up:
+    # expired leases by expiry (to take them) ...
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_claimable
+        ON {TABLE} (lease_expire_us) WHERE done = 0
+    """,
+    # ... and one holder's leases (to renew them).
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_held
+        ON {TABLE} (lease_holder, lease_expire_us) WHERE done = 0
+    """,
+)
+
+#: MIGRATIONS[i] brings a database from user_version i to i + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+#: The user_version of a database this code fully understands.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# --- the statements SqliteStore runs (named parameters, never spliced values) ---
+
+#: The columns a record is read from, in the order :func:`record_from_row` unpacks them.
+COLUMNS = (
+    "name, operation, version, create_time_us, update_time_us, owner, request_id, method, "
+    "state, work, checkpoint, lease_holder, lease_expire_us"
+)
+GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE name = ?"
+BY_REQUEST = f"SELECT {COLUMNS} FROM {TABLE} WHERE owner = ? AND request_id = ?"
+INSERT = f"""
+INSERT INTO {TABLE} (
+    name, operation, version, create_time_us, update_time_us, done, metadata_type,
+    error_code, state, owner, request_id, method, work, checkpoint, lease_holder,
+    lease_expire_us
+) VALUES (
+    :name, :operation, 1, :now, :now, :done, :metadata_type,
+    :error_code, :state, :owner, :request_id, :method, :work, :checkpoint, :lease_holder,
+    :lease_expire_us
+)"""
+# "AND done = 0" makes a done record final inside the same atomic statement.
+UPDATE = f"""
+UPDATE {TABLE} SET
+    operation = :operation, version = version + 1,
+    update_time_us = MAX(:now, update_time_us + 1),
+    done = :done, metadata_type = :metadata_type, error_code = :error_code, state = :state,
+    work = :work, checkpoint = :checkpoint
+WHERE name = :name AND version = :version AND done = 0
+RETURNING version, create_time_us, update_time_us, owner, request_id, method,
+    lease_holder, lease_expire_us"""
+STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
+# Claiming is two statements in one transaction, each walking a small partial index of
+# unfinished operations in lease order (no sort): first the holder renews its own leases,
+# so that a flood of expired operations cannot make it miss a renewal (and drop work it is
+# in the middle of) when ``limit`` is small; then it takes expired or never-leased ones.
+RENEW = f"""
+UPDATE {TABLE} SET lease_expire_us = :expire
+WHERE name IN (
+    SELECT name FROM {TABLE} WHERE done = 0 AND lease_holder = :holder
+    ORDER BY lease_expire_us LIMIT :limit
+)
+RETURNING {COLUMNS}"""
+# Renewed leases now end after :now, so this cannot pick one of them a second time.
+TAKE = f"""
+UPDATE {TABLE} SET lease_holder = :holder, lease_expire_us = :expire
+WHERE name IN (
+    SELECT name FROM {TABLE} WHERE done = 0 AND lease_expire_us <= :now
+    ORDER BY lease_expire_us LIMIT :limit
+)
+RETURNING {COLUMNS}"""
+DELETE = f"DELETE FROM {TABLE} WHERE name = ?"
+# Names travel as one JSON array: one statement however many names, no variable limit.
+RELEASE = f"""
+UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0
+WHERE lease_holder = :holder AND name IN (SELECT value FROM json_each(:names))"""
+PING = f"SELECT 1 FROM {TABLE} LIMIT 1"
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Bring the database behind ``conn`` to :data:`SCHEMA_VERSION`.
+
+    Returns the statements applied (empty when the schema was current already).
+
+    Runs in one ``BEGIN IMMEDIATE`` transaction, so two processes opening the same new file
+    at once do not both migrate it. ``conn`` must be in autocommit mode
+    (``isolation_level=None``). Raises FailedPrecondition for a database written by a newer
+    schema, which this code must not touch.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (found,) = conn.execute("PRAGMA user_version").fetchone()
+        if found > SCHEMA_VERSION:
+            raise FailedPrecondition(
+                f"the SQLite store has schema version {found}, newer than this server's "
+                f"{SCHEMA_VERSION}; upgrade lro-server",
+                reason="SCHEMA_TOO_NEW",
+            )
+        applied = [statement for step in MIGRATIONS[found:] for statement in step]
+        for statement in applied:
+            conn.execute(statement)
+        if found != SCHEMA_VERSION:
+            # PRAGMA takes no bound parameters; the value is our own integer.
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return applied
+
+
+# --- records to rows and back ---
+
+
+def row_params(record: OperationRecord, work: str) -> dict[str, Any]:
+    """Parameters of the columns create and update both write (see :data:`UPDATE`)."""
+    return {
+        "name": record.name,
+        "operation": record.operation.SerializeToString(),
+        "done": int(record.done),
+        "metadata_type": record.metadata_type,
+        "error_code": record.error_code,
+        "state": record.state,
+        "work": work,
+        "checkpoint": record.checkpoint,
+    }
+
+
+def insert_params(record: OperationRecord, work: str, now: int) -> dict[str, Any]:
+    """Parameters of :data:`INSERT`: :func:`row_params` plus the columns set once."""
+    return {
+        **row_params(record, work),
+        "now": now,
+        "owner": record.owner,
+        "request_id": record.request_id,
+        "method": record.method,
+        "lease_holder": record.lease_holder,
+        "lease_expire_us": record.lease_expire_us,
+    }
+
+
+def record_from_row(row: tuple[Any, ...]) -> OperationRecord:
+    """Build a record from a row of :data:`COLUMNS`."""
+    (_, blob, version, create_us, update_us, owner, request_id, method, state, work,
+     checkpoint, holder, expire_us) = row  # fmt: skip
+    return OperationRecord(
+        operation=operations_pb2.Operation.FromString(blob),
+        version=version,
+        create_time_us=create_us,
+        update_time_us=update_us,
+        owner=owner,
+        request_id=request_id,
+        method=method,
+        state=state,
+        work=json.loads(work),
+        checkpoint=checkpoint,
+        lease_holder=holder,
+        lease_expire_us=expire_us,
+    )
+
+
+def dump_work(work: Mapping[str, Any]) -> str:
+    """The ``work`` column: compact JSON (InvalidArgument if ``work`` is not JSON data)."""
+    try:
+        return json.dumps(dict(work), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc

@@ -1,0 +1,203 @@
+"""SQLite-only behaviour: URLs, schema and pragmas, error translation, the factory."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lro_server.core.errors import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from lro_server.core.record import OperationRecord
+from lro_server.storage import SqliteStore, migrate_store, open_sqlite_store, open_store
+from lro_server.storage.sqlite import sqlite_path
+from lro_server.storage.sqlite_schema import SCHEMA_VERSION, TABLE
+from lro_server.testing.clock import FakeClock
+
+
+def _record() -> OperationRecord:
+    from google.longrunning import operations_pb2
+
+    return OperationRecord(
+        operation=operations_pb2.Operation(name="operations/00000000-0000-4000-8000-000000000001")
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///var/lro.db", "var/lro.db"),
+        ("sqlite:////srv/data/lro.db", "/srv/data/lro.db"),
+        ("sqlite:///lro.db", "lro.db"),
+        ("sqlite://", ":memory:"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_urls_name_paths(url: str, path: str) -> None:
+    assert sqlite_path(url) == path
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:", "sqlite://host/lro.db", "sqlite:///", "sqlite:///dir/", "sqlite:///a.db?mode=ro",
+     "file:///a.db", "spanner://x"],
+)  # fmt: skip
+def test_malformed_sqlite_urls_are_invalid(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        sqlite_path(url)
+
+
+async def test_open_creates_parent_directories_for_absolute_urls(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "lro.db"
+    store = open_sqlite_store(f"sqlite:///{path}", FakeClock())
+    try:
+        await store.create(_record())
+    finally:
+        await store.close()
+    assert path.is_file()
+
+
+async def test_relative_urls_resolve_against_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = await open_store("sqlite:///var/lro.db", clock=FakeClock())
+    await store.close()
+    assert (tmp_path / "var" / "lro.db").is_file()
+
+
+async def test_a_new_file_gets_the_schema_wal_and_the_current_version(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    await store.close()
+    with sqlite3.connect(tmp_path / "lro.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+    suffixes = {"by_create", "by_owner_create", "by_request", "claimable", "held"}
+    assert indexes == {f"{TABLE}_{suffix}" for suffix in suffixes}
+
+
+async def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "lro.db", FakeClock())
+    created, _ = await first.create(_record())
+    await first.close()
+    second = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        assert await second.get(created.name) == created
+    finally:
+        await second.close()
+
+
+def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "lro.db") as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(FailedPrecondition, match="newer"):
+        SqliteStore(tmp_path / "lro.db", FakeClock())
+
+
+async def test_a_write_locked_database_is_unavailable_but_readable(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock(), busy_timeout=0.01)
+    created, _ = await store.create(_record())
+    other = sqlite3.connect(tmp_path / "lro.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(Unavailable) as caught:
+            await store.delete(created.name)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        assert await store.get(created.name) == created  # WAL: readers are not blocked
+        other.execute("ROLLBACK")
+        await store.delete(created.name)
+    finally:
+        other.close()
+        await store.close()
+    with pytest.raises(Unavailable):
+        await store.get(created.name)
+
+
+async def test_a_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:", FakeClock())
+    await store.close()
+    with pytest.raises(Unavailable):
+        await store.ping()
+    with pytest.raises(Unavailable):
+        await store.create(_record())
+
+
+def test_an_unopenable_path_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable):
+        SqliteStore(tmp_path, FakeClock())  # a directory
+
+
+def test_a_file_that_is_not_a_database_is_internal(tmp_path: Path) -> None:
+    path = tmp_path / "lro.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(Internal):
+        SqliteStore(path, FakeClock())
+
+
+async def test_bad_arguments_are_invalid(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:", FakeClock())
+    try:
+        with pytest.raises(InvalidArgument):
+            await store.create(OperationRecord(operation=_record().operation, work={"x": {1, 2}}))
+        with pytest.raises(InvalidArgument):
+            await store.claim("", 30, limit=1)
+        with pytest.raises(InvalidArgument):
+            await store.claim("a", 0, limit=1)
+        with pytest.raises(NotFound):
+            await store.get(_record().name)
+    finally:
+        await store.close()
+
+
+async def test_open_store_rejects_unknown_schemes() -> None:
+    for url in ("postgres://user:secret@db/lro", "", "lro.db"):
+        with pytest.raises(InvalidArgument, match="sqlite://, spanner://") as caught:
+            await open_store(url)
+        assert "secret" not in caught.value.message
+
+
+async def test_open_store_hands_spanner_urls_to_the_spanner_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    sentinel = object()
+
+    async def open_spanner_store(url: str, **kwargs: Any) -> object:
+        calls.append((url, kwargs))
+        return sentinel
+
+    fake = types.ModuleType("lro_server.storage.spanner")
+    fake.open_spanner_store = open_spanner_store  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lro_server.storage.spanner", fake)
+    clock = FakeClock()
+    url = "spanner://projects/p/instances/i/databases/d"
+
+    assert await open_store(url, clock=clock, threads=4) is sentinel
+    assert calls == [(url, {"clock": clock, "threads": 4})]
+
+
+async def test_migrate_store_applies_the_schema_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db' / 'lro.db'}"
+
+    first = await migrate_store(url)
+    again = await migrate_store(url)
+
+    assert first and all(statement.strip() for statement in first)
+    assert again == []
+    with pytest.raises(InvalidArgument):
+        await migrate_store("mysql://db")
