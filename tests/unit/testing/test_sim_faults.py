@@ -104,9 +104,9 @@ def test_slow_responses(sim: SimulatorThread) -> None:
     started = time.monotonic()
     requests.get(f"{sim.url}/api/2.2/jobs/list", headers=AUTH, timeout=5)
     assert time.monotonic() - started >= 0.3
-    sim.inject_fault("slow", path="jobs/list", delay=1.0, times=1)
+    sim.inject_fault("slow", path="jobs/list", delay=0.4, times=1)
     with pytest.raises(requests.Timeout):
-        requests.get(f"{sim.url}/api/2.2/jobs/list", headers=AUTH, timeout=0.2)
+        requests.get(f"{sim.url}/api/2.2/jobs/list", headers=AUTH, timeout=0.1)
 
 
 def _statuses_with_seed(seed: int) -> list[int]:
