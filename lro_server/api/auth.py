@@ -115,7 +115,7 @@ class IdTokenAuthenticator:
     async def _verify(self, token: str) -> Mapping[str, Any]:
         certs = await self._certificates()
         try:
-            claims: Mapping[str, Any] = jwt.decode(
+            claims: Mapping[str, Any] = jwt.decode(  # type: ignore[no-untyped-call]
                 token,
                 certs=certs,
                 audience=self.options.audience,

@@ -42,7 +42,7 @@ class TokenIssuer:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self._signer = crypt.RSASigner.from_string(pem_key, key_id)
+        self._signer = crypt.RSASigner.from_string(pem_key, key_id)  # type: ignore[no-untyped-call]
         self.certs = {key_id: cert.public_bytes(serialization.Encoding.PEM).decode()}
 
     def token(
@@ -66,7 +66,8 @@ class TokenIssuer:
             "exp": now + lifetime,
             **claims,
         }
-        return jwt.encode(self._signer, payload).decode()
+        encoded: bytes = jwt.encode(self._signer, payload)  # type: ignore[no-untyped-call]
+        return encoded.decode()
 
 
 class CertsServer:
