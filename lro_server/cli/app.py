@@ -19,6 +19,7 @@ from lro_server.api.jobs import JobsApi
 from lro_server.api.operations import OperationsApi
 from lro_server.api.registry import Registry
 from lro_server.api.server import build_server
+from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
 from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.notify import Notifier
 from lro_server.core.observed import ObservedStore
@@ -58,6 +59,7 @@ class AppConfig:
     max_waiters: int = 20000
     max_request_bytes: int = 4 * 1024 * 1024
     spanner_threads: int = 16
+    resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
 
 
 class Application:
@@ -110,11 +112,21 @@ class Application:
             ),
             clock=self.clock,
         )
-        self.service = OperationsService(
-            self.store, self.tracker, notifier=self.notifier, clock=self.clock, limits=config.limits
+        self.resume = ResumeAssembly(
+            config.resume,
+            self.store,
+            self.tracker,
+            notifier=self.notifier,
+            clock=self.clock,
+            limits=config.limits,
         )
+        self.service: OperationsService = self.resume.service
         self.registry = Registry(
-            [*OperationsApi(self.service).methods(), *JobsApi(self.service).methods()]
+            [
+                *OperationsApi(self.service).methods(),
+                *JobsApi(self.service).methods(),
+                *self.resume.methods(),
+            ]
         )
         self._grpc = build_server(
             self.registry, max_request_bytes=config.max_request_bytes, health_servicer=self.health
@@ -125,6 +137,7 @@ class Application:
             front = HttpFront(self.registry, max_request_bytes=config.max_request_bytes)
             self._http, self.http_port = await start_http(front, config.host, config.http_port)
         self.tracker.launch()
+        await self.resume.launch()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         _log.info(
             "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
@@ -146,6 +159,7 @@ class Application:
             await self._grpc.stop(grace)
         if self._http is not None:
             await self._http.cleanup()
+        await self.resume.stop()
         await self.tracker.stop()
         await self.databricks.close()
         await self.store.close()

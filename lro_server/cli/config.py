@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lro_server.cli.app import AppConfig, default_replica_id
+from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.cli.settings import Settings
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
@@ -33,4 +34,5 @@ def app_config(settings: Settings) -> AppConfig:
         max_waiters=settings.max_waiters,
         max_request_bytes=settings.max_request_bytes,
         spanner_threads=settings.spanner_threads,
+        resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
     )

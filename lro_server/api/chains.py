@@ -1,0 +1,146 @@
+"""lro.databricks.v1.Chains handlers: start a chain, or resume one (``x-alis-operation-id``).
+
+A call with the ``x-alis-operation-id`` header is a resume, whatever its body (the gateway
+ignores unknown fields, so the seed's ``{"data": {}}`` is fine). Two optional headers tell
+the server about the wait being ended:
+
+- ``x-lro-wait-id``: the wait id the waiter was given; a resume of an older wait is a no-op.
+- ``x-lro-wait-outcome``: ``done`` (default), ``timeout`` (the waiter's deadline passed with
+  children still running: they are cancelled and the chain fails DEADLINE_EXCEEDED) or
+  ``error`` (the waiter could not follow a child: the wait is handed off again, a few times).
+
+The server never trusts a waiter's claim that children are done: it re-reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.longrunning import operations_pb2
+from google.protobuf import json_format
+
+from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
+from lro_server.api.context import CallContext
+from lro_server.api.jobs import JobsApi
+from lro_server.api.registry import Method, service_methods
+from lro_server.api.requests import AIP_FIELDS, MAX_TIMEOUT_SECONDS, require, start_args
+from lro_server.core.errors import InvalidArgument
+from lro_server.core.operations import OperationsService
+from lro_server.core.principal import Principal
+from lro_server.resume.chain import METHOD
+from lro_server.resume.engine import Resumer
+from lro_server.resume.method import WaitOutcome
+
+SERVICE = "lro.databricks.v1.Chains"
+#: Header carrying the id of the wait a waiter ends.
+WAIT_ID_HEADER = "x-lro-wait-id"
+#: Header carrying how the wait ended: done, timeout or error.
+WAIT_OUTCOME_HEADER = "x-lro-wait-outcome"
+#: Most steps in one chain.
+MAX_STEPS = 100
+#: Default timeout of a whole chain.
+DEFAULT_CHAIN_TIMEOUT_SECONDS = 24 * 3600.0
+
+
+class ChainsApi:
+    """Chains of job runs as one operation."""
+
+    def __init__(self, service: OperationsService, resumer: Resumer, jobs: JobsApi) -> None:
+        self.service = service
+        self.resumer = resumer
+        self.jobs = jobs
+
+    async def RunChain(
+        self, request: chains_pb2.RunChainRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
+        """Start a chain of job runs, or resume a waiting one."""
+        if ctx.resume_id:
+            return await self.resumer.resume(
+                ctx.resume_id,
+                ctx.principal,
+                method=METHOD,
+                wait_id=_wait_id(ctx.metadata.get(WAIT_ID_HEADER, "")),
+                outcome=WaitOutcome.parse(ctx.metadata.get(WAIT_OUTCOME_HEADER, "")),
+            )
+        steps = _steps(request)
+        args = start_args(request, default_timeout=DEFAULT_CHAIN_TIMEOUT_SECONDS)
+        return await self.service.start(
+            caller=ctx.principal,
+            method=METHOD,
+            work={"family": "chain", "steps": steps, "timeout_seconds": args.timeout_seconds},
+            request_id=args.request_id,
+        )
+
+    async def start_child(
+        self, step: Mapping[str, Any], *, owner: str, request_id: str, timeout_seconds: float
+    ) -> operations_pb2.Operation:
+        """Start one step as an ordinary Jobs operation owned by the chain's owner."""
+        ctx = CallContext(principal=Principal(subject=owner))
+        if step["kind"] == "run_now":
+            run_now = json_format.ParseDict(step["request"], jobs_pb2.RunNowRequest())
+            run_now.request_id = request_id
+            run_now.timeout.FromNanoseconds(int(timeout_seconds * 1e9))
+            return await self.jobs.RunNow(run_now, ctx)
+        submit = json_format.ParseDict(step["request"], jobs_pb2.SubmitRunRequest())
+        submit.request_id = request_id
+        submit.timeout.FromNanoseconds(int(timeout_seconds * 1e9))
+        return await self.jobs.Submit(submit, ctx)
+
+    def methods(self) -> list[Method]:
+        """The registry entries of this service."""
+        return service_methods(chains_pb2.DESCRIPTOR.services_by_name["Chains"], self)
+
+
+def _wait_id(text: str) -> int | None:
+    if not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"{WAIT_ID_HEADER} must be an integer, got {text[:40]!r}",
+            metadata={"field": WAIT_ID_HEADER},
+        ) from None
+
+
+def _steps(request: chains_pb2.RunChainRequest) -> list[dict[str, Any]]:
+    """Validate the steps and describe them as JSON (the chain's work description)."""
+    require(len(request.steps) > 0, "steps", "at least one step is required")
+    require(len(request.steps) <= MAX_STEPS, "steps", f"at most {MAX_STEPS} steps")
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for index, step in enumerate(request.steps):
+        field = f"steps[{index}]"
+        name = step.name or f"step-{index + 1}"
+        require(name not in names, f"{field}.name", f"{name!r} is used by another step")
+        require(len(name) <= 100 and name.isprintable(), f"{field}.name", "is not a valid name")
+        names.add(name)
+        kind = step.WhichOneof("run")
+        require(kind is not None, field, "needs run_now or submit")
+        message: jobs_pb2.RunNowRequest | jobs_pb2.SubmitRunRequest
+        if kind == "run_now":
+            message = step.run_now
+            require(message.job_id > 0, f"{field}.run_now.job_id", "must be a positive job id")
+        else:
+            message = step.submit
+            require(len(message.tasks) > 0, f"{field}.submit.tasks", "at least one task")
+            for t, task in enumerate(message.tasks):
+                require(
+                    "task_key" in task.fields and bool(task.fields["task_key"].string_value),
+                    f"{field}.submit.tasks[{t}].task_key",
+                    "is required",
+                )
+        timeout = 0.0
+        if message.HasField("timeout"):
+            timeout = message.timeout.ToNanoseconds() / 1e9
+            require(
+                0 < timeout <= MAX_TIMEOUT_SECONDS,
+                f"{field}.{kind}.timeout",
+                f"must be positive and at most {MAX_TIMEOUT_SECONDS:g}s",
+            )
+        body = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        for aip in AIP_FIELDS:
+            body.pop(aip, None)
+        out.append({"name": name, "kind": kind, "request": body, "timeout_seconds": timeout})
+    return out

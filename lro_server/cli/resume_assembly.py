@@ -1,0 +1,95 @@
+"""Assembly of resumable methods: the Resumer, RunChain, and the waiter chosen by settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from lro_server.api.chains import ChainsApi
+from lro_server.api.jobs import JobsApi
+from lro_server.api.registry import Method
+from lro_server.core.clock import Clock
+from lro_server.core.notify import Notifier
+from lro_server.core.observed import ObservedStore
+from lro_server.core.operations import OperationsService, ServiceLimits, WorkRunner
+from lro_server.core.principal import INTERNAL
+from lro_server.core.runners import RunnerRouter
+from lro_server.resume.chain import ChainMethod
+from lro_server.resume.embedded import EmbeddedWaiter
+from lro_server.resume.engine import Resumer
+from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeConfig:
+    """How waits are handled.
+
+    Attributes:
+        waiter: ``embedded`` (in-process) or ``workflows`` (Cloud Workflows executions).
+        workflow: ``projects/P/locations/L/workflows/W`` of the waiter workflow.
+        workflows_endpoint: ``host:port`` of an insecure executions API stand-in ("" : Google).
+        recheck_seconds: Embedded waiter's safety re-read interval of awaited children.
+        poll_initial_seconds: Workflow's first delay between two GetOperation polls.
+        poll_max_seconds: Workflow's longest delay between two polls.
+    """
+
+    waiter: Literal["embedded", "workflows"] = "embedded"
+    workflow: str = ""
+    workflows_endpoint: str = ""
+    recheck_seconds: float = 10.0
+    poll_initial_seconds: float = 2.0
+    poll_max_seconds: float = 60.0
+
+
+class ResumeAssembly:
+    """Builds the Operations service around a runner router, and the Chains service."""
+
+    def __init__(
+        self,
+        config: ResumeConfig,
+        store: ObservedStore,
+        tracker: WorkRunner,
+        *,
+        notifier: Notifier,
+        clock: Clock,
+        limits: ServiceLimits,
+    ) -> None:
+        self.resumer = Resumer(store, [], clock=clock)
+        router = RunnerRouter(tracker, {"chain": self.resumer})
+        self.service = OperationsService(
+            store, router, notifier=notifier, clock=clock, limits=limits
+        )
+        self.chains = ChainsApi(self.service, self.resumer, JobsApi(self.service))
+        self.resumer.add(ChainMethod(self.chains.start_child, clock=clock))
+        self.waiter: EmbeddedWaiter | WorkflowsWaiter
+        if config.waiter == "workflows":
+            options = WorkflowsOptions(
+                workflow=config.workflow,
+                endpoint=config.workflows_endpoint,
+                initial_poll_seconds=config.poll_initial_seconds,
+                max_poll_seconds=config.poll_max_seconds,
+            )
+            self.waiter = WorkflowsWaiter(options, clock=clock)
+        else:
+            self.waiter = EmbeddedWaiter(
+                self.resumer, store, clock=clock, recheck_seconds=config.recheck_seconds
+            )
+            store.add_listener(self.waiter.on_change)
+        self.resumer.bind(self.waiter, self._cancel_child)
+
+    async def _cancel_child(self, name: str) -> None:
+        await self.service.cancel(name, INTERNAL)
+
+    def methods(self) -> list[Method]:
+        """Registry entries of the Chains service."""
+        return self.chains.methods()
+
+    async def launch(self) -> None:
+        """Start the waiter and hand it every wait pending in the store."""
+        self.waiter.launch()
+        await self.resumer.recover()
+
+    async def stop(self) -> None:
+        """Stop the waiter and background resumes (waits stay in their checkpoints)."""
+        await self.waiter.stop()
+        await self.resumer.stop()

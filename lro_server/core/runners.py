@@ -1,0 +1,36 @@
+"""A WorkRunner that routes each operation to the runner of its kind of work.
+
+Databricks work goes to the tracker; resumable methods (RunChain) to the resumer. The
+kind is ``work["family"]``; families without a runner of their own go to the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lro_server.core.operations import WorkRunner
+from lro_server.core.record import OperationRecord
+
+
+class RunnerRouter:
+    """WorkRunner dispatching on ``record.work["family"]``."""
+
+    def __init__(self, default: WorkRunner, by_family: Mapping[str, WorkRunner]) -> None:
+        self.default = default
+        self.by_family = dict(by_family)
+
+    def runner(self, record: OperationRecord) -> WorkRunner:
+        """The runner of ``record``."""
+        return self.by_family.get(str(record.work.get("family")), self.default)
+
+    def prepare(self, record: OperationRecord) -> OperationRecord:
+        """See WorkRunner.prepare."""
+        return self.runner(record).prepare(record)
+
+    async def start(self, record: OperationRecord) -> OperationRecord:
+        """See WorkRunner.start."""
+        return await self.runner(record).start(record)
+
+    async def request_cancel(self, record: OperationRecord) -> None:
+        """See WorkRunner.request_cancel."""
+        await self.runner(record).request_cancel(record)

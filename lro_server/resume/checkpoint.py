@@ -1,0 +1,143 @@
+"""Checkpoints of resumable methods: a small JSON document kept in the record's checkpoint.
+
+The format is language-neutral (UTF-8 JSON, never pickle), so any tool can read where a
+method stopped::
+
+    {
+      "format": "lro-checkpoint/1",
+      "method": "lro.databricks.v1.Chains/RunChain",
+      "seq": 3,
+      "wait": {"id": 3, "children": ["operations/…"], "deadline_us": 1767225600000000,
+               "handle": "", "retries": 0},
+      "state": {…method-specific JSON…}
+    }
+
+``seq`` grows by one with every commit of the method; a wait is identified by the ``seq`` of
+the commit that started it, so a waiter can say which wait it ends (``x-lro-wait-id``) and a
+late or repeated resume of an older wait is recognised as a no-op. ``wait`` is null while the
+method is not waiting (running a step, or done). Writes go through the store's
+compare-and-set on the record version, which covers the checkpoint column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lro_server.core.errors import FailedPrecondition
+
+#: Value of the ``format`` key; bump on an incompatible change.
+FORMAT = "lro-checkpoint/1"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wait:
+    """What a method waits for.
+
+    Attributes:
+        id: The ``seq`` of the commit that started this wait.
+        children: Names of the child operations to wait for (all of them).
+        deadline_us: When the parent times out (microseconds since the epoch).
+        handle: The waiter's handle once handed off (a workflow execution name), or "".
+        retries: How many times the wait was handed off again after a waiter gave up.
+    """
+
+    id: int
+    children: tuple[str, ...]
+    deadline_us: int
+    handle: str = ""
+    retries: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON object of the wait."""
+        return {
+            "id": self.id,
+            "children": list(self.children),
+            "deadline_us": self.deadline_us,
+            "handle": self.handle,
+            "retries": self.retries,
+        }
+
+    @staticmethod
+    def from_json(obj: Mapping[str, Any]) -> Wait:
+        """Parse a wait written by :meth:`to_json`."""
+        return Wait(
+            id=int(obj["id"]),
+            children=tuple(str(c) for c in obj["children"]),
+            deadline_us=int(obj["deadline_us"]),
+            handle=str(obj.get("handle", "")),
+            retries=int(obj.get("retries", 0)),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a resumable method stands.
+
+    Attributes:
+        method: Full name of the method, e.g. ``lro.databricks.v1.Chains/RunChain``.
+        seq: Number of commits so far (0 before the first).
+        wait: The current wait, or None.
+        state: The method's own JSON state.
+    """
+
+    method: str
+    seq: int = 0
+    wait: Wait | None = None
+    state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """The stored bytes (compact UTF-8 JSON)."""
+        document = {
+            "format": FORMAT,
+            "method": self.method,
+            "seq": self.seq,
+            "wait": self.wait.to_json() if self.wait else None,
+            "state": dict(self.state),
+        }
+        return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+    @staticmethod
+    def decode(data: bytes, *, name: str = "") -> Checkpoint:
+        """Parse stored bytes; FailedPrecondition for anything this version cannot read."""
+        try:
+            document = json.loads(data)
+            if document.get("format") != FORMAT:
+                raise ValueError(f"unknown format {document.get('format')!r}")
+            wait = document.get("wait")
+            return Checkpoint(
+                method=str(document["method"]),
+                seq=int(document["seq"]),
+                wait=Wait.from_json(wait) if wait else None,
+                state=dict(document.get("state") or {}),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FailedPrecondition(
+                f"checkpoint of {name or 'the operation'} is unreadable: {exc}",
+                reason="CHECKPOINT_UNREADABLE",
+                metadata={"name": name},
+            ) from exc
+
+    def committed(
+        self, *, state: Mapping[str, Any], wait_on: tuple[str, ...] | None, deadline_us: int
+    ) -> Checkpoint:
+        """The next checkpoint: ``seq + 1``, waiting on ``wait_on`` (None: not waiting)."""
+        seq = self.seq + 1
+        wait = Wait(seq, wait_on, deadline_us) if wait_on else None
+        return Checkpoint(self.method, seq, wait, dict(state))
+
+    def handed_to(self, handle: str) -> Checkpoint:
+        """The same checkpoint with the current wait's waiter handle recorded."""
+        if self.wait is None:
+            return self
+        return dataclasses.replace(self, wait=dataclasses.replace(self.wait, handle=handle))
+
+    def rewaited(self) -> Checkpoint:
+        """A fresh wait on the same children after a waiter gave up (``retries + 1``)."""
+        if self.wait is None:
+            return self
+        seq = self.seq + 1
+        wait = Wait(seq, self.wait.children, self.wait.deadline_us, "", self.wait.retries + 1)
+        return dataclasses.replace(self, seq=seq, wait=wait)

@@ -1,0 +1,404 @@
+"""The Resumer: commits resumable methods' decisions and resumes them when their wait ends.
+
+It is the ``WorkRunner`` of resumable operations (``prepare``/``start``/``request_cancel``)
+and the one entry point of every resume, external (a workflow's call with
+``x-alis-operation-id``) or embedded. Rules of a resume:
+
+- no such operation (or not visible to the caller) → NotFound;
+- a wait id (``x-lro-wait-id``) naming an earlier wait of the operation → no-op that
+  returns the operation as it is (a repeated or concurrent resume);
+- the operation is done → FailedPrecondition; it is not a resumable operation of the
+  method called, or is not waiting → FailedPrecondition; nothing changes;
+- children not all done and no timeout → no-op (the server never trusts a waiter's word
+  that children are done: it re-reads them itself);
+- otherwise the method decides (:class:`~lro_server.resume.method.Advance`) and the
+  decision is written with compare-and-set. Losing that race to another resume of the same
+  wait makes this one a no-op; losing it to a CancelOperation re-applies the same decision
+  to the fresh record (children it started are then cancelled), so side effects happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
+
+from google.longrunning import operations_pb2
+
+from lro_server.core import lifecycle
+from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.errors import Aborted, FailedPrecondition, Internal, LroError, NotFound
+from lro_server.core.names import validate_operation_name
+from lro_server.core.principal import INTERNAL, Principal
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
+from lro_server.resume.checkpoint import Checkpoint
+from lro_server.resume.method import Advance, ResumableMethod, Resumption, WaitOutcome
+from lro_server.resume.waiter import Waiter, WaitTicket
+
+_log = logging.getLogger(__name__)
+
+#: Compare-and-set attempts before giving up with Aborted.
+CAS_ATTEMPTS = 20
+#: Hand-offs of one wait after a waiter gave up, before the parent fails.
+MAX_WAITER_RETRIES = 3
+
+#: Lease holder of resumable operations. Their waits live in their checkpoints, not with a
+#: replica, so they are leased to this pseudo-holder for good: the tracker's claim (which
+#: takes unfinished operations whose lease expired) never picks them up.
+RESUMABLE_HOLDER = "lro-resume"
+_FOREVER_US = 2**62
+
+#: Cancels a child operation (OperationsService.cancel as the server itself).
+CancelChild = Callable[[str], Awaitable[None]]
+
+
+class Resumer:
+    """Runs resumable methods over an OperationStore.
+
+    Args:
+        store: The (observed) operation store.
+        methods: The resumable methods served.
+        clock: Time source for deadlines.
+        sleep: Pause between hand-off retries (injected so tests do not wait).
+    """
+
+    def __init__(
+        self,
+        store: OperationStore,
+        methods: Iterable[ResumableMethod],
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self.methods = {m.method: m for m in methods}
+        self.clock = clock or SystemClock()
+        self._sleep = sleep
+        self._waiter: Waiter | None = None
+        self._cancel_child: CancelChild | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def add(self, method: ResumableMethod) -> None:
+        """Serve ``method`` too."""
+        self.methods[method.method] = method
+
+    def bind(self, waiter: Waiter, cancel_child: CancelChild) -> None:
+        """Connect the waiter and the way to cancel children (built after this object)."""
+        self._waiter = waiter
+        self._cancel_child = cancel_child
+
+    @property
+    def waiter(self) -> Waiter:
+        """The waiter waits are handed to."""
+        if self._waiter is None:
+            raise Internal("the resumer has no waiter")
+        return self._waiter
+
+    # -- WorkRunner ----------------------------------------------------------------------
+
+    def prepare(self, record: OperationRecord) -> OperationRecord:
+        """Stamp a new record: initial metadata, deadline and checkpoint (``seq`` 0)."""
+        method = self._method(record.method)
+        timeout_us = int(float(record.work.get("timeout_seconds", 0)) * 1_000_000)
+        record = dataclasses.replace(
+            record, work={**record.work, "deadline_us": record.create_time_us + timeout_us}
+        )
+        state, metadata = method.initial(record)
+        operation = operations_pb2.Operation()
+        operation.CopyFrom(record.operation)
+        operation.metadata.CopyFrom(lifecycle.pack(metadata))
+        return dataclasses.replace(
+            record,
+            operation=operation,
+            state="PENDING",
+            checkpoint=Checkpoint(method.method, state=state).encode(),
+            lease_holder=RESUMABLE_HOLDER,
+            lease_expire_us=_FOREVER_US,
+        )
+
+    async def start(self, record: OperationRecord) -> OperationRecord:
+        """Make the method's first move inside the start RPC."""
+        method = self._method(record.method)
+        checkpoint = self._checkpoint(record)
+        advance = await method.begin(record, checkpoint.state)
+        return await self._commit(record, checkpoint, advance)
+
+    async def request_cancel(self, record: OperationRecord) -> None:
+        """Cancel the children the operation waits for; the resume then ends it CANCELLED."""
+        checkpoint = self._checkpoint(record)
+        if checkpoint.wait is not None:
+            await self._cancel_all(record.name, checkpoint.wait.children)
+
+    # -- resume ----------------------------------------------------------------------------
+
+    async def resume(
+        self,
+        name: str,
+        caller: Principal,
+        *,
+        method: str,
+        wait_id: int | None = None,
+        outcome: WaitOutcome = WaitOutcome.DONE,
+    ) -> operations_pb2.Operation:
+        """Resume the operation ``name`` of ``method``; see the module docstring."""
+        name = validate_operation_name(name, field="x-alis-operation-id")
+        for _ in range(CAS_ATTEMPTS):
+            record = await self.store.get(name)
+            if not (caller.waiter or caller.may_see(record.owner)):
+                raise NotFound(f"operation {name} not found", metadata={"name": name})
+            if record.method != method or record.checkpoint is None:
+                raise FailedPrecondition(
+                    f"{name} is not an operation of {method} and cannot be resumed by it",
+                    reason="NOT_RESUMABLE",
+                    metadata={"name": name, "method": method},
+                )
+            checkpoint = self._checkpoint(record)
+            current = checkpoint.wait.id if checkpoint.wait else None
+            if wait_id is not None and wait_id != current:
+                if wait_id > checkpoint.seq or wait_id < 1:
+                    raise FailedPrecondition(
+                        f"{name} never had wait {wait_id}",
+                        reason="UNKNOWN_WAIT",
+                        metadata={"name": name, "wait_id": str(wait_id)},
+                    )
+                _log.info("%s: wait %d was resumed already; no-op", name, wait_id)
+                return record.operation
+            if record.done:
+                raise FailedPrecondition(
+                    f"{name} is done and cannot be resumed",
+                    reason="OPERATION_DONE",
+                    metadata={"name": name},
+                )
+            if checkpoint.wait is None:
+                raise FailedPrecondition(
+                    f"{name} is not waiting", reason="NOT_WAITING", metadata={"name": name}
+                )
+            try:
+                return await self._resume_wait(record, checkpoint, outcome)
+            except Aborted:
+                continue  # the record changed under us: look again
+        raise Aborted(f"{name} changed too often to be resumed; retry")
+
+    async def _resume_wait(
+        self, record: OperationRecord, checkpoint: Checkpoint, outcome: WaitOutcome
+    ) -> operations_pb2.Operation:
+        wait = checkpoint.wait
+        assert wait is not None
+        children = {child: await self._child(child) for child in wait.children}
+        all_done = all(c is None or c.done for c in children.values())
+        timed_out = outcome is WaitOutcome.TIMEOUT or self._now_us() >= wait.deadline_us
+        waiter_failed = False
+        if not all_done and not timed_out:
+            if outcome is not WaitOutcome.ERROR:
+                _log.info("%s: children still running; resume is a no-op", record.name)
+                return record.operation
+            if wait.retries < MAX_WAITER_RETRIES:
+                return (await self._rewait(record, checkpoint)).operation
+            waiter_failed = True
+        resumption = Resumption(
+            parent=record,
+            state=checkpoint.state,
+            children=children,
+            timed_out=timed_out,
+            waiter_failed=waiter_failed,
+        )
+        advance = await self._method(record.method).resume(resumption)
+        return (await self._commit(record, checkpoint, advance)).operation
+
+    # -- commits ---------------------------------------------------------------------------
+
+    async def _commit(
+        self, record: OperationRecord, checkpoint: Checkpoint, advance: Advance
+    ) -> OperationRecord:
+        deadline_us = int(record.work.get("deadline_us", 0))
+        committed = checkpoint.committed(
+            state=advance.state, wait_on=advance.wait_on or None, deadline_us=deadline_us
+        )
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                stored = await self.store.update(_applied(record, committed, advance))
+            except (Aborted, FailedPrecondition):
+                fresh = await self.store.get(record.name)
+                if fresh.done or self._checkpoint(fresh).seq != checkpoint.seq:
+                    # Another resume of the same wait won: its decision stands (the children
+                    # we may have started are the same operations, by request id).
+                    _log.info("%s: a concurrent resume moved on first; no-op", record.name)
+                    return fresh
+                record = fresh  # only the work changed (CancelOperation): same decision
+                continue
+            await self._after_commit(stored, committed, advance)
+            return stored
+        raise Aborted(f"{record.name} changed too often to be committed; retry")
+
+    async def _after_commit(
+        self, stored: OperationRecord, checkpoint: Checkpoint, advance: Advance
+    ) -> None:
+        if advance.cancel:
+            await self._cancel_all(stored.name, advance.cancel)
+        wait = checkpoint.wait
+        if wait is None:
+            if self._waiter is not None:
+                self._waiter.forget(stored.name)
+            _log.info("%s: %s", stored.name, "done" if stored.done else "committed")
+            return
+        if stored.work.get("cancel_requested"):
+            # CancelOperation arrived while these children were being started.
+            await self._cancel_all(stored.name, wait.children)
+        await self._hand_off(stored, checkpoint)
+
+    async def _hand_off(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
+        ticket = self._ticket(record, checkpoint)
+        try:
+            handle = await self.waiter.hand_off(ticket)
+        except LroError as exc:
+            _log.warning("%s: handing wait %d off failed: %s", record.name, ticket.wait_id, exc)
+            self._spawn(self._hand_off_failed(ticket, checkpoint))
+            return
+        _log.info(
+            "%s: waiting on %s (wait %d)", record.name, ", ".join(ticket.children), ticket.wait_id
+        )
+        if handle:
+            await self._record_handle(record.name, ticket.wait_id, handle)
+
+    async def _hand_off_failed(self, ticket: WaitTicket, checkpoint: Checkpoint) -> None:
+        retries = checkpoint.wait.retries if checkpoint.wait else 0
+        await self._sleep(min(2.0**retries, 30.0))
+        await self.resume(
+            ticket.parent,
+            INTERNAL,
+            method=ticket.method,
+            wait_id=ticket.wait_id,
+            outcome=WaitOutcome.ERROR,
+        )
+
+    async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
+        rewaited = checkpoint.rewaited()
+        stored = await self.store.update(dataclasses.replace(record, checkpoint=rewaited.encode()))
+        _log.warning("%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.seq)
+        await self._hand_off(stored, rewaited)
+        return stored
+
+    async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
+        for _ in range(CAS_ATTEMPTS):
+            record = await self.store.get(name)
+            checkpoint = self._checkpoint(record)
+            if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
+                return
+            try:
+                await self.store.update(
+                    dataclasses.replace(record, checkpoint=checkpoint.handed_to(handle).encode())
+                )
+                return
+            except (Aborted, FailedPrecondition):
+                continue
+
+    async def recover(self) -> int:
+        """Hand every pending wait back to the waiter after a restart (see ``recovery``)."""
+        from lro_server.resume.recovery import recover_waits
+
+        return await recover_waits(self)
+
+    def ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
+        """The waiter's ticket for the current wait of ``record``."""
+        return self._ticket(record, checkpoint)
+
+    def checkpoint(self, record: OperationRecord) -> Checkpoint:
+        """The decoded checkpoint of ``record`` (FailedPrecondition without one)."""
+        return self._checkpoint(record)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` in the background, logging its failure (waiters use this)."""
+        self._spawn(coroutine)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(_logged(coroutine))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Cancel background work."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
+        wait = checkpoint.wait
+        assert wait is not None
+        return WaitTicket(
+            parent=record.name,
+            method=record.method,
+            wait_id=wait.id,
+            children=wait.children,
+            deadline_us=wait.deadline_us,
+            handle=wait.handle,
+        )
+
+    async def _child(self, name: str) -> OperationRecord | None:
+        try:
+            return await self.store.get(name)
+        except NotFound:
+            return None
+
+    async def _cancel_all(self, parent: str, children: Iterable[str]) -> None:
+        if self._cancel_child is None:
+            raise Internal("the resumer cannot cancel children")
+        for child in children:
+            try:
+                await self._cancel_child(child)
+                _log.info("%s: cancelled child %s", parent, child)
+            except LroError as exc:
+                _log.warning("%s: cancelling child %s failed: %s", parent, child, exc)
+
+    def _method(self, name: str) -> ResumableMethod:
+        method = self.methods.get(name)
+        if method is None:
+            raise Internal(f"{name} is not a resumable method")
+        return method
+
+    def _checkpoint(self, record: OperationRecord) -> Checkpoint:
+        if record.checkpoint is None:
+            raise FailedPrecondition(
+                f"{record.name} has no checkpoint",
+                reason="NOT_RESUMABLE",
+                metadata={"name": record.name},
+            )
+        return Checkpoint.decode(record.checkpoint, name=record.name)
+
+    def _now_us(self) -> int:
+        return to_micros(self.clock.now())
+
+
+def _applied(record: OperationRecord, checkpoint: Checkpoint, advance: Advance) -> OperationRecord:
+    if advance.failure is not None:
+        failure = advance.failure
+        finished = lifecycle.fail(
+            record,
+            failure.code,
+            failure.message,
+            details=failure.details,
+            metadata=advance.metadata,
+            state=advance.live_state,
+        )
+    elif advance.response is not None:
+        finished = lifecycle.succeed(
+            record, advance.response, metadata=advance.metadata, state=advance.live_state
+        )
+    else:
+        finished = lifecycle.with_metadata(record, advance.metadata, state=advance.live_state)
+    return dataclasses.replace(finished, checkpoint=checkpoint.encode())
+
+
+async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
+    try:
+        await coroutine
+    except asyncio.CancelledError:
+        raise
+    except LroError as exc:
+        _log.warning("background resume step failed: %s", exc)
+    except Exception:
+        _log.exception("background resume step failed unexpectedly")

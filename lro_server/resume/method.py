@@ -1,0 +1,135 @@
+"""The resumable-method port: what a multi-step method implements to wait on children.
+
+A resumable method never holds a request (or a thread) open while children run. It
+returns an :class:`Advance` that says what to store and which children to wait for; the
+:class:`~lro_server.resume.engine.Resumer` commits it (compare-and-set on the parent's
+record) and hands the wait to a waiter. When the children are done (or the wait timed
+out) the waiter calls the method again, and the method continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+
+from lro_server.core.errors import Code, InvalidArgument
+from lro_server.core.record import OperationRecord
+
+
+class WaitOutcome(enum.Enum):
+    """What the waiter reports when it resumes (header ``x-lro-wait-outcome``)."""
+
+    #: Every child was seen done (the default; the method re-reads them anyway).
+    DONE = "done"
+    #: The wait reached the parent's deadline with children still running.
+    TIMEOUT = "timeout"
+    #: The waiter could not follow a child (e.g. GetOperation kept failing).
+    ERROR = "error"
+
+    @staticmethod
+    def parse(text: str) -> WaitOutcome:
+        """Parse a header value; empty means DONE, anything unknown is an error."""
+        try:
+            return WaitOutcome(text.strip().lower() or "done")
+        except ValueError:
+            raise InvalidArgument(
+                f"x-lro-wait-outcome must be done, timeout or error, got {text[:40]!r}",
+                metadata={"field": "x-lro-wait-outcome"},
+            ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failure:
+    """How a method fails its operation: google.rpc.Status code, message and details."""
+
+    code: Code
+    message: str
+    details: tuple[Message, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Advance:
+    """What a method decided; the engine stores it in one compare-and-set write.
+
+    Exactly one of: ``wait_on`` non-empty (keep going later), ``response`` (succeed),
+    ``failure`` (fail).
+
+    Attributes:
+        state: The method's new JSON state (the checkpoint's ``state``).
+        metadata: The parent's new metadata.
+        live_state: The parent's live state for filtering (``metadata.state``).
+        wait_on: Child operations to wait for, all of them.
+        response: The parent's response when it succeeds.
+        failure: The parent's error when it fails.
+        cancel: Child operations to cancel once the decision is stored.
+    """
+
+    state: Mapping[str, Any]
+    metadata: Message
+    live_state: str
+    wait_on: tuple[str, ...] = ()
+    response: Message | None = None
+    failure: Failure | None = None
+    cancel: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        outcomes = sum((bool(self.wait_on), self.response is not None, self.failure is not None))
+        if outcomes != 1:
+            raise ValueError("an Advance needs exactly one of wait_on, response or failure")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resumption:
+    """Everything a method sees when it is resumed.
+
+    Attributes:
+        parent: The parent's record as stored now.
+        state: The method's state from the checkpoint.
+        children: The awaited children's records, as stored now (None: deleted).
+        timed_out: The parent's deadline passed, or the waiter reported a timeout.
+        waiter_failed: The waiter gave up following the children for good.
+    """
+
+    parent: OperationRecord
+    state: Mapping[str, Any]
+    children: Mapping[str, OperationRecord | None]
+    timed_out: bool = False
+    waiter_failed: bool = False
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether CancelOperation was called on the parent."""
+        return bool(self.parent.work.get("cancel_requested"))
+
+
+class ResumableMethod(Protocol):
+    """A method that keeps a checkpoint and waits on child operations."""
+
+    #: Full RPC name, e.g. ``lro.databricks.v1.Chains/RunChain`` (the record's ``method``).
+    method: str
+    #: Full name of its metadata message (to find its waiting operations after a restart).
+    metadata_type: str
+
+    def initial(self, record: OperationRecord) -> tuple[Mapping[str, Any], Message]:
+        """The method's initial state and metadata for a freshly created operation."""
+        ...
+
+    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Advance:
+        """First move after the operation was stored (typically: start the first child).
+
+        Must be idempotent: after a crash it may run again for the same operation.
+        Raising an LroError here fails the start RPC and forgets the operation.
+        """
+        ...
+
+    async def resume(self, resumption: Resumption) -> Advance:
+        """Continue once every awaited child is done, or the wait timed out or failed.
+
+        Must be idempotent (a lost compare-and-set runs it again): start children with
+        request ids derived from the parent and the step, so a repeat finds them.
+        """
+        ...

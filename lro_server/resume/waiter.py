@@ -1,0 +1,55 @@
+"""The waiter port: who watches child operations and resumes the parent when they are done.
+
+Two implementations, chosen by settings: :mod:`lro_server.resume.embedded` (in the server,
+the default) and :mod:`lro_server.resume.workflows` (a Cloud Workflows execution of
+``workflows/operation_waiter.yaml``). Either resumes through
+:meth:`lro_server.resume.engine.Resumer.resume`, the code path of an external resume call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WaitTicket:
+    """One wait handed to a waiter.
+
+    Attributes:
+        parent: The waiting operation's name.
+        method: Full name of the method to call again, e.g. ``lro.databricks.v1.Chains/RunChain``.
+        wait_id: Id of the wait (checkpoint ``seq``), sent back as ``x-lro-wait-id``.
+        children: Child operations to wait for.
+        deadline_us: When to give up and resume with outcome ``timeout``.
+        handle: The waiter's handle of an earlier hand-off ("" if none was recorded).
+    """
+
+    parent: str
+    method: str
+    wait_id: int
+    children: tuple[str, ...]
+    deadline_us: int
+    handle: str = ""
+
+
+class Waiter(Protocol):
+    """Watches children and resumes their parent."""
+
+    #: ``embedded`` or ``workflows``.
+    kind: str
+
+    async def hand_off(self, ticket: WaitTicket) -> str:
+        """Start watching; return a handle worth recording ("" for none).
+
+        Raises an LroError (e.g. Unavailable) if the wait could not be handed off.
+        """
+        ...
+
+    async def restore(self, ticket: WaitTicket) -> None:
+        """After a restart: make sure somebody watches this pending wait."""
+        ...
+
+    def forget(self, parent: str) -> None:
+        """The parent is no longer waiting (resumed or done)."""
+        ...
