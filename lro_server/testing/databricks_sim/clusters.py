@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ApiError, invalid_parameter, invalid_state
+from .errors import invalid_parameter, invalid_state
 from .paging import page
 from .routing import JSON, Route, SimRequest, api
 from .timeline import Phase, Progress, Timeline
@@ -289,8 +289,3 @@ class ClustersFamily:
         if chunk:
             out["clusters"] = list(chunk)
         return out
-
-
-def cluster_error(cluster_id: str) -> ApiError:
-    """The error other families raise for a cluster that does not exist."""
-    return invalid_parameter(f"Cluster {cluster_id} does not exist")

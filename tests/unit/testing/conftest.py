@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -46,8 +47,8 @@ def sdk_clock() -> InstantSdkClock:
 
 @pytest.fixture
 def make_client(sim: SimulatorThread, sdk_clock: InstantSdkClock) -> Callable[..., WorkspaceClient]:
-    def make(**overrides: object) -> WorkspaceClient:
-        options: dict[str, object] = {
+    def make(**overrides: Any) -> WorkspaceClient:
+        options: dict[str, Any] = {
             "host": sim.url,
             "token": "t",
             "auth_type": "pat",

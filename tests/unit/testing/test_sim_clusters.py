@@ -13,11 +13,11 @@ State = compute.State
 
 
 def _create(w: WorkspaceClient, name: str = "etl", workers: int = 1) -> str:
-    cluster_id = w.clusters.create(
+    response: object = w.clusters.create(
         spark_version="15.4.x-scala2.12", cluster_name=name, num_workers=workers
-    ).response.cluster_id
-    assert cluster_id is not None
-    return cluster_id
+    ).response
+    assert isinstance(response, compute.CreateClusterResponse) and response.cluster_id
+    return response.cluster_id
 
 
 def _state(w: WorkspaceClient, cluster_id: str) -> State | None:
@@ -164,7 +164,7 @@ def test_libraries_install_and_uninstall(
         "/Volumes/main/default/libs/x.jar": "INSTALLED",
     }
     failed = [s for s in w.libraries.cluster_status(cluster_id) if s.messages]
-    assert len(failed) == 1 and "No matching distribution" in failed[0].messages[0]
+    assert len(failed) == 1 and "No matching distribution" in (failed[0].messages or [""])[0]
 
     w.libraries.uninstall(
         cluster_id, [compute.Library(pypi=compute.PythonPyPiLibrary(package="numpy"))]

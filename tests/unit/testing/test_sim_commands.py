@@ -14,17 +14,26 @@ Status = compute.CommandStatus
 
 @pytest.fixture
 def cluster_id(w: WorkspaceClient, sim_clock: ManualClock) -> str:
-    created = w.clusters.create(spark_version="15.4.x-scala2.12", num_workers=0)
-    assert created.response.cluster_id is not None
+    created = _cluster(w)
     sim_clock.advance(1)
-    return created.response.cluster_id
+    return created
+
+
+def _created_id(response: object) -> str:
+    assert isinstance(response, compute.Created) and response.id
+    return response.id
+
+
+def _cluster(w: WorkspaceClient) -> str:
+    response: object = w.clusters.create(spark_version="15.4.x-scala2.12", num_workers=0).response
+    assert isinstance(response, compute.CreateClusterResponse) and response.cluster_id
+    return response.cluster_id
 
 
 def _context(w: WorkspaceClient, cluster_id: str, sim_clock: ManualClock) -> str:
-    context_id = w.command_execution.create(
-        cluster_id=cluster_id, language=compute.Language.PYTHON
-    ).response.id
-    assert context_id is not None
+    context_id = _created_id(
+        w.command_execution.create(cluster_id=cluster_id, language=compute.Language.PYTHON).response
+    )
     state = w.command_execution.context_status(cluster_id, context_id).status
     assert state == compute.ContextStatus.PENDING
     sim_clock.advance(0.1)
@@ -32,14 +41,14 @@ def _context(w: WorkspaceClient, cluster_id: str, sim_clock: ManualClock) -> str
 
 
 def _execute(w: WorkspaceClient, cluster_id: str, context_id: str, command: str) -> str:
-    command_id = w.command_execution.execute(
-        cluster_id=cluster_id,
-        context_id=context_id,
-        command=command,
-        language=compute.Language.PYTHON,
-    ).response.id
-    assert command_id is not None
-    return command_id
+    return _created_id(
+        w.command_execution.execute(
+            cluster_id=cluster_id,
+            context_id=context_id,
+            command=command,
+            language=compute.Language.PYTHON,
+        ).response
+    )
 
 
 def test_command_runs_to_finished_with_results(
@@ -111,16 +120,12 @@ def test_cancel_and_hold(
 def test_contexts_need_a_running_cluster(
     w: WorkspaceClient, sim: SimulatorThread, sim_clock: ManualClock
 ) -> None:
-    cluster_id = w.clusters.create(
-        spark_version="15.4.x-scala2.12", num_workers=0
-    ).response.cluster_id
-    assert cluster_id is not None
+    cluster_id = _cluster(w)
     with pytest.raises(InvalidState):
         w.command_execution.create(cluster_id=cluster_id, language=compute.Language.SQL)
     sim_clock.advance(1)
     sim.set_timeline("contexts", [Phase("Pending", 0.1), Phase("Error")])
-    context_id = w.command_execution.create(cluster_id=cluster_id).response.id
-    assert context_id is not None
+    context_id = _created_id(w.command_execution.create(cluster_id=cluster_id).response)
     sim_clock.advance(1)
     assert w.command_execution.context_status(cluster_id, context_id).status == (
         compute.ContextStatus.ERROR

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -10,6 +14,8 @@ import requests
 from databricks.sdk import WorkspaceClient
 
 from lro_server.testing.databricks_sim import DatabricksSimulator, ManualClock, SimulatorThread
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_control_over_http(w: WorkspaceClient, sim: SimulatorThread) -> None:
@@ -93,3 +99,36 @@ async def test_async_simulator_on_the_test_loop() -> None:
     finally:
         await sim.stop()
     await sim.stop()  # idempotent
+
+
+def test_serve_forever_in_another_process_until_sigterm() -> None:
+    code = (
+        "from lro_server.testing.databricks_sim import serve_forever; serve_forever('127.0.0.1', 0)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        requests.post(
+            f"{url}/_sim/timelines", json={"kind": "runs", "timeline": "hold"}, timeout=5
+        ).raise_for_status()
+        headers = {"Authorization": "Bearer t"}
+        run = requests.post(f"{url}/api/2.2/jobs/runs/submit", json={}, headers=headers, timeout=5)
+        run_id = run.json()["run_id"]
+        requests.post(f"{url}/_sim/runs/{run_id}/finish", json={}, timeout=5).raise_for_status()
+        got = requests.get(
+            f"{url}/api/2.2/jobs/runs/get", params={"run_id": run_id}, headers=headers, timeout=5
+        ).json()
+        assert got["state"]["result_state"] == "SUCCESS"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -34,7 +34,7 @@ def test_update_runs_through_every_state(w: WorkspaceClient, sim_clock: ManualCl
     pipeline_id = _pipeline(w)
     assert w.pipelines.get(pipeline_id).state == pipelines.PipelineState.IDLE
     update_id = _update(w, pipeline_id)
-    seen = []
+    seen: list[UpdateState | None] = []
     for _ in range(20):
         state = _update_state(w, pipeline_id, update_id)
         if not seen or seen[-1] != state:
@@ -51,7 +51,7 @@ def test_update_runs_through_every_state(w: WorkspaceClient, sim_clock: ManualCl
     ]
     got = w.pipelines.get(pipeline_id)
     assert got.state == pipelines.PipelineState.IDLE
-    assert [u.update_id for u in got.latest_updates] == [update_id]
+    assert [u.update_id for u in got.latest_updates or []] == [update_id]
 
 
 def test_second_concurrent_update_is_refused_and_stop_cancels(

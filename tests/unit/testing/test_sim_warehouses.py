@@ -13,9 +13,9 @@ State = sql.State
 
 
 def _create(w: WorkspaceClient, name: str = "bi") -> str:
-    warehouse_id = w.warehouses.create(name=name, cluster_size="Small").response.id
-    assert warehouse_id is not None
-    return warehouse_id
+    response: object = w.warehouses.create(name=name, cluster_size="Small").response
+    assert isinstance(response, sql.CreateWarehouseResponse) and response.id
+    return response.id
 
 
 def test_warehouse_lifecycle(w: WorkspaceClient, sim_clock: ManualClock) -> None:
