@@ -2,6 +2,14 @@
 
 Every call goes through :meth:`Databricks.call`, which runs the SDK in a bounded thread pool,
 waits for the workspace-wide rate limiter, and translates errors in one place.
+
+Retries are made by :meth:`Databricks.call`, not inside the SDK: the SDK still judges which
+failures are transient, but when it would sleep and retry, the clock we give it declines
+(``_DecliningClock``) and hands the failure back. So a 429's Retry-After pauses every call to
+the workspace through the shared limiter (not one thread), and a call that Databricks may
+already have applied (the connection dropped after the request was sent) is repeated only
+when it is idempotent; a non-idempotent create surfaces as Unavailable and its family looks
+the entity up before creating again.
 We use the SDK's ``ApiClient.do`` (its auth, retries and error parsing) with raw JSON, not
 its typed dataclasses: states stay strings exactly as Databricks sent them, so values the SDK
 does not know are still seen (the typed layer turns them into None), and a run without
@@ -19,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk import errors as sdk_errors
+from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.config import Config
 
 from lro_server.core.errors import FailedPrecondition
@@ -27,6 +37,31 @@ from lro_server.databricks.errors import translate
 _log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+#: Longest wait between two retries of a call that gave no Retry-After.
+MAX_RETRY_DELAY_SECONDS = 2.0
+
+
+class _RetryDeclined(Exception):
+    """Raised by the SDK's retry loop when it wants to sleep: the failure was transient."""
+
+
+class _DecliningClock(SdkClock):
+    """The SDK's clock: real time, but never sleeps before a retry (``call`` retries)."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        # Called inside the SDK's `except` block: the failure is this exception's __context__.
+        raise _RetryDeclined(seconds)
+
+
+class _Transient(Exception):
+    """A failure the SDK judged transient (throttling, outage, dropped connection)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,6 +137,7 @@ class Databricks:
             kwargs: dict[str, Any] = {
                 "retry_timeout_seconds": int(max(1, self.options.call_timeout_seconds)),
                 "http_timeout_seconds": int(max(1, self.options.http_timeout_seconds)),
+                "clock": _DecliningClock(),
             }
             if self.options.host:
                 kwargs["host"] = self.options.host
@@ -133,30 +169,74 @@ class Databricks:
         *,
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
     ) -> JsonDict:
-        """One REST call; raises core errors (see ``databricks.errors``)."""
-        await self.limiter.acquire()
-        self.calls += 1
+        """One REST call, retried while transient; raises core errors (``databricks.errors``).
+
+        Args:
+            method: HTTP method.
+            path: REST path, e.g. ``/api/2.1/clusters/get``.
+            body: JSON body.
+            query: Query parameters.
+            idempotent: Whether repeating the call is harmless (default: only GET). A
+                throttled call (429) is always retried, since Databricks refused it; a call
+                that may have been applied (dropped connection, 5xx) only when idempotent.
+        """
+        repeatable = method.upper() == "GET" if idempotent is None else idempotent
+        deadline = time.monotonic() + self.options.call_timeout_seconds
         loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(
-                self._pool,
-                self._do,
-                method,
-                path,
-                dict(body) if body is not None else None,
-                dict(query) if query is not None else None,
-            )
-        except Exception as exc:
-            retry_after = getattr(exc, "retry_after_secs", None)
-            if retry_after:
-                self.limiter.pause(float(retry_after))
-            raise translate(exc) from exc
-        return result if isinstance(result, dict) else {}
+        attempt = 0
+        while True:
+            await self.limiter.acquire()
+            self.calls += 1
+            attempt += 1
+            try:
+                result = await loop.run_in_executor(
+                    self._pool,
+                    self._do,
+                    method,
+                    path,
+                    dict(body) if body is not None else None,
+                    dict(query) if query is not None else None,
+                )
+            except _Transient as transient:
+                cause = transient.cause
+                retry_after = _retry_after(cause)
+                if retry_after:
+                    self.limiter.pause(retry_after)
+                refused = isinstance(cause, sdk_errors.TooManyRequests)
+                delay = retry_after or min(MAX_RETRY_DELAY_SECONDS, 0.1 * 2**attempt)
+                if (repeatable or refused) and time.monotonic() + delay < deadline:
+                    if not retry_after:
+                        await asyncio.sleep(delay)
+                    _log.debug("retrying %s %s after %s", method, path, type(cause).__name__)
+                    continue
+                raise translate(cause) from cause
+            except Exception as exc:
+                retry_after = _retry_after(exc)
+                if retry_after:
+                    self.limiter.pause(retry_after)
+                raise translate(exc) from exc
+            return result if isinstance(result, dict) else {}
 
     def _do(self, method: str, path: str, body: JsonDict | None, query: JsonDict | None) -> Any:
-        return self._workspace().api_client.do(method, path, body=body, query=query)
+        try:
+            return self._workspace().api_client.do(method, path, body=body, query=query)
+        except _RetryDeclined as declined:
+            cause = declined.__context__
+            if cause is None:  # pragma: no cover - the SDK sleeps only after a failure
+                raise
+            raise _Transient(cause) from cause
 
     async def close(self) -> None:
         """Stop the thread pool (pending calls finish)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _retry_after(exc: BaseException) -> float:
+    """Retry-After seconds of a 429/503 answer (0 when absent)."""
+    value = getattr(exc, "retry_after_secs", None)
+    try:
+        return max(0.0, float(value)) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from google.protobuf.message import Message
 
@@ -46,6 +46,8 @@ class Observation:
         verdict: Pending, success or failure.
         response: The operation's response when it succeeded.
         details: Extra google.rpc.Status details when it failed (e.g. ErrorInfo).
+        entity: New ids to merge into ``work["entity"]`` (e.g. a command sent once its
+            execution context became ready); the tracker stores them with the metadata.
     """
 
     state: str
@@ -53,6 +55,7 @@ class Observation:
     verdict: Verdict
     response: Message | None = None
     details: tuple[Message, ...] = ()
+    entity: Mapping[str, Any] | None = None
 
 
 class Family(Protocol):
@@ -67,11 +70,16 @@ class Family(Protocol):
         """Metadata of a freshly created operation."""
         ...
 
-    async def start(self, dbx: Databricks, work: Mapping[str, Any], token: str) -> JsonDict:
+    async def start(
+        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
+    ) -> JsonDict:
         """Start the work; return the entity's ids (stored as ``work["entity"]``).
 
         ``token`` is stable per operation: pass it as Databricks' idempotency token where
-        the API has one, so a retried start never creates a second entity.
+        the API has one, so a retried start never creates a second entity. ``retry`` is
+        True when an earlier start may have reached Databricks (it failed ambiguously, or
+        the replica died before storing the ids): where there is no idempotency token, look
+        the entity up (e.g. by a tag carrying ``token``) before creating it again.
         """
         ...
 
@@ -83,4 +91,24 @@ class Family(Protocol):
 
     async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
         """Ask Databricks to stop the entity (asynchronous on Databricks' side)."""
+        ...
+
+
+#: One tracked operation handed to :meth:`BatchFamily.observe_many`: its work and metadata.
+Tracked = tuple[Mapping[str, Any], Message]
+
+
+@runtime_checkable
+class BatchFamily(Family, Protocol):
+    """A family that can observe many entities with a few list calls (optional)."""
+
+    async def observe_many(
+        self, dbx: Databricks, tracked: Sequence[Tracked]
+    ) -> list[Observation | None]:
+        """Observe ``tracked`` entities through list endpoints.
+
+        Returns one item per entry, in order: its Observation, or None when the lists did
+        not show it (e.g. a run that left ``active_only``); the tracker then reads that one
+        with :meth:`Family.observe`.
+        """
         ...

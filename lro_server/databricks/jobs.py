@@ -1,8 +1,13 @@
-"""The jobs family: run-now and runs/submit as operations (Databricks Jobs API 2.2)."""
+"""The jobs family: run-now, runs/submit, runs/repair and create+run as operations (API 2.2).
+
+run-now and runs/submit carry the operation id as Databricks' idempotency token. jobs/create
+and runs/repair have none: the created job is tagged ``lro_operation_id`` and a retried start
+finds it by name and tag; a retried repair adopts a repair made since the operation began.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -12,12 +17,34 @@ from google.rpc import error_details_pb2
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import ERROR_DOMAIN, Internal
 from lro_server.databricks.client import Databricks, JsonDict
-from lro_server.databricks.family import Observation
+from lro_server.databricks.convert import OPERATION_TAG
+from lro_server.databricks.family import Observation, Tracked
 from lro_server.databricks.jobs_states import judge_run, progress_percent
 
 API = "/api/2.2/jobs"
 #: Actions of this family and the REST path that starts each.
-START_PATHS = {"run_now": f"{API}/run-now", "submit": f"{API}/runs/submit"}
+START_PATHS = {
+    "run_now": f"{API}/run-now",
+    "submit": f"{API}/runs/submit",
+    "repair": f"{API}/runs/repair",
+    "create_and_run": f"{API}/create",
+}
+#: run-now fields of a CreateAndRun request (the rest is the jobs/create body).
+RUN_FIELDS = ("job_parameters",)
+#: runs/list page size (Databricks' maximum).
+LIST_LIMIT = 25
+#: Most list pages read per batch, as a share of the operations it serves.
+PAGES_PER_OPERATION = 0.25
+
+
+def _created_ms(work: Mapping[str, Any]) -> int:
+    deadline_us = int(work.get("deadline_us") or 0)
+    timeout_us = int(float(work.get("timeout_seconds") or 0) * 1_000_000)
+    return (deadline_us - timeout_us) // 1000 if deadline_us else 0
+
+
+def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
 
 
 def _timestamp(micros: int) -> timestamp_pb2.Timestamp:
@@ -68,15 +95,60 @@ class JobsFamily:
             deadline=_timestamp(deadline_us),
         )
 
-    async def start(self, dbx: Databricks, work: Mapping[str, Any], token: str) -> JsonDict:
-        """POST run-now or runs/submit with the operation's idempotency token."""
+    async def start(
+        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
+    ) -> JsonDict:
+        """Start the run: run-now / runs/submit with the idempotency token, or repair, or
+        create then run-now."""
         action = str(work.get("action"))
         path = START_PATHS.get(action)
         if path is None:
             raise Internal(f"unknown jobs action {action!r}")
+        if action == "repair":
+            return await self._repair(dbx, work, retry=retry)
+        if action == "create_and_run":
+            return await self._create_and_run(dbx, work, token, retry=retry)
         body = {**(work.get("request") or {}), "idempotency_token": token}
-        answer = await dbx.call("POST", path, body=body)
+        answer = await dbx.call("POST", path, body=body, idempotent=True)
         return {"run_id": int(answer["run_id"])}
+
+    async def _repair(self, dbx: Databricks, work: Mapping[str, Any], *, retry: bool) -> JsonDict:
+        body = dict(work.get("request") or {})
+        run_id = int(body["run_id"])
+        if retry or not body.get("latest_repair_id"):
+            run = await dbx.call(
+                "GET", f"{API}/runs/get", query={"run_id": run_id, "include_history": "true"}
+            )
+            repairs = _repairs(run)
+            since = _created_ms(work)
+            if retry and repairs and int(repairs[-1].get("start_time") or 0) >= since > 0:
+                return {"run_id": run_id, "repair_id": int(repairs[-1]["id"])}
+            if repairs and not body.get("latest_repair_id"):
+                body["latest_repair_id"] = int(repairs[-1]["id"])
+        answer = await dbx.call("POST", START_PATHS["repair"], body=body, idempotent=False)
+        return {"run_id": run_id, "repair_id": int(answer["repair_id"])}
+
+    async def _create_and_run(
+        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool
+    ) -> JsonDict:
+        request = dict(work.get("request") or {})
+        run = {k: request.pop(k) for k in RUN_FIELDS if k in request}
+        request["name"] = str(request.get("name") or f"lro-{token}")
+        request["tags"] = {**(request.get("tags") or {}), OPERATION_TAG: token}
+        job_id = await self._find_job(dbx, request["name"], token) if retry else 0
+        if not job_id:
+            answer = await dbx.call("POST", START_PATHS["create_and_run"], body=request)
+            job_id = int(answer["job_id"])
+        body = {**run, "job_id": job_id, "idempotency_token": token}
+        answer = await dbx.call("POST", START_PATHS["run_now"], body=body, idempotent=True)
+        return {"run_id": int(answer["run_id"]), "job_id": job_id}
+
+    async def _find_job(self, dbx: Databricks, name: str, token: str) -> int:
+        listing = await dbx.call("GET", f"{API}/list", query={"name": name, "limit": 100})
+        for job in listing.get("jobs") or []:
+            if ((job.get("settings") or {}).get("tags") or {}).get(OPERATION_TAG) == token:
+                return int(job["job_id"])
+        return 0
 
     async def observe(
         self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
@@ -84,9 +156,39 @@ class JobsFamily:
         """GET runs/get and judge the run."""
         run_id = int(work["entity"]["run_id"])
         run = await dbx.call("GET", f"{API}/runs/get", query={"run_id": run_id})
-        return self.judge(run, metadata)
+        return self.judge(run, metadata, work)
 
-    def judge(self, run: Mapping[str, Any], metadata: Message | None) -> Observation:
+    async def observe_many(
+        self, dbx: Databricks, tracked: Sequence[Tracked]
+    ) -> list[Observation | None]:
+        """runs/list?active_only pages for every tracked run; ended runs are read alone."""
+        wanted = {int(work["entity"]["run_id"]) for work, _ in tracked}
+        seen: dict[int, Mapping[str, Any]] = {}
+        page_token = ""
+        for _ in range(max(1, int(len(tracked) * PAGES_PER_OPERATION))):
+            query: JsonDict = {"active_only": "true", "expand_tasks": "true", "limit": LIST_LIMIT}
+            if page_token:
+                query["page_token"] = page_token
+            page = await dbx.call("GET", f"{API}/runs/list", query=query)
+            for run in page.get("runs") or []:
+                run_id = int(run.get("run_id") or 0)
+                if run_id in wanted:
+                    seen[run_id] = run
+            page_token = str(page.get("next_page_token") or "")
+            if not page_token or len(seen) == len(wanted):
+                break
+        out: list[Observation | None] = []
+        for work, metadata in tracked:
+            run = seen.get(int(work["entity"]["run_id"]))
+            out.append(None if run is None else self.judge(run, metadata, work))
+        return out
+
+    def judge(
+        self,
+        run: Mapping[str, Any],
+        metadata: Message | None,
+        work: Mapping[str, Any] | None = None,
+    ) -> Observation:
         """Observation of a runs/get (or runs/list item) body."""
         state = run.get("state") or {}
         previous = jobs_pb2.RunMetadata()
@@ -104,6 +206,9 @@ class JobsFamily:
         del meta.tasks[:]
         meta.tasks.extend(_tasks(run))
         meta.progress_percent = progress_percent(run)
+        if work is not None:
+            meta.repair_id = int(work["entity"].get("repair_id") or 0)
+            meta.cancel_requested = bool(work.get("cancel_requested"))
         verdict = judge_run(run)
         live_state = meta.life_cycle_state or meta.status or "PENDING"
         if not verdict.done:
@@ -142,4 +247,5 @@ class JobsFamily:
 
     async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
         """POST runs/cancel (Databricks stops the run asynchronously)."""
-        await dbx.call("POST", f"{API}/runs/cancel", body={"run_id": int(work["entity"]["run_id"])})
+        body = {"run_id": int(work["entity"]["run_id"])}
+        await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)

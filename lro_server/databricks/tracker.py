@@ -35,6 +35,7 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family, Observation
+from lro_server.databricks.tracker_batch import Batcher
 from lro_server.databricks.tracker_state import (
     Schedule,
     TrackerOptions,
@@ -68,6 +69,7 @@ class Tracker:
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
         self.polls = 0
+        self.batcher = Batcher(self)
 
     # -- WorkRunner ---------------------------------------------------------------------
 
@@ -90,6 +92,7 @@ class Tracker:
 
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Start the work now, inside the RPC; rejections propagate, outages are retried."""
+        self.batcher.note([record])
         try:
             return await self._start(record)
         except Unavailable as exc:
@@ -137,9 +140,9 @@ class Tracker:
             if now >= next_claim:
                 await self._claim()
                 next_claim = now + self.options.lease_seconds / 3
-            for name in self.schedule.due(now):
+            for group in self.batcher.groups(self.schedule.due(now)):
                 await self._slots.acquire()
-                task = asyncio.create_task(self._poll_guarded(name))
+                task = asyncio.create_task(self._poll_guarded(group))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             wake_at = min(next_claim, self.schedule.next_due())
@@ -157,16 +160,23 @@ class Tracker:
             _log.warning("claiming operations failed: %s", exc)
             return
         self.schedule.keep_only({r.name for r in records})
+        self.batcher.prune()
+        self.batcher.note(records)
 
-    async def _poll_guarded(self, name: str) -> None:
+    async def _poll_guarded(self, names: list[str]) -> None:
         try:
-            await self.poll(name)
+            if len(names) == 1:
+                await self.poll(names[0])
+            else:
+                await self.batcher.poll_many(names)
         except Exception:
-            _log.exception("%s: poll failed unexpectedly", name)
-            self.schedule.backoff(name, changed=False)
+            _log.exception("%s: poll failed unexpectedly", ", ".join(names[:3]))
+            for name in names:
+                self.schedule.backoff(name, changed=False)
         finally:
             self._slots.release()
-            self.schedule.finished(name)
+            for name in names:
+                self.schedule.finished(name)
             self._wake.set()
 
     # -- one poll ---------------------------------------------------------------------
@@ -182,6 +192,7 @@ class Tracker:
         if record.done:
             self.schedule.drop(name)
             return
+        self.batcher.note([record])
         try:
             await self._advance(record)
         except (Aborted, FailedPrecondition):
@@ -189,12 +200,32 @@ class Tracker:
         except NotFound:
             self.schedule.drop(name)
 
+    def needs_attention(self, record: OperationRecord) -> bool:
+        """Whether a poll must do more than observe (start, time out, send a cancel)."""
+        work = record.work
+        now_us = to_micros(self.clock.now())
+        return (
+            "entity" not in work
+            or now_us >= int(work.get("deadline_us", now_us + 1))
+            or bool(work.get("cancel_requested") and not work.get("cancel_sent"))
+        )
+
+    async def settle(self, record: OperationRecord, observation: Observation) -> None:
+        """Write what a (batched) observation showed; a concurrent write means re-read soon."""
+        try:
+            await self._record(record, observation)
+        except (Aborted, FailedPrecondition):
+            self.schedule.add(record.name, delay=0.05)
+        except NotFound:
+            self.schedule.drop(record.name)
+
     async def _advance(self, record: OperationRecord) -> None:
         family = self._family(record.work)
         now_us = to_micros(self.clock.now())
         try:
             if "entity" not in record.work:
-                record = await self._start(record)
+                # An earlier start may have reached Databricks: the family looks first.
+                record = await self._start(record, retry=True)
             if now_us >= int(record.work.get("deadline_us", now_us + 1)):
                 await self._time_out(record, family)
                 return
@@ -217,10 +248,10 @@ class Tracker:
             return
         await self._record(record, observation)
 
-    async def _start(self, record: OperationRecord) -> OperationRecord:
+    async def _start(self, record: OperationRecord, *, retry: bool = False) -> OperationRecord:
         family = self._family(record.work)
         # The operation id is the idempotency token: a retried start finds the same entity.
-        entity = await family.start(self.dbx, record.work, operation_id(record.name))
+        entity = await family.start(self.dbx, record.work, operation_id(record.name), retry=retry)
         _log.info("%s: started %s", record.name, entity)
         return await self.store.update(
             dataclasses.replace(record, work={**record.work, "entity": entity})
@@ -233,6 +264,10 @@ class Tracker:
         if not verdict.done:
             before = unpack_metadata(record.operation.metadata)
             changed = observation.state != record.state or differs(before, metadata)
+            if observation.entity:
+                entity = {**record.work.get("entity", {}), **observation.entity}
+                record = dataclasses.replace(record, work={**record.work, "entity": entity})
+                changed = True
             if changed:
                 await self.store.update(
                     lifecycle.with_metadata(record, metadata, state=observation.state)

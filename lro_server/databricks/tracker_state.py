@@ -94,6 +94,13 @@ class Schedule:
             self._entries[name].busy = True
         return ready
 
+    def take(self, names: list[str]) -> list[str]:
+        """Mark the idle ones of ``names`` busy (polled along with a batch); return them."""
+        taken = [n for n in names if n in self._entries and not self._entries[n].busy]
+        for name in taken:
+            self._entries[name].busy = True
+        return taken
+
     def finished(self, name: str) -> None:
         """A poll of ``name`` is over."""
         entry = self._entries.get(name)

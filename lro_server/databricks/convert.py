@@ -1,0 +1,85 @@
+"""Conversions the families share: Databricks JSON → timestamps, Structs, ErrorInfo."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+from lro_server.core.errors import ERROR_DOMAIN
+
+M = TypeVar("M", bound=Message)
+
+#: Tag (or name marker) carrying the operation id on entities created without an
+#: idempotency token, so that a retried start can find them.
+OPERATION_TAG = "lro_operation_id"
+
+
+def timestamp(micros: int) -> timestamp_pb2.Timestamp:
+    """A Timestamp of epoch microseconds."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def millis(value: Any) -> timestamp_pb2.Timestamp | None:
+    """A Timestamp of Databricks epoch milliseconds (None when absent or 0)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return timestamp(number * 1000) if number > 0 else None
+
+
+def struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    """A Struct of a JSON object (numbers become doubles, as in every Struct)."""
+    out = struct_pb2.Struct()
+    if value:
+        out.update(json.loads(json.dumps(value, default=str)))
+    return out
+
+
+def value(data: Any) -> struct_pb2.Value:
+    """A google.protobuf.Value of any JSON value."""
+    out = struct_pb2.Value()
+    json_format.ParseDict(json.loads(json.dumps(data, default=str)), out)
+    return out
+
+
+def stamp_initial(metadata: Message, create_time_us: int, deadline_us: int) -> Message:
+    """Set the create/update/deadline times every metadata message of ours has."""
+    for field, micros in (
+        ("create_time", create_time_us),
+        ("update_time", create_time_us),
+        ("deadline", deadline_us),
+    ):
+        getattr(metadata, field).CopyFrom(timestamp(micros))
+    return metadata
+
+
+def carry_over(cls: type[M], previous: Message | None, work: Mapping[str, Any]) -> M:
+    """New ``cls`` metadata: a copy of ``previous`` (if of that type) with the cancel flag."""
+    meta = cls()
+    if isinstance(previous, cls):
+        meta.CopyFrom(previous)
+    if work.get("cancel_requested"):
+        setattr(meta, "cancel_requested", True)  # noqa: B010 - every metadata type has it
+    return meta
+
+
+def error_info(reason: str, **metadata: Any) -> error_details_pb2.ErrorInfo:
+    """ErrorInfo of a failed Databricks entity (empty values left out)."""
+    return error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=ERROR_DOMAIN,
+        metadata={k: str(v) for k, v in metadata.items() if v not in (None, "")},
+    )
+
+
+def canonical(data: Any) -> str:
+    """A stable text of a JSON value (to compare library specs)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
