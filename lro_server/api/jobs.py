@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from google.longrunning import operations_pb2
+from google.protobuf import struct_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.api.context import CallContext
@@ -30,20 +33,36 @@ class JobsApi:
         self, request: jobs_pb2.SubmitRunRequest, ctx: CallContext
     ) -> operations_pb2.Operation:
         """Submit a one-time run (jobs/runs/submit)."""
-        require(len(request.tasks) > 0, "tasks", "at least one task is required")
-        for index, task in enumerate(request.tasks):
-            require(
-                "task_key" in task.fields and bool(task.fields["task_key"].string_value),
-                f"tasks[{index}].task_key",
-                "is required",
-            )
+        _require_task_keys(request.tasks)
         return await self._start("Submit", "submit", request, ctx)
+
+    async def RepairRun(
+        self, request: jobs_pb2.RepairRunRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
+        """Rerun tasks of a finished run (jobs/runs/repair)."""
+        require(request.run_id > 0, "run_id", "must be a positive run id")
+        require(
+            len(request.rerun_tasks) > 0 or request.rerun_all_failed_tasks,
+            "rerun_tasks",
+            "name tasks to rerun, or set rerun_all_failed_tasks",
+        )
+        return await self._start("RepairRun", "repair", request, ctx)
+
+    async def CreateAndRun(
+        self, request: jobs_pb2.CreateAndRunRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
+        """Create a job and run it once (jobs/create, then jobs/run-now)."""
+        _require_task_keys(request.tasks)
+        return await self._start("CreateAndRun", "create_and_run", request, ctx)
 
     async def _start(
         self,
         method: str,
         action: str,
-        request: jobs_pb2.RunNowRequest | jobs_pb2.SubmitRunRequest,
+        request: jobs_pb2.RunNowRequest
+        | jobs_pb2.SubmitRunRequest
+        | jobs_pb2.RepairRunRequest
+        | jobs_pb2.CreateAndRunRequest,
         ctx: CallContext,
     ) -> operations_pb2.Operation:
         args = start_args(request)
@@ -62,3 +81,13 @@ class JobsApi:
     def methods(self) -> list[Method]:
         """The registry entries of this service."""
         return service_methods(jobs_pb2.DESCRIPTOR.services_by_name["Jobs"], self)
+
+
+def _require_task_keys(tasks: Sequence[struct_pb2.Struct]) -> None:
+    require(len(tasks) > 0, "tasks", "at least one task is required")
+    for index, task in enumerate(tasks):
+        require(
+            "task_key" in task.fields and bool(task.fields["task_key"].string_value),
+            f"tasks[{index}].task_key",
+            "is required",
+        )
