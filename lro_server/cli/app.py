@@ -15,7 +15,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2
 
-from lro_server.api.jobs import JobsApi
+from lro_server.api.databricks_services import databricks_methods
 from lro_server.api.operations import OperationsApi
 from lro_server.api.registry import Registry
 from lro_server.api.server import build_server
@@ -27,7 +27,7 @@ from lro_server.core.operations import OperationsService, ServiceLimits
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks, DatabricksOptions
-from lro_server.databricks.jobs import JobsFamily
+from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
 from lro_server.http.app import HttpFront, start_http
@@ -102,7 +102,7 @@ class Application:
         self.tracker = Tracker(
             self.store,
             self.databricks,
-            {"jobs": JobsFamily()},
+            all_families(),
             TrackerOptions(
                 holder=config.replica_id or default_replica_id(),
                 lease_seconds=config.lease_seconds,
@@ -124,7 +124,7 @@ class Application:
         self.registry = Registry(
             [
                 *OperationsApi(self.service).methods(),
-                *JobsApi(self.service).methods(),
+                *databricks_methods(self.service, self.tracker.poke),
                 *self.resume.methods(),
             ]
         )
