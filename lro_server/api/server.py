@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
+from lro_server.api.telemetry import RpcTelemetry
 from lro_server.core.principal import ANONYMOUS, Principal
 
 _log = logging.getLogger(__name__)
@@ -24,22 +25,29 @@ Authenticator = Callable[[dict[str, str]], Awaitable[Principal]]
 #: Calls grpc.aio queues before refusing with CANCELLED; the defaults (about 1,000 soft,
 #: 3,000 hard) drop bursts of held WaitOperation calls, so both limits are raised.
 MAX_PENDING_REQUESTS = 100_000
+#: The service whose requests name an operation (bound to the log context of the call).
+OPERATIONS_SERVICE = "google.longrunning.Operations"
 
 
-def _wrap(method: Method, authenticate: Authenticator | None) -> grpc.RpcMethodHandler:
+def _wrap(
+    method: Method, authenticate: Authenticator | None, telemetry: RpcTelemetry
+) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            metadata = {
-                k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)
-            }
-            principal = await authenticate(metadata) if authenticate else ANONYMOUS
-            ctx = CallContext(
-                principal=principal, metadata=metadata, time_remaining=context.time_remaining()
-            )
-            return await method.handler(request, ctx)
-        except Exception as exc:
-            error = as_lro_error(exc, where=method.path)
-            await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+        metadata = {
+            k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)
+        }
+        operation = getattr(request, "name", "") if method.service == OPERATIONS_SERVICE else ""
+        with telemetry.call("grpc", method.path, metadata, operation) as outcome:
+            try:
+                principal = await authenticate(metadata) if authenticate else ANONYMOUS
+                ctx = CallContext(
+                    principal=principal, metadata=metadata, time_remaining=context.time_remaining()
+                )
+                return await method.handler(request, ctx)
+            except Exception as exc:
+                error = as_lro_error(exc, where=method.path)
+                outcome.failed(error)
+                await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
 
     return grpc.unary_unary_rpc_method_handler(
         handle,
@@ -54,6 +62,7 @@ def build_server(
     authenticate: Authenticator | None = None,
     max_request_bytes: int = 4 * 1024 * 1024,
     health_servicer: health.aio.HealthServicer | None = None,
+    telemetry: RpcTelemetry | None = None,
 ) -> grpc.aio.Server:
     """A grpc.aio server with the registry's services, health and reflection (not started)."""
     server = grpc.aio.server(
@@ -64,9 +73,10 @@ def build_server(
             ("grpc.so_reuseport", 0),
         ]
     )
+    telemetry = telemetry or RpcTelemetry()
     names = []
     for service, methods in registry.services().items():
-        handlers = {m.name: _wrap(m, authenticate) for m in methods}
+        handlers = {m.name: _wrap(m, authenticate, telemetry) for m in methods}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
         names.append(service)
     health_servicer = health_servicer or health.aio.HealthServicer()

@@ -13,14 +13,18 @@ import socket
 
 import grpc
 from aiohttp import web
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health
 
 from lro_server.api.databricks_services import databricks_methods
+from lro_server.api.health import HealthMonitor
 from lro_server.api.operations import OperationsApi
 from lro_server.api.registry import Registry
 from lro_server.api.server import build_server
+from lro_server.api.telemetry import RpcTelemetry
 from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
 from lro_server.core.clock import Clock, SystemClock
+from lro_server.core.measured import MeasuredStore
+from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
 from lro_server.core.observed import ObservedStore
 from lro_server.core.operations import OperationsService, ServiceLimits
@@ -31,6 +35,7 @@ from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
 from lro_server.http.app import HttpFront, start_http
+from lro_server.http.operator import operator_routes
 from lro_server.storage.factory import open_store
 
 _log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class AppConfig:
     max_request_bytes: int = 4 * 1024 * 1024
     spanner_threads: int = 16
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
+    health_check_seconds: float = 5.0
 
 
 class Application:
@@ -76,6 +82,7 @@ class Application:
         self._grpc: grpc.aio.Server | None = None
         self._http: web.AppRunner | None = None
         self.health = health.aio.HealthServicer()
+        self.metrics = Metrics()
 
     @property
     def grpc_target(self) -> str:
@@ -97,7 +104,9 @@ class Application:
             )
             inner = await open_store(config.store, clock=self.clock, **options)
         self.notifier = Notifier(config.max_waiters)
-        self.store = ObservedStore(inner, [self._on_change])
+        self.store = ObservedStore(
+            MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
+        )
         self.databricks = Databricks(config.databricks)
         self.tracker = Tracker(
             self.store,
@@ -128,17 +137,34 @@ class Application:
                 *self.resume.methods(),
             ]
         )
+        telemetry = RpcTelemetry(self.metrics)
+        self._expose_samples()
+        self.monitor = HealthMonitor(
+            self.store,
+            self.health,
+            self.registry.services(),
+            interval=config.health_check_seconds,
+        )
         self._grpc = build_server(
-            self.registry, max_request_bytes=config.max_request_bytes, health_servicer=self.health
+            self.registry,
+            max_request_bytes=config.max_request_bytes,
+            health_servicer=self.health,
+            telemetry=telemetry,
         )
         self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
         await self._grpc.start()
         if config.http_port >= 0:
-            front = HttpFront(self.registry, max_request_bytes=config.max_request_bytes)
+            front = HttpFront(
+                self.registry,
+                max_request_bytes=config.max_request_bytes,
+                telemetry=telemetry,
+                extra_routes=operator_routes(self.metrics, self.monitor),
+            )
             self._http, self.http_port = await start_http(front, config.host, config.http_port)
         self.tracker.launch()
         await self.resume.launch()
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.monitor.check()
+        self.monitor.launch()
         _log.info(
             "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
             config.host,
@@ -148,12 +174,40 @@ class Application:
             config.store,
         )
 
+    def _expose_samples(self) -> None:
+        # Counts the components keep anyway, read at scrape time: free on the hot path.
+        self.metrics.sample(
+            "lro_tracker_polls",
+            "Polls of Databricks entities.",
+            lambda: self.tracker.polls,
+            counter=True,
+        )
+        self.metrics.sample(
+            "lro_tracker_tracked_operations",
+            "Operations this replica's tracker follows.",
+            lambda: len(self.tracker.schedule.names()),
+            counter=False,
+        )
+        self.metrics.sample(
+            "lro_databricks_rate_limit_waits",
+            "Times a Databricks call had to wait for the workspace rate limiter.",
+            lambda: self.databricks.limiter.waits,
+            counter=True,
+        )
+        self.metrics.sample(
+            "lro_wait_operation_waiters",
+            "WaitOperation calls held right now.",
+            lambda: self.notifier.waiters,
+            counter=False,
+        )
+
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:
             self.notifier.notify(name)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for up to ``grace`` seconds, release leases, close."""
+        await self.monitor.stop()
         await self.health.enter_graceful_shutdown()
         if self._grpc is not None:
             await self._grpc.stop(grace)

@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
+from lro_server.api.telemetry import RpcTelemetry
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.principal import ANONYMOUS, Principal
 from lro_server.http.errors import error_body
@@ -54,8 +55,10 @@ class HttpFront:
         authenticate: Authenticator | None = None,
         max_request_bytes: int = 4 * 1024 * 1024,
         extra_routes: list[web.RouteDef] | None = None,
+        telemetry: RpcTelemetry | None = None,
     ) -> None:
         self.registry = registry
+        self.telemetry = telemetry or RpcTelemetry()
         self.authenticate = authenticate
         self.max_request_bytes = max_request_bytes
         self.app = web.Application(client_max_size=max_request_bytes, middlewares=[self._errors])
@@ -112,7 +115,13 @@ class HttpFront:
         method = self.registry.get(path)
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
-        response = await method.handler(message, await self._context(request))
+        return await self._invoke(method, message, request)
+
+    async def _invoke(self, method: Method, message: Message, request: web.Request) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
+        with self.telemetry.call("http", method.path, headers, operation):
+            response = await method.handler(message, await self._context(request))
         return _json(response)
 
     # -- REST --------------------------------------------------------------------
@@ -162,8 +171,12 @@ class HttpFront:
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
         message = await _parse(request, method.request_type, allow_empty=True)
-        response = await method.handler(message, await self._context(request))
-        return _json(response)
+        return await self._invoke(method, message, request)
+
+
+def path_is_operations(path: str) -> bool:
+    """Whether ``path`` is a google.longrunning.Operations method (its requests name one)."""
+    return path.startswith(OPERATIONS)
 
 
 def _name(request: web.Request) -> str:

@@ -1,0 +1,85 @@
+"""A store wrapper that measures every call: latency, errors, and the leased operation set.
+
+It sits directly around the backend (``ObservedStore(MeasuredStore(backend))``), so latency
+is the backend's own, whichever layer calls it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from lro_server.core.errors import LroError
+from lro_server.core.metrics import Metrics
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery, OperationStore
+
+T = TypeVar("T")
+
+
+class MeasuredStore:
+    """OperationStore that records each call in ``metrics``."""
+
+    def __init__(self, inner: OperationStore, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        # Children resolved once: .labels() costs a dict lookup and a lock per call.
+        self._timers = {
+            m: metrics.store_duration.labels(m)
+            for m in ("create", "get", "list", "update", "delete", "claim", "release", "ping")
+        }
+
+    async def _timed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+        started = time.perf_counter()
+        try:
+            return await call()
+        except LroError as exc:
+            self.metrics.store_errors.labels(method, exc.code.name).inc()
+            raise
+        except Exception:
+            self.metrics.store_errors.labels(method, "INTERNAL").inc()
+            raise
+        finally:
+            self._timers[method].observe(time.perf_counter() - started)
+
+    async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
+        """See OperationStore.create."""
+        return await self._timed("create", lambda: self.inner.create(record))
+
+    async def get(self, name: str) -> OperationRecord:
+        """See OperationStore.get."""
+        return await self._timed("get", lambda: self.inner.get(name))
+
+    async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
+        """See OperationStore.list."""
+        return await self._timed("list", lambda: self.inner.list(query))
+
+    async def update(self, record: OperationRecord) -> OperationRecord:
+        """See OperationStore.update."""
+        return await self._timed("update", lambda: self.inner.update(record))
+
+    async def delete(self, name: str) -> None:
+        """See OperationStore.delete."""
+        await self._timed("delete", lambda: self.inner.delete(name))
+
+    async def claim(
+        self, holder: str, lease_seconds: float, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.claim; the claimed set becomes this replica's active gauge."""
+        records = await self._timed("claim", lambda: self.inner.claim(holder, lease_seconds, limit))
+        self.metrics.active.claimed(records)
+        return records
+
+    async def release(self, holder: str, names: builtins.list[str]) -> None:
+        """See OperationStore.release."""
+        await self._timed("release", lambda: self.inner.release(holder, names))
+
+    async def ping(self) -> None:
+        """See OperationStore.ping."""
+        await self._timed("ping", self.inner.ping)
+
+    async def close(self) -> None:
+        """See OperationStore.close."""
+        await self.inner.close()

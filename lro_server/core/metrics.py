@@ -1,0 +1,284 @@
+"""Prometheus metrics of one server process, in a registry of its own.
+
+Every component that measures something takes a :class:`Metrics` in its constructor (default:
+a private, never-scraped instance), so several servers in one process (tests, benchmarks)
+never share counters and nothing touches prometheus-client's global registry.
+
+Names (all prefixed ``lro_``):
+
+- ``rpc_requests_total{front,method,code}`` and ``rpc_duration_seconds{front,method}``:
+  every call on either front. WaitOperation is held by design; read its latency apart.
+- ``operations_created_total{family}``, ``operations_finished_total{family,code}``, and
+  ``operations_active{family,state}``: unfinished operations this replica tracks, by state.
+- ``tracker_polls_total``, ``tracker_tracked_operations``: the tracker's work.
+- ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
+  ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
+- ``store_duration_seconds{method}``, ``store_errors_total{method,code}``.
+- ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
+- ``wait_operation_waiters``: WaitOperation calls held right now.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from lro_server.core.errors import Code
+from lro_server.core.record import OperationRecord
+
+#: Latency buckets for calls that usually take milliseconds but may be held for minutes
+#: (WaitOperation up to max_wait_seconds, Databricks calls up to their retry budget).
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    600.0,
+)
+#: Store calls are local or one network hop: finer at the low end.
+STORE_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+#: Resume latency: from children done to the parent method running again.
+RESUME_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+#: Path segments that are ids (numbers, uuids, hex) become ``{id}`` in endpoint labels, so
+#: the label set stays bounded however many entities exist.
+_ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{16,}|[0-9a-f]{4,}-[0-9a-f-]+)$")
+
+
+def endpoint_label(path: str) -> str:
+    """A Databricks REST path with the query dropped and id segments replaced by ``{id}``."""
+    path = path.split("?", 1)[0]
+    return "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/"))
+
+
+def family_of(record: OperationRecord) -> str:
+    """The label naming the kind of work behind an operation."""
+    return str(record.work.get("family") or record.method.split("/", 1)[0] or "unknown")
+
+
+class ActiveOperations:
+    """Unfinished operations this replica tracks, by family and live state.
+
+    Fed from store events: a claim (the full set this replica leases), creates and updates
+    (state changes, completion) and deletes. Summed over replicas it is the global picture,
+    because each unfinished operation is leased by exactly one replica.
+    """
+
+    def __init__(self) -> None:
+        self._labels: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()  # scrapes run on the HTTP front's loop; be safe anyway
+
+    def changed(self, name: str, record: OperationRecord | None) -> None:
+        """Record a write seen by this process (None: deleted)."""
+        with self._lock:
+            if record is None or record.done:
+                self._labels.pop(name, None)
+            else:
+                self._labels[name] = (family_of(record), record.state or "STARTING")
+
+    def claimed(self, records: Iterable[OperationRecord]) -> None:
+        """Replace the set with what this replica now leases."""
+        labels = {r.name: (family_of(r), r.state or "STARTING") for r in records if not r.done}
+        with self._lock:
+            self._labels = labels
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Number of operations per (family, state)."""
+        with self._lock:
+            return dict(Tally(self._labels.values()))
+
+
+class _Sampled(Collector):
+    """Values read from live objects at scrape time (cheap attribute reads, no I/O)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "lro_operations_active",
+            "Unfinished operations tracked by this replica, by family and live state.",
+            labels=["family", "state"],
+        )
+        for (family, state), count in sorted(self._metrics.active.counts().items()):
+            gauge.add_metric([family, state], count)
+        yield gauge
+        for name, kind, doc, probe in self._metrics.sampled:
+            value = probe()
+            if value is None:
+                continue
+            if kind == "counter":
+                yield CounterMetricFamily(name, doc, value=value)
+            else:
+                yield GaugeMetricFamily(name, doc, value=value)
+
+
+class Metrics:
+    """The metrics of one server process.
+
+    Args:
+        registry: Where to register; a new private registry by default.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.rpc_requests = Counter(
+            "lro_rpc_requests",
+            "RPCs handled, by front (grpc, http), full method and canonical code.",
+            ["front", "method", "code"],
+            registry=r,
+        )
+        self.rpc_duration = Histogram(
+            "lro_rpc_duration_seconds",
+            "RPC latency by front and method (WaitOperation is held on purpose).",
+            ["front", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.operations_created = Counter(
+            "lro_operations_created", "Operations created, by family.", ["family"], registry=r
+        )
+        self.operations_finished = Counter(
+            "lro_operations_finished",
+            "Operations finished by this replica, by family and canonical code (OK: success).",
+            ["family", "code"],
+            registry=r,
+        )
+        self.databricks_calls = Counter(
+            "lro_databricks_calls",
+            "Databricks REST calls by HTTP method, endpoint and outcome (OK or canonical code).",
+            ["method", "endpoint", "status"],
+            registry=r,
+        )
+        self.databricks_duration = Histogram(
+            "lro_databricks_call_duration_seconds",
+            "Databricks REST call latency, SDK retries included.",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limit_wait = Histogram(
+            "lro_databricks_rate_limit_wait_seconds",
+            "Time a Databricks call waited for the workspace rate limiter.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_duration = Histogram(
+            "lro_store_duration_seconds",
+            "Operation store call latency by method.",
+            ["method"],
+            buckets=STORE_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "lro_store_errors",
+            "Operation store calls that raised, by method and canonical code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.resume_latency = Histogram(
+            "lro_resume_latency_seconds",
+            "From a waiting method's children being done to the method running again.",
+            ["method"],
+            buckets=RESUME_BUCKETS,
+            registry=r,
+        )
+        self.resumes = Counter(
+            "lro_resumes",
+            "Resume calls of waiting methods, by method and outcome (resumed, duplicate, error).",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.active = ActiveOperations()
+        self.sampled: list[tuple[str, str, str, Callable[[], float | None]]] = []
+        r.register(_Sampled(self))
+
+    def sample(
+        self, name: str, documentation: str, probe: Callable[[], float | None], *, counter: bool
+    ) -> None:
+        """Expose ``probe()`` (read at scrape time) as a counter or gauge called ``name``.
+
+        For values a component already keeps (the tracker's poll count, the rate limiter's
+        waits), so the hot path pays nothing.
+        """
+        self.sampled.append((name, "counter" if counter else "gauge", documentation, probe))
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def observe_rpc(self, front: str, method: str, code: str, seconds: float) -> None:
+        """Count one RPC and its latency."""
+        self.rpc_requests.labels(front, method, code).inc()
+        self.rpc_duration.labels(front, method).observe(seconds)
+
+    def observe_databricks(self, method: str, path: str, status: str, seconds: float) -> None:
+        """Count one Databricks REST call and its latency."""
+        endpoint = endpoint_label(path)
+        self.databricks_calls.labels(method, endpoint, status).inc()
+        self.databricks_duration.labels(method, endpoint).observe(seconds)
+
+    def observe_resume(self, method: str, seconds: float, outcome: str = "resumed") -> None:
+        """Hook for the resume machinery: one resume of ``method`` after ``seconds``.
+
+        ``seconds`` runs from the moment the last child operation was done to the moment the
+        parent method runs again (waiter backoff, workflow scheduling and the call itself).
+        Duplicate resumes (no-ops) pass ``outcome="duplicate"`` and are not timed.
+        """
+        self.resumes.labels(method, outcome).inc()
+        if outcome == "resumed":
+            self.resume_latency.labels(method).observe(seconds)
+
+    def operation_changed(self, name: str, record: OperationRecord | None) -> None:
+        """ObservedStore listener: keep the active set and the finished counters."""
+        self.active.changed(name, record)
+        if record is None:
+            return
+        if record.version == 1:
+            self.operations_created.labels(family_of(record)).inc()
+        if record.done:
+            code = record.error_code or 0
+            self.operations_finished.labels(family_of(record), _code_name(code)).inc()
+
+
+def _code_name(code: int) -> str:
+    try:
+        return Code(code).name
+    except ValueError:
+        return str(code)
