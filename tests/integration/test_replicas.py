@@ -4,6 +4,7 @@ update lost when a cancel races the run's completion. Runs on SQLite and on Span
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from pathlib import Path
 
 import grpc
@@ -70,10 +71,9 @@ def test_a_cancel_racing_completion_loses_no_update(sim, make_server, create_job
             finished = pool.submit(sim.finish_run, run_id, "SUCCESS")
             cancelled = pool.submit(clients[1].cancel_operation, name)
             finished.result(timeout=30)
-            try:
+            # FAILED_PRECONDITION: the run won, the operation was already done.
+            with contextlib.suppress(exceptions.FailedPrecondition):
                 cancelled.result(timeout=30)
-            except exceptions.FailedPrecondition:
-                pass  # the run won: the operation was already done
 
         done = [
             wait_until(
