@@ -15,6 +15,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health
 
+from lro_server.api.ceiling import with_constant_get
 from lro_server.api.databricks_services import databricks_methods
 from lro_server.api.health import HealthMonitor
 from lro_server.api.operations import OperationsApi
@@ -66,6 +67,8 @@ class AppConfig:
     spanner_threads: int = 16
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
     health_check_seconds: float = 5.0
+    #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
+    benchmark_ceiling: bool = False
 
 
 class Application:
@@ -130,13 +133,14 @@ class Application:
             limits=config.limits,
         )
         self.service: OperationsService = self.resume.service
-        self.registry = Registry(
-            [
-                *OperationsApi(self.service).methods(),
-                *databricks_methods(self.service, self.tracker.poke),
-                *self.resume.methods(),
-            ]
-        )
+        methods = [
+            *OperationsApi(self.service).methods(),
+            *databricks_methods(self.service, self.tracker.poke),
+            *self.resume.methods(),
+        ]
+        if config.benchmark_ceiling:
+            methods = with_constant_get(methods)
+        self.registry = Registry(methods)
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
         self.monitor = HealthMonitor(
