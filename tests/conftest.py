@@ -1,3 +1,3 @@
 """Plugins shared by every test directory."""
 
-pytest_plugins = ["spanner_fixtures"]
+pytest_plugins = ["spanner_fixtures", "figures_plugin"]

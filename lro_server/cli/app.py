@@ -6,6 +6,7 @@ with the pieces they choose (a store, a clock, a simulated Databricks).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -15,6 +16,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health
 
+from lro_server.api.auth import AuthOptions, IdTokenAuthenticator
 from lro_server.api.ceiling import with_constant_get
 from lro_server.api.databricks_services import databricks_methods
 from lro_server.api.health import HealthMonitor
@@ -69,6 +71,11 @@ class AppConfig:
     health_check_seconds: float = 5.0
     #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
     benchmark_ceiling: bool = False
+    #: Caller authentication; None: off (every caller is ANONYMOUS).
+    auth: AuthOptions | None = None
+    #: PEM files for TLS on the gRPC port; both empty: plaintext (h2c, as on Cloud Run).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 class Application:
@@ -86,6 +93,7 @@ class Application:
         self._http: web.AppRunner | None = None
         self.health = health.aio.HealthServicer()
         self.metrics = Metrics()
+        self.authenticator: IdTokenAuthenticator | None = None
 
     @property
     def grpc_target(self) -> str:
@@ -149,17 +157,21 @@ class Application:
             self.registry.services(),
             interval=config.health_check_seconds,
         )
+        if config.auth is not None:
+            self.authenticator = IdTokenAuthenticator(config.auth)
         self._grpc = build_server(
             self.registry,
+            authenticate=self.authenticator,
             max_request_bytes=config.max_request_bytes,
             health_servicer=self.health,
             telemetry=telemetry,
         )
-        self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        self.grpc_port = self._bind_grpc(self._grpc)
         await self._grpc.start()
         if config.http_port >= 0:
             front = HttpFront(
                 self.registry,
+                authenticate=self.authenticator,
                 max_request_bytes=config.max_request_bytes,
                 telemetry=telemetry,
                 extra_routes=operator_routes(self.metrics, self.monitor),
@@ -205,6 +217,17 @@ class Application:
             counter=False,
         )
 
+    def _bind_grpc(self, server: grpc.aio.Server) -> int:
+        address = f"{self.config.host}:{self.config.grpc_port}"
+        if not self.config.tls_cert_file:
+            return int(server.add_insecure_port(address))
+        with (
+            open(self.config.tls_cert_file, "rb") as cert,
+            open(self.config.tls_key_file, "rb") as key,
+        ):
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        return int(server.add_secure_port(address, credentials))
+
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:
             self.notifier.notify(name)
@@ -213,10 +236,17 @@ class Application:
         """Drain in-flight calls for up to ``grace`` seconds, release leases, close."""
         await self.monitor.stop()
         await self.health.enter_graceful_shutdown()
+        # Held WaitOperation calls answer now with the latest state (AIP-151 lets a wait
+        # return before its timeout); other calls get ``grace`` seconds to finish.
+        self.notifier.drain()
+        fronts = []
         if self._grpc is not None:
-            await self._grpc.stop(grace)
+            fronts.append(self._grpc.stop(grace))
         if self._http is not None:
-            await self._http.cleanup()
+            fronts.append(self._http.cleanup())
+        await asyncio.gather(*fronts)
+        if self.authenticator is not None:
+            await self.authenticator.close()
         await self.resume.stop()
         await self.tracker.stop()
         await self.databricks.close()

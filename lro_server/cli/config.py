@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from lro_server.api.auth import AuthOptions
 from lro_server.cli.app import AppConfig, default_replica_id
 from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.cli.settings import Settings
+from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
 
 
 def app_config(settings: Settings) -> AppConfig:
-    """Build the application's configuration from settings."""
+    """Build the application's configuration from settings.
+
+    Raises:
+        InvalidArgument: Authentication is on without an audience, or TLS is half set.
+    """
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise InvalidArgument("LRO_TLS_CERT and LRO_TLS_KEY must be set together")
     return AppConfig(
         store=settings.store,
         host=settings.host,
@@ -34,5 +42,24 @@ def app_config(settings: Settings) -> AppConfig:
         max_waiters=settings.max_waiters,
         max_request_bytes=settings.max_request_bytes,
         spanner_threads=settings.spanner_threads,
+        health_check_seconds=settings.health_check_seconds,
         resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
+        auth=_auth(settings),
+        tls_cert_file=str(settings.tls_cert or ""),
+        tls_key_file=str(settings.tls_key or ""),
+    )
+
+
+def _auth(settings: Settings) -> AuthOptions | None:
+    """Caller authentication options, or None when auth is off."""
+    if not settings.auth:
+        return None
+    if not settings.auth_audience:
+        raise InvalidArgument("LRO_AUTH needs LRO_AUTH_AUDIENCE (the service URL)")
+    return AuthOptions(
+        audience=settings.auth_audience,
+        certs_url=settings.auth_certs_url,
+        allowed=frozenset(settings.allowed_principals),
+        admins=frozenset(settings.admin_principals),
+        waiters=frozenset(settings.waiter_principals),
     )

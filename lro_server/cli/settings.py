@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lro_server.cli.client_settings import ClientSettings
+
 #: Default store: a SQLite file under the working directory's var/ folder.
 DEFAULT_STORE = "sqlite:///var/lro.db"
 
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
     # --- security ---
     auth: bool = Field(False, description="Require a Google-signed ID token on every call.")
     auth_audience: str = Field("", description="Expected audience of ID tokens.")
+    auth_certs_url: str = Field(
+        "https://www.googleapis.com/oauth2/v1/certs",
+        description="Where the ID tokens' signing certificates are fetched (Google's).",
+    )
     allowed_principals: list[str] = Field(
         default_factory=list, description="Emails allowed to call (empty: any valid token)."
     )
@@ -106,10 +112,23 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = Field(None, description="PEM certificate for TLS on the gRPC port.")
     tls_key: Path | None = Field(None, description="PEM private key for TLS on the gRPC port.")
-    # --- logs ---
+    # --- logs, health, tracing ---
     log_level: str = Field("INFO", description="Log level.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="json for Cloud Logging, text for terminals; auto picks by tty."
+    )
+    log_trace_project: str = Field(
+        "",
+        description="Google Cloud project in `logging.googleapis.com/trace` "
+        "(projects/P/traces/T, which Cloud Logging links to Cloud Trace); empty: bare trace id.",
+    )
+    health_check_seconds: float = Field(
+        5.0, gt=0, description="Interval of the store pings behind gRPC health and /readyz."
+    )
+    tracing: Literal["off", "otlp", "console"] = Field(
+        "off",
+        description="OpenTelemetry spans (needs the `otel` extra): otlp exports to "
+        "OTEL_EXPORTER_OTLP_ENDPOINT, console prints them.",
     )
 
 
@@ -127,6 +146,18 @@ def configuration_reference() -> str:
         "|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        lines.append(f"| `LRO_{name.upper()}` | `{default!r}` | {field.description} |")
+    lines += [
+        "",
+        "## The `lro` client",
+        "",
+        "Read by `lro` (flags of the same name override them).",
+        "",
+        "| variable | default | description |",
+        "|---|---|---|",
+    ]
+    for name, field in ClientSettings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         lines.append(f"| `LRO_{name.upper()}` | `{default!r}` | {field.description} |")
     return "\n".join(lines) + "\n"

@@ -25,11 +25,23 @@ class Notifier:
         self._counts: dict[str, int] = {}
         self._waiters = 0
         self._max_waiters = max_waiters
+        self._draining = False
 
     @property
     def waiters(self) -> int:
         """Number of calls currently waiting."""
         return self._waiters
+
+    @property
+    def draining(self) -> bool:
+        """Whether the server is stopping: waits end at once with the latest state."""
+        return self._draining
+
+    def drain(self) -> None:
+        """Wake every waiter now and let later waits return at once (graceful shutdown)."""
+        self._draining = True
+        for event in self._events.values():
+            event.set()
 
     def notify(self, name: str) -> None:
         """Wake every waiter of ``name`` (cheap no-op when nobody waits)."""
@@ -39,6 +51,8 @@ class Notifier:
 
     async def wait(self, name: str, timeout: float) -> bool:
         """Wait until ``name`` is notified or ``timeout`` seconds pass; True if notified."""
+        if self._draining:
+            return True
         if self._waiters >= self._max_waiters:
             raise ResourceExhausted(
                 f"too many concurrent WaitOperation calls (limit {self._max_waiters})",

@@ -17,7 +17,13 @@ from google.longrunning import operations_pb2
 from lro_server.core import filter as aip160
 from lro_server.core import filter_ast, pagetoken
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import Aborted, InvalidArgument, LroError, NotFound
+from lro_server.core.errors import (
+    Aborted,
+    InvalidArgument,
+    LroError,
+    NotFound,
+    PermissionDenied,
+)
 from lro_server.core.names import COLLECTION, new_operation_name, validate_operation_name
 from lro_server.core.notify import Notifier
 from lro_server.core.principal import Principal
@@ -184,7 +190,7 @@ class OperationsService:
         Cancelling a done operation changes nothing.
         """
         for _ in range(CAS_ATTEMPTS):
-            record = await self._visible(name, caller)
+            record = await self._visible(name, caller, manage=True)
             if record.done:
                 return
             if not record.work.get("cancel_requested"):
@@ -200,7 +206,7 @@ class OperationsService:
 
     async def delete(self, name: str, caller: Principal) -> None:
         """DeleteOperation: forget the record; the work itself is not cancelled."""
-        await self._visible(name, caller)
+        await self._visible(name, caller, manage=True)
         await self.store.delete(validate_operation_name(name))
         _log.info("%s: deleted", name)
 
@@ -219,8 +225,8 @@ class OperationsService:
         interval = self.limits.reread_seconds
         while not record.done:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+            if remaining <= 0 or self.notifier.draining:
+                break  # a stopping server answers held waits with the latest state
             woken = await self.notifier.wait(record.name, min(remaining, interval))
             latest = await self._visible(record.name, caller)
             if not woken and latest.version == record.version:
@@ -228,12 +234,21 @@ class OperationsService:
             record = latest
         return record.operation
 
-    async def _visible(self, name: str, caller: Principal) -> OperationRecord:
+    async def _visible(
+        self, name: str, caller: Principal, *, manage: bool = False
+    ) -> OperationRecord:
         name = validate_operation_name(name)
         record = await self.store.get(name)
         if not caller.may_see(record.owner):
             # Same answer as for a missing operation: existence must not leak.
             raise NotFound(f"operation {name} not found", metadata={"name": name})
+        if manage and not caller.may_manage(record.owner):
+            # A waiter reads every owner's operations but changes none of them.
+            raise PermissionDenied(
+                f"the caller may read {name} but not change it",
+                reason="NOT_OWNER",
+                metadata={"name": name},
+            )
         return record
 
 

@@ -6,9 +6,12 @@ and :class:`CertsServer` serves ``{"key id": "PEM certificate"}`` on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import threading
 import time
+from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -99,3 +102,52 @@ class CertsServer:
         """Stop serving."""
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class CertsServerThread:
+    """A :class:`CertsServer` on its own event loop in a daemon thread, for sync tests::
+
+    with CertsServerThread(TokenIssuer()) as certs:
+        options = AuthOptions(audience="https://lro.test", certs_url=certs.url)
+    """
+
+    def __init__(self, issuer: TokenIssuer) -> None:
+        self.server = CertsServer(issuer)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="certs-server"
+        )
+
+    @property
+    def url(self) -> str:
+        """The certificates URL (empty before :meth:`start`)."""
+        return self.server.url
+
+    @property
+    def fetches(self) -> int:
+        """How many times the certificates were fetched."""
+        return self.server.fetches
+
+    def start(self) -> CertsServerThread:
+        """Start serving; returns once the port is bound."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and end the thread."""
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> CertsServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
