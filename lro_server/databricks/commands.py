@@ -19,7 +19,7 @@ from lro_server._proto.lro.databricks.v1 import commands_pb2
 from lro_server.core.errors import Code, LroError
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.clusters import cluster_url
-from lro_server.databricks.commands_states import judge_command, judge_context
+from lro_server.databricks.commands_states import MAX_MESSAGE, judge_command, judge_context
 from lro_server.databricks.convert import carry_over, error_info, stamp_initial, struct, value
 from lro_server.databricks.family import PENDING, Observation, Verdict
 from lro_server.databricks.states import Outcome
@@ -147,6 +147,7 @@ class CommandsFamily:
             context_id=meta.context_id,
             command_id=meta.command_id,
             status=meta.status,
+            cause=str(results.get("cause") or "")[:MAX_MESSAGE],
         )
         return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
 

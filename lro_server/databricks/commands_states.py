@@ -8,6 +8,7 @@ could not run) is a failure. The context being created first is judged by Contex
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,19 +44,17 @@ RESULT_TABLE: Mapping[str, Outcome] = {
 #: Context status → outcome of waiting for it (every value of compute.ContextStatus).
 CONTEXT_TABLE: Mapping[str, Outcome] = {"Pending": P, "Running": S, "Error": F}
 
-#: Longest failure message taken from a result's cause (stack traces can be huge).
+#: Longest failure message taken from a result (stack traces can be huge).
 MAX_MESSAGE = 2000
+#: HTML markup Databricks puts in summaries (e.g. ``<span class='ansi-red-fg'>``).
+_MARKUP = re.compile(r"<[^>]+>")
 
 
 def error_message(results: Mapping[str, Any]) -> str:
-    """A failed result's words: its summary, then its cause (trimmed)."""
-    summary = str(results.get("summary") or "").strip()
+    """A failed result's words: its one-line summary (markup removed), else its cause."""
+    summary = _MARKUP.sub("", str(results.get("summary") or "")).strip()
     cause = str(results.get("cause") or "").strip()
-    if summary and cause and summary not in cause:
-        message = f"{summary}: {cause}"
-    else:
-        message = cause or summary
-    return message[:MAX_MESSAGE] or "the command failed"
+    return (summary or cause)[:MAX_MESSAGE] or "the command failed"
 
 
 def judge_command(body: Mapping[str, Any]) -> Verdict:

@@ -48,11 +48,21 @@ def test_finished_is_judged_by_its_result(result_type: str) -> None:
     assert verdict.succeeded == (result_type != "error")
 
 
-def test_error_result_carries_summary_and_cause():
-    results = {"resultType": "error", "summary": "ZeroDivisionError", "cause": "1/0 failed"}
+def test_error_result_carries_its_summary_without_markup():
+    results = {
+        "resultType": "error",
+        "summary": "<span class='ansi-red-fg'>ZeroDivisionError</span>: division by zero",
+        "cause": "Traceback (most recent call last): ...",
+    }
     verdict = judge_command({"status": "Finished", "results": results})
     assert verdict.code == Code.UNKNOWN
-    assert verdict.message == "ZeroDivisionError: 1/0 failed"
+    assert verdict.message == "ZeroDivisionError: division by zero"
+
+
+def test_error_result_without_summary_carries_its_cause():
+    results = {"resultType": "error", "cause": "java.lang.OutOfMemoryError"}
+    verdict = judge_command({"status": "Finished", "results": results})
+    assert verdict.message == "java.lang.OutOfMemoryError"
 
 
 @pytest.mark.parametrize("status", CONTEXT_STATUSES)
