@@ -4,7 +4,9 @@ It is the ``WorkRunner`` of resumable operations (``prepare``/``start``/``reques
 and the one entry point of every resume, external (a workflow's call with
 ``x-alis-operation-id``) or embedded. Rules of a resume:
 
-- no such operation (or not visible to the caller) → NotFound;
+- a caller that is not a waiter (the workflow's identity, the server itself, or anyone
+  when authentication is off) → PermissionDenied, before anything is read;
+- no such operation → NotFound;
 - a wait id (``x-lro-wait-id``) naming an earlier wait of the operation → no-op that
   returns the operation as it is (a repeated or concurrent resume);
 - the operation is done → FailedPrecondition; it is not a resumable operation of the
@@ -29,7 +31,14 @@ from google.longrunning import operations_pb2
 
 from lro_server.core import lifecycle
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import Aborted, FailedPrecondition, Internal, LroError, NotFound
+from lro_server.core.errors import (
+    Aborted,
+    FailedPrecondition,
+    Internal,
+    LroError,
+    NotFound,
+    PermissionDenied,
+)
 from lro_server.core.names import validate_operation_name
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
@@ -144,11 +153,13 @@ class Resumer:
         outcome: WaitOutcome = WaitOutcome.DONE,
     ) -> operations_pb2.Operation:
         """Resume the operation ``name`` of ``method``; see the module docstring."""
+        if not caller.waiter:
+            raise PermissionDenied(
+                "only the waiter identity may resume an operation", reason="NOT_WAITER"
+            )
         name = validate_operation_name(name, field="x-alis-operation-id")
         for _ in range(CAS_ATTEMPTS):
             record = await self.store.get(name)
-            if not (caller.waiter or caller.may_see(record.owner)):
-                raise NotFound(f"operation {name} not found", metadata={"name": name})
             if record.method != method or record.checkpoint is None:
                 raise FailedPrecondition(
                     f"{name} is not an operation of {method} and cannot be resumed by it",
