@@ -118,7 +118,7 @@ class Application:
         self.store = ObservedStore(
             MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
         )
-        self.databricks = Databricks(config.databricks)
+        self.databricks = Databricks(config.databricks, metrics=self.metrics)
         self.tracker = Tracker(
             self.store,
             self.databricks,

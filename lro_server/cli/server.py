@@ -57,12 +57,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve_forever(args.host, args.port)
         return
     settings = settings_from(args)
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format, trace_project=settings.log_trace_project
+    )
     try:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
         else:
-            _run(_serve(settings))
+            from lro_server.cli.tracing_setup import install_tracing
+
+            shutdown_tracing = install_tracing(settings.tracing)
+            try:
+                _run(_serve(settings))
+            finally:
+                shutdown_tracing()
     except LroError as exc:
         sys.exit(f"lro-server: {exc.code.name}: {exc.message}")
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from google.longrunning import operations_pb2
 
 from lro_server.core import filter as aip160
-from lro_server.core import filter_ast, pagetoken
+from lro_server.core import filter_ast, pagetoken, tracing
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     Aborted,
@@ -24,6 +24,7 @@ from lro_server.core.errors import (
     NotFound,
     PermissionDenied,
 )
+from lro_server.core.logcontext import set_operation
 from lro_server.core.names import COLLECTION, new_operation_name, validate_operation_name
 from lro_server.core.notify import Notifier
 from lro_server.core.principal import Principal
@@ -116,9 +117,10 @@ class OperationsService:
             request_id=request_id,
             method=method,
             state=state,
-            work=dict(work),
+            work=_with_traceparent(work),
         )
         stored, created = await self.store.create(self.runner.prepare(record))
+        set_operation(stored.name)  # every later log line of this call names the operation
         if not created:
             if stored.method != method:
                 raise InvalidArgument(
@@ -250,6 +252,12 @@ class OperationsService:
                 metadata={"name": name},
             )
         return record
+
+
+def _with_traceparent(work: Mapping[str, Any]) -> dict[str, Any]:
+    """The work with the starting call's trace kept, so polls and resumes join that trace."""
+    traceparent = tracing.current_traceparent()
+    return {**work, "traceparent": traceparent} if traceparent else dict(work)
 
 
 def validate_request_id(request_id: str) -> None:

@@ -1,8 +1,10 @@
 """Optional OpenTelemetry spans across start → poll → resume; a no-op without the ``otel`` extra.
 
-OpenTelemetry is imported lazily, once: without ``pip install lro-server[otel]`` every
-function here returns at once and costs a dictionary lookup. With it, spans go to whatever
-tracer provider the process configured (``cli`` installs one when ``LRO_TRACING`` is set).
+Tracing is off until :func:`enable` is called (``cli`` does when ``LRO_TRACING`` is set, after
+installing a tracer provider); until then every function here returns at once, so a server
+pays nothing for spans nobody collects, even where OpenTelemetry happens to be installed.
+OpenTelemetry is imported only by :func:`enable`; without it (``pip install lro-server[otel]``)
+enabling raises ImportError and nothing else changes.
 
 An operation outlives the RPC that started it, so its start span's ``traceparent`` is kept
 in the operation's work description (``work["traceparent"]``); tracker polls and resumes
@@ -20,24 +22,32 @@ from lro_server.core.logcontext import Trace, current_trace
 #: Instrumentation scope of our spans.
 SCOPE = "lro_server"
 
-_api: Any = None  # the opentelemetry package namespace once imported; False if missing
+#: (opentelemetry.trace, opentelemetry.propagate) once enabled, else None. Process-wide like
+#: OpenTelemetry's own global tracer provider, which it mirrors.
+_api: tuple[Any, Any] | None = None
 
 
-def _otel() -> Any:
-    global _api  # noqa: PLW0603  a lazily resolved optional import, not mutable state
-    if _api is None:
-        try:
-            from opentelemetry import propagate, trace
+def enable() -> None:
+    """Emit spans from now on (raises ImportError without the OpenTelemetry API)."""
+    global _api  # noqa: PLW0603  mirrors OpenTelemetry's process-wide provider
+    from opentelemetry import propagate, trace
 
-            _api = (trace, propagate)
-        except ImportError:
-            _api = False
+    _api = (trace, propagate)
+
+
+def disable() -> None:
+    """Stop emitting spans."""
+    global _api  # noqa: PLW0603
+    _api = None
+
+
+def enabled() -> bool:
+    """Whether spans are emitted."""
+    return _api is not None
+
+
+def _otel() -> tuple[Any, Any] | None:
     return _api
-
-
-def available() -> bool:
-    """Whether the OpenTelemetry API is installed."""
-    return bool(_otel())
 
 
 @contextlib.contextmanager

@@ -31,7 +31,8 @@ from databricks.sdk import errors as sdk_errors
 from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.config import Config
 
-from lro_server.core.errors import FailedPrecondition
+from lro_server.core.errors import FailedPrecondition, LroError
+from lro_server.core.metrics import Metrics
 from lro_server.databricks.errors import translate
 
 _log = logging.getLogger(__name__)
@@ -123,8 +124,9 @@ class RateLimiter:
 class Databricks:
     """Async facade over one workspace."""
 
-    def __init__(self, options: DatabricksOptions) -> None:
+    def __init__(self, options: DatabricksOptions, *, metrics: Metrics | None = None) -> None:
         self.options = options
+        self.metrics = metrics or Metrics()
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="databricks")
         self.limiter = RateLimiter(options.requests_per_second)
         self._client: WorkspaceClient | None = None
@@ -173,6 +175,38 @@ class Databricks:
     ) -> JsonDict:
         """One REST call, retried while transient; raises core errors (``databricks.errors``).
 
+        Counted and timed (retries included) in ``lro_databricks_calls`` by endpoint and
+        outcome; see :meth:`_call` for the arguments.
+        """
+        started = time.perf_counter()
+        status = "OK"
+        try:
+            return await self._call(method, path, body=body, query=query, idempotent=idempotent)
+        except LroError as exc:
+            status = exc.code.name
+            raise
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
+        except Exception:
+            status = "INTERNAL"
+            raise
+        finally:
+            self.metrics.observe_databricks(
+                method.upper(), path, status, time.perf_counter() - started
+            )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        idempotent: bool | None,
+    ) -> JsonDict:
+        """One REST call, retried while transient.
+
         Args:
             method: HTTP method.
             path: REST path, e.g. ``/api/2.1/clusters/get``.
@@ -187,7 +221,9 @@ class Databricks:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            waited = time.perf_counter()
             await self.limiter.acquire()
+            self.metrics.rate_limit_wait.observe(time.perf_counter() - waited)
             self.calls += 1
             attempt += 1
             try:

@@ -14,12 +14,12 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from google.protobuf.message import Message
 
-from lro_server.core import lifecycle
+from lro_server.core import lifecycle, tracing
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     Aborted,
@@ -30,6 +30,7 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
+from lro_server.core.logcontext import bound, parse_trace
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
@@ -194,7 +195,8 @@ class Tracker:
             return
         self.batcher.note([record])
         try:
-            await self._advance(record)
+            with _about(record, "lro.poll"):
+                await self._advance(record)
         except (Aborted, FailedPrecondition):
             self.schedule.add(name, delay=0.05)  # a concurrent write won: re-read soon
         except NotFound:
@@ -213,7 +215,8 @@ class Tracker:
     async def settle(self, record: OperationRecord, observation: Observation) -> None:
         """Write what a (batched) observation showed; a concurrent write means re-read soon."""
         try:
-            await self._record(record, observation)
+            with _about(record, "lro.settle"):
+                await self._record(record, observation)
         except (Aborted, FailedPrecondition):
             self.schedule.add(record.name, delay=0.05)
         except NotFound:
@@ -324,6 +327,17 @@ class Tracker:
         if family is None:
             raise Internal(f"no tracker family for {work.get('family')!r}")
         return family
+
+
+@contextlib.contextmanager
+def _about(record: OperationRecord, span_name: str) -> Iterator[None]:
+    """Log lines and spans of a poll belong to the operation and to the trace that started it."""
+    parent = str(record.work.get("traceparent", ""))
+    with (
+        bound(operation=record.name, trace=parse_trace({"traceparent": parent})),
+        tracing.span(span_name, parent=parent or None, attributes={"lro.operation": record.name}),
+    ):
+        yield
 
 
 def _from_databricks(error: LroError) -> bool:
