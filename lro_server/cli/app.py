@@ -38,6 +38,7 @@ from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
 from lro_server.http.app import HttpFront, start_http
+from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
 from lro_server.storage.factory import open_store
 
@@ -118,6 +119,8 @@ class Application:
         self.store = ObservedStore(
             MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
         )
+        self.operation_json = OperationJson()
+        self.store.add_listener(self.operation_json.changed)
         self.databricks = Databricks(config.databricks, metrics=self.metrics)
         self.tracker = Tracker(
             self.store,
@@ -174,6 +177,7 @@ class Application:
                 authenticate=self.authenticator,
                 max_request_bytes=config.max_request_bytes,
                 telemetry=telemetry,
+                operation_json=self.operation_json,
                 extra_routes=operator_routes(self.metrics, self.monitor),
             )
             self._http, self.http_port = await start_http(front, config.host, config.http_port)
@@ -230,7 +234,7 @@ class Application:
 
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:
-            self.notifier.notify(name)
+            self.notifier.notify(name, record)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for up to ``grace`` seconds, release leases, close."""

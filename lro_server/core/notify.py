@@ -1,16 +1,50 @@
 """In-process wake-ups: WaitOperation callers wait here, writers of done records signal here.
 
 One asyncio.Event per watched operation, shared by all its waiters, so waking 10,000
-waiters of the same or different operations costs one ``set()`` each and no store reads.
-Across replicas there is no signal; ``OperationsService.wait`` re-reads the store at a
-bounded interval instead.
+waiters of the same or different operations costs one ``set()`` each. The writer hands the
+record it wrote to ``notify``, and every waiter it wakes gets that record: no store reads
+either. Across replicas there is no signal; ``OperationsService.wait`` re-reads the store
+at a bounded interval instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from lro_server.core.errors import ResourceExhausted
+from lro_server.core.record import OperationRecord
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wake:
+    """How a wait ended; true when notified (rather than timed out).
+
+    Attributes:
+        notified: The operation was notified (or the server is draining).
+        record: The record the writer wrote, when it handed one over (None after a
+            delete, a drain, or a timeout).
+    """
+
+    notified: bool
+    record: OperationRecord | None = None
+
+    def __bool__(self) -> bool:
+        return self.notified
+
+
+class _Slot:
+    """The event all waiters of one operation share, and the record that set it."""
+
+    __slots__ = ("event", "record")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.record: OperationRecord | None = None
+
+
+_TIMED_OUT = Wake(False)
+_NOTIFIED = Wake(True)
 
 
 class Notifier:
@@ -21,7 +55,7 @@ class Notifier:
     """
 
     def __init__(self, max_waiters: int = 20000) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._slots: dict[str, _Slot] = {}
         self._counts: dict[str, int] = {}
         self._waiters = 0
         self._max_waiters = max_waiters
@@ -40,36 +74,47 @@ class Notifier:
     def drain(self) -> None:
         """Wake every waiter now and let later waits return at once (graceful shutdown)."""
         self._draining = True
-        for event in self._events.values():
-            event.set()
+        for slot in self._slots.values():
+            slot.event.set()
 
-    def notify(self, name: str) -> None:
-        """Wake every waiter of ``name`` (cheap no-op when nobody waits)."""
-        event = self._events.get(name)
-        if event is not None:
-            event.set()
+    def notify(self, name: str, record: OperationRecord | None = None) -> None:
+        """Wake every waiter of ``name`` (cheap no-op when nobody waits).
 
-    async def wait(self, name: str, timeout: float) -> bool:
-        """Wait until ``name`` is notified or ``timeout`` seconds pass; True if notified."""
+        Args:
+            name: The operation that changed.
+            record: The record just written (None after a delete): waiters take it
+                instead of reading the store again.
+        """
+        slot = self._slots.get(name)
+        if slot is not None:
+            slot.record = record
+            slot.event.set()
+
+    async def wait(self, name: str, timeout: float) -> Wake:
+        """Wait until ``name`` is notified or ``timeout`` seconds pass.
+
+        Raises:
+            ResourceExhausted: ``max_waiters`` calls already wait.
+        """
         if self._draining:
-            return True
+            return _NOTIFIED
         if self._waiters >= self._max_waiters:
             raise ResourceExhausted(
                 f"too many concurrent WaitOperation calls (limit {self._max_waiters})",
                 reason="TOO_MANY_WAITERS",
                 metadata={"limit": str(self._max_waiters)},
             )
-        event = self._events.get(name)
-        if event is None or event.is_set():
-            event = self._events[name] = asyncio.Event()
+        slot = self._slots.get(name)
+        if slot is None or slot.event.is_set():
+            slot = self._slots[name] = _Slot()
         self._counts[name] = self._counts.get(name, 0) + 1
         self._waiters += 1
         try:
             async with asyncio.timeout(timeout):
-                await event.wait()
-            return True
+                await slot.event.wait()
+            return Wake(True, slot.record)
         except TimeoutError:
-            return False
+            return _TIMED_OUT
         finally:
             self._waiters -= 1
             remaining = self._counts[name] - 1
@@ -77,5 +122,5 @@ class Notifier:
                 self._counts[name] = remaining
             else:
                 del self._counts[name]
-                if self._events.get(name) is event:
-                    del self._events[name]
+                if self._slots.get(name) is slot:
+                    del self._slots[name]

@@ -230,6 +230,10 @@ class OperationsService:
             if remaining <= 0 or self.notifier.draining:
                 break  # a stopping server answers held waits with the latest state
             woken = await self.notifier.wait(record.name, min(remaining, interval))
+            handed = woken.record
+            if handed is not None and handed.version > record.version:
+                record = handed  # the writer's own record: no store read per woken waiter
+                continue
             latest = await self._visible(record.name, caller)
             if not woken and latest.version == record.version:
                 interval = min(interval * 2, self.limits.max_reread_seconds)

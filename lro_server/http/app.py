@@ -32,6 +32,7 @@ from lro_server.api.telemetry import RpcTelemetry
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.principal import ANONYMOUS, Principal
 from lro_server.http.errors import error_body
+from lro_server.http.json_cache import OperationJson
 
 _log = logging.getLogger(__name__)
 
@@ -56,8 +57,11 @@ class HttpFront:
         max_request_bytes: int = 4 * 1024 * 1024,
         extra_routes: list[web.RouteDef] | None = None,
         telemetry: RpcTelemetry | None = None,
+        operation_json: OperationJson | None = None,
     ) -> None:
         self.registry = registry
+        #: Rendered operations reused across reads (see lro_server.http.json_cache).
+        self.operation_json = operation_json or OperationJson()
         self.telemetry = telemetry or RpcTelemetry()
         self.authenticate = authenticate
         self.max_request_bytes = max_request_bytes
@@ -122,6 +126,9 @@ class HttpFront:
         operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
         with self.telemetry.call("http", method.path, headers, operation):
             response = await method.handler(message, await self._context(request))
+        if isinstance(response, operations_pb2.Operation):
+            body = self.operation_json.render(response)
+            return web.Response(body=body, content_type=JSON)
         return _json(response)
 
     # -- REST --------------------------------------------------------------------
