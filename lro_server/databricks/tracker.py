@@ -32,6 +32,7 @@ from lro_server.core.errors import (
 )
 from lro_server.core.logcontext import bound, parse_trace
 from lro_server.core.names import operation_id
+from lro_server.core.operations import CAS_ATTEMPTS
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
@@ -94,6 +95,10 @@ class Tracker:
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Start the work now, inside the RPC; rejections propagate, outages are retried."""
         self.batcher.note([record])
+        # Keep the loop off this operation until its start is over: a lease renewal during a
+        # slow start would otherwise start it a second time, concurrently.
+        self.schedule.add(record.name, delay=self.options.first_poll_seconds)
+        self.schedule.take([record.name])
         try:
             return await self._start(record)
         except Unavailable as exc:
@@ -102,6 +107,7 @@ class Tracker:
             self._wake.set()
             return record
         finally:
+            self.schedule.finished(record.name)
             self.schedule.add(record.name, delay=self.options.first_poll_seconds)
             self._wake.set()
 
@@ -256,9 +262,18 @@ class Tracker:
         # The operation id is the idempotency token: a retried start finds the same entity.
         entity = await family.start(self.dbx, record.work, operation_id(record.name), retry=retry)
         _log.info("%s: started %s", record.name, entity)
-        return await self.store.update(
-            dataclasses.replace(record, work={**record.work, "entity": entity})
-        )
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                return await self.store.update(
+                    dataclasses.replace(record, work={**record.work, "entity": entity})
+                )
+            except (Aborted, FailedPrecondition):
+                # A concurrent write (e.g. CancelOperation) won: the entity exists all the
+                # same, so record it on the latest version unless that already has one.
+                record = await self.store.get(record.name)
+                if record.done or "entity" in record.work:
+                    return record
+        raise Aborted(f"{record.name} changed too often to record its Databricks entity")
 
     async def _record(self, record: OperationRecord, observation: Observation) -> None:
         metadata = observation.metadata
