@@ -95,8 +95,7 @@ class Tracker:
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Start the work now, inside the RPC; rejections propagate, outages are retried."""
         self.batcher.note([record])
-        # Keep the loop off this operation until its start is over: a lease renewal during a
-        # slow start would otherwise start it a second time, concurrently.
+        # Busy while the start is under way, so that no poll starts it a second time.
         self.schedule.add(record.name, delay=self.options.first_poll_seconds)
         self.schedule.take([record.name])
         try:
@@ -104,7 +103,6 @@ class Tracker:
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             self.schedule.add(record.name, delay=self.options.poll_interval_seconds)
-            self._wake.set()
             return record
         finally:
             self.schedule.finished(record.name)
@@ -267,9 +265,8 @@ class Tracker:
                 return await self.store.update(
                     dataclasses.replace(record, work={**record.work, "entity": entity})
                 )
-            except (Aborted, FailedPrecondition):
-                # A concurrent write (e.g. CancelOperation) won: the entity exists all the
-                # same, so record it on the latest version unless that already has one.
+            except Aborted:
+                # A lease renewal or a CancelOperation wrote meanwhile: keep theirs, add ours.
                 record = await self.store.get(record.name)
                 if record.done or "entity" in record.work:
                     return record
