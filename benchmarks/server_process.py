@@ -1,0 +1,121 @@
+"""A benchmark server in its own process, driven over stdin/stdout with JSON lines.
+
+``python -m benchmarks.server_process '<config json>'`` starts an Application on loopback
+the way ``lro-server serve`` runs it (uvloop), prints ``{"grpc_port", "http_port", "pid"}``,
+then answers one JSON command per input line:
+
+- ``{"cmd": "stats"}``: RSS, held waiters, store reads and writes so far;
+- ``{"cmd": "complete", "seed": S, "count": N}``: complete those operations through the
+  server's store (as the tracker would), answering the wall-clock start and end;
+- ``{"cmd": "profile", "seconds": T, "path": P}``: cProfile the loop for T seconds;
+- ``{"cmd": "stop"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import dataset
+from lro_server.cli.app import AppConfig, Application
+from lro_server.core.operations import ServiceLimits
+from lro_server.databricks.client import DatabricksOptions
+
+
+def app_config(raw: dict[str, Any]) -> AppConfig:
+    """AppConfig from the JSON the parent sends (nested options as dicts)."""
+    values = dict(raw)
+    if "limits" in values:
+        values["limits"] = ServiceLimits(**values["limits"])
+    if "databricks" in values:
+        values["databricks"] = DatabricksOptions(**values["databricks"])
+    return AppConfig(**values)
+
+
+def rss_kb() -> int:
+    """Resident set size of this process in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _sample(app: Application, name: str, labels: dict[str, str]) -> float:
+    value = app.metrics.registry.get_sample_value(name, labels)
+    return float(value or 0.0)
+
+
+def stats(app: Application) -> dict[str, Any]:
+    """What the parent reads between phases."""
+    return {
+        "rss_kb": rss_kb(),
+        "waiters": app.notifier.waiters,
+        "store_gets": _sample(app, "lro_store_duration_seconds_count", {"method": "get"}),
+        "store_updates": _sample(app, "lro_store_duration_seconds_count", {"method": "update"}),
+        "store_creates": _sample(app, "lro_store_duration_seconds_count", {"method": "create"}),
+        "time": time.time(),
+    }
+
+
+async def complete(app: Application, seed: int, count: int) -> dict[str, Any]:
+    """Mark operations done with a response, one compare-and-set write each."""
+    started = time.time()
+    for index, name in enumerate(dataset.names(seed, count)):
+        record = await app.store.get(name)
+        done = dataset.operation(name, index, done=True)
+        await app.store.update(dataclasses.replace(record, operation=done, state="TERMINATED"))
+    return {"started": started, "finished": time.time()}
+
+
+async def serve(config: AppConfig) -> None:
+    """Start, report the ports, obey commands until ``stop`` or end of input."""
+    app = Application(config)
+    await app.start()
+    print(json.dumps({"grpc_port": app.grpc_port, "http_port": app.http_port}), flush=True)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break
+            command = json.loads(line)
+            kind = command["cmd"]
+            if kind == "stop":
+                break
+            if kind == "stats":
+                answer = stats(app)
+            elif kind == "complete":
+                answer = await complete(app, command["seed"], command["count"])
+            elif kind == "profile":
+                profiler = cProfile.Profile()
+                profiler.enable()
+                await asyncio.sleep(command["seconds"])
+                profiler.disable()
+                profiler.dump_stats(command["path"])
+                answer = {"path": command["path"]}
+            else:
+                answer = {"error": f"unknown command {kind!r}"}
+            print(json.dumps(answer), flush=True)
+    finally:
+        await app.stop(grace=0.5)
+
+
+def main() -> None:
+    """Entry point of the child process."""
+    config = app_config(json.loads(sys.argv[1]))
+    try:
+        import uvloop
+    except ImportError:  # the same fallback as lro-server serve
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()
