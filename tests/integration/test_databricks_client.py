@@ -1,0 +1,70 @@
+"""The Databricks client against the simulator: shared rate limiter, who retries what."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from family_helpers import CLUSTER_SPEC
+
+from lro_server.core.errors import Unavailable
+from lro_server.databricks.client import Databricks, DatabricksOptions
+from lro_server.testing.databricks_sim import SimulatorThread
+from lro_server.testing.polling import wait_until
+
+
+@pytest.fixture
+async def dbx(sim: SimulatorThread) -> AsyncIterator[Databricks]:
+    client = Databricks(
+        DatabricksOptions(host=sim.url, token="t", call_timeout_seconds=10, requests_per_second=50)
+    )
+    yield client
+    await client.close()
+
+
+async def test_a_429_pauses_every_call_to_the_workspace(sim, dbx):
+    await dbx.call("GET", "/api/2.2/jobs/list")  # the SDK's first-call setup is done
+    sim.inject_fault("rate_limit", path="jobs/runs/list", times=1, retry_after=1)
+    throttled = asyncio.create_task(dbx.call("GET", "/api/2.2/jobs/runs/list"))
+    await asyncio.to_thread(wait_until, lambda: sim.calls(status=429) > 0, what="the 429")
+    started = time.monotonic()
+    await dbx.call("GET", "/api/2.2/jobs/list")  # another call, to another endpoint
+    waited = time.monotonic() - started
+    await throttled
+    assert waited >= 0.8, waited  # held by the Retry-After of somebody else's call
+    assert dbx.limiter.waits >= 1
+    assert sim.calls(path_contains="jobs/runs/list") == 2  # the throttled call was repeated
+
+
+async def test_a_throttled_create_is_repeated_since_it_was_refused(sim, dbx):
+    sim.inject_fault("rate_limit", path="clusters/create", times=1, retry_after=0)
+    body = {**CLUSTER_SPEC, "cluster_name": "once"}
+    answer = await dbx.call("POST", "/api/2.1/clusters/create", body=body, idempotent=False)
+    assert answer["cluster_id"]
+    assert len(sim.created("clusters")) == 1
+
+
+async def test_a_create_whose_answer_was_lost_is_not_repeated(sim, dbx):
+    sim.inject_fault("drop_after_commit", path="clusters/create", times=1)
+    body = {**CLUSTER_SPEC, "cluster_name": "maybe"}
+    with pytest.raises(Unavailable):
+        await dbx.call("POST", "/api/2.1/clusters/create", body=body, idempotent=False)
+    assert len(sim.created("clusters")) == 1  # applied once; the caller looks it up
+
+
+async def test_a_read_whose_answer_was_lost_is_repeated(sim, dbx):
+    sim.inject_fault("drop_after_commit", path="jobs/list", times=1)
+    await dbx.call("GET", "/api/2.2/jobs/list")
+    assert sim.calls(path_contains="jobs/list") == 2
+
+
+async def test_an_outage_longer_than_the_budget_is_unavailable(sim):
+    client = Databricks(DatabricksOptions(host=sim.url, token="t", call_timeout_seconds=0.5))
+    try:
+        sim.inject_fault("unavailable", path="jobs/list", retry_after=0)
+        with pytest.raises(Unavailable):
+            await client.call("GET", "/api/2.2/jobs/list")
+    finally:
+        await client.close()
