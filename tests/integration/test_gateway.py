@@ -109,9 +109,7 @@ def test_run_now_with_databricks_field_names(sim, server, operations, create_job
     # The simulator saw them too (it keeps the job parameters of the run).
     run = requests.get(
         f"{sim.url}/api/2.2/jobs/runs/get",
-        params={
-            "run_id": operations.get_operation(name).metadata and wait_run_id(operations, name)
-        },
+        params={"run_id": run_id},
         headers={"Authorization": "Bearer test-token"},
         timeout=5,
     ).json()
