@@ -37,6 +37,7 @@ import dataclasses
 import functools
 import json
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -83,6 +84,8 @@ _Array: Any = param_types.Array
 DEFAULT_THREADS = 16
 #: Default deadline of one store call (a query, or a transaction with its retries).
 DEFAULT_TIMEOUT = 30.0
+# Seconds to wait before retrying an ABORTED transaction when the server says nothing.
+_FALLBACK_RETRY_DELAY = (0.005, 0.05)
 
 # The emulator refuses queries through NULL_FILTERED indexes unless told that production
 # Spanner accepts them; production ignores hints qualified with "spanner_emulator.".
@@ -325,7 +328,17 @@ class SpannerStore:
             return fn(*args)
 
     def _transaction(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        result: _T = self._db.run_in_transaction(fn, *args, timeout_secs=self._timeout)
+        """Run ``fn(transaction, *args)`` in a read-write transaction, retried on ABORTED."""
+        # Cloud Spanner attaches RetryInfo to ABORTED and the library waits that long. The
+        # emulator attaches none, and the library's fallback (2**attempt seconds) turns
+        # every contended write into a stall of seconds, exhausting the call's budget. The
+        # jittered fallback below applies only when the server gives no delay.
+        result: _T = self._db.run_in_transaction(
+            fn,
+            *args,
+            timeout_secs=self._timeout,
+            default_retry_delay=random.uniform(*_FALLBACK_RETRY_DELAY),
+        )
         return result
 
     def _create(self, record: OperationRecord, work: str) -> tuple[OperationRecord, bool]:
