@@ -30,12 +30,10 @@ claiming or releasing.
 from __future__ import annotations
 
 import asyncio
-import base64
 import builtins
 import concurrent.futures
 import dataclasses
 import functools
-import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -43,8 +41,6 @@ from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
-from google.cloud.spanner_v1 import param_types
-from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
@@ -56,10 +52,7 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
-from lro_server.core.filter_sql import compile_filter
-from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord, check_sizes
-from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.storage.spanner_client import (
     SpannerUrl,
@@ -68,6 +61,24 @@ from lro_server.storage.spanner_client import (
     translated,
 )
 from lro_server.storage.spanner_schema import DEFAULT_RETENTION_DAYS, TABLE, migrate
+from lro_server.storage.spanner_sql import (
+    BY_REQUEST,
+    CLAIMABLE,
+    COLUMNS,
+    DELETE,
+    INSERT_COLUMNS,
+    LEASE,
+    PING,
+    RELEASE,
+    UPDATE,
+    UPDATE_TYPES,
+    dump_work,
+    encode_bytes,
+    insert_values,
+    list_query,
+    param_types_of,
+    record_from_row,
+)
 
 __all__ = ["SpannerStore", "migrate", "open_spanner_store"]
 
@@ -77,8 +88,6 @@ _T = TypeVar("_T")
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
 _KeySet: Any = spanner.KeySet
 _BurstyPool: Any = spanner.BurstyPool
-_ProtoMessage: Any = param_types.ProtoMessage
-_Array: Any = param_types.Array
 
 #: Default worker threads (and pooled sessions) per store.
 DEFAULT_THREADS = 16
@@ -86,96 +95,6 @@ DEFAULT_THREADS = 16
 DEFAULT_TIMEOUT = 30.0
 # Seconds to wait before retrying an ABORTED transaction when the server says nothing.
 _FALLBACK_RETRY_DELAY = (0.005, 0.05)
-
-# The emulator refuses queries through NULL_FILTERED indexes unless told that production
-# Spanner accepts them; production ignores hints qualified with "spanner_emulator.".
-# Every such query below filters the indexed columns with IS NOT NULL or "=", which is
-# what production needs to use the index.
-_NULL_FILTERED_OK = "spanner_emulator.disable_query_null_filtered_index_check=true"
-
-# The columns a record is built from, in the order _record() unpacks them. The operation
-# name comes from the Operation message itself, so "key" need not be read.
-_COLUMNS = (
-    "Operation",
-    "version",
-    "create_time_us",
-    "update_time_us",
-    "owner",
-    "request_id",
-    "method",
-    "state",
-    "work",
-    "Checkpoint",
-    "lease_holder",
-    "lease_expire_us",
-)
-_SELECT = ", ".join(_COLUMNS)
-_INSERT_COLUMNS = (
-    "Operation",
-    "version",
-    "create_time_us",
-    "update_time_us",
-    "metadata_type",
-    "error_code",
-    "state",
-    "owner",
-    "request_id",
-    "method",
-    "work",
-    "Checkpoint",
-    "lease_holder",
-    "lease_expire_us",
-    "done_time",
-)
-_BY_REQUEST = (
-    f"SELECT {_SELECT} FROM {TABLE}@{{FORCE_INDEX=OperationsByRequestId, {_NULL_FILTERED_OK}}}"
-    " WHERE owner = @owner AND request_id = @request_id"
-)
-_UPDATE = f"""
-UPDATE {TABLE} SET
-    Operation = @operation, version = version + 1,
-    update_time_us = GREATEST(@now, update_time_us + 1),
-    metadata_type = @metadata_type, error_code = @error_code, state = @state,
-    work = @work, Checkpoint = @checkpoint{{done_time}}
-WHERE key = @name AND version = @version AND NOT done
-THEN RETURN version, create_time_us, update_time_us, owner, request_id, method,
-    lease_holder, lease_expire_us"""
-_UPDATE_TYPES = {
-    "operation": _ProtoMessage(operations_pb2.Operation()),
-    "now": param_types.INT64,
-    "metadata_type": param_types.STRING,
-    "error_code": param_types.INT64,
-    "state": param_types.STRING,
-    "work": param_types.STRING,
-    "checkpoint": param_types.BYTES,
-    "name": param_types.STRING,
-    "version": param_types.INT64,
-}
-_DELETE = f"DELETE FROM {TABLE} WHERE key = @name"
-# Same order as SQLite: the holder's own leases first, so that a flood of expired
-# operations cannot make it miss a renewal when ``limit`` is small.
-_CLAIMABLE = f"""
-SELECT key FROM {TABLE}@{{FORCE_INDEX=OperationsClaimable, {_NULL_FILTERED_OK}}}
-WHERE claimable_expire_us IS NOT NULL
-    AND (lease_holder = @holder OR claimable_expire_us <= @now)
-ORDER BY lease_holder = @holder DESC, claimable_expire_us, key
-LIMIT @limit"""
-# Two statements, not UPDATE ... WHERE key IN (SELECT ...): the emulator cannot run an
-# UPDATE whose subquery reads the same table. Both run in one transaction, so the rows
-# the SELECT read stay locked until the UPDATE commits.
-_LEASE = f"""
-UPDATE {TABLE} SET lease_holder = @holder, lease_expire_us = @expire
-WHERE key IN UNNEST(@keys)
-THEN RETURN {_SELECT}"""
-_RELEASE = f"""
-UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0
-WHERE lease_holder = @holder AND key IN UNNEST(@names)"""
-_PING = f"SELECT 1 FROM {TABLE} LIMIT 1"
-# The filter compiler and the keyset fragment use "name"; expose "key" under that name.
-_LISTED = (
-    "SELECT key AS name, done, metadata_type, error_code, {columns}"
-    " FROM {table}@{{FORCE_INDEX={index}}}"
-)
 
 
 class SpannerStore:
@@ -220,7 +139,7 @@ class SpannerStore:
         """
         if not record.name:
             raise InvalidArgument("operation.name is required", metadata={"field": "name"})
-        work = _dump_work(record.work)
+        work = dump_work(record.work)
         check_sizes(record, work)
         now = to_micros(self._clock.now())
         stored = dataclasses.replace(record, version=1, create_time_us=now, update_time_us=now)
@@ -234,21 +153,7 @@ class SpannerStore:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
-        where = SqlFilter(Dialect.SPANNER.true)
-        index = "OperationsByCreateTime"
-        if query.owner is not None:
-            index = "OperationsByOwnerCreateTime"
-            where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
-        if query.filter is not None:
-            where = where.and_(compile_filter(query.filter, Dialect.SPANNER))
-        if query.after is not None:
-            where = where.and_(keyset_condition(query.after, Dialect.SPANNER))
-        listed = _LISTED.format(columns=_SELECT, table=TABLE, index=index)
-        sql = (
-            f"SELECT {_SELECT} FROM ({listed}) WHERE {where.sql}"
-            " ORDER BY create_time_us DESC, name DESC LIMIT @limit"
-        )
-        params: dict[str, Any] = {**where.params, "limit": query.limit}
+        sql, params = list_query(query)
         return await self._run(self._query, sql, params)
 
     async def update(self, record: OperationRecord) -> OperationRecord:
@@ -260,7 +165,7 @@ class SpannerStore:
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        work = _dump_work(record.work)
+        work = dump_work(record.work)
         check_sizes(record, work)
         now = to_micros(self._clock.now())
         return await self._run(self._update, record, work, now)
@@ -347,7 +252,7 @@ class SpannerStore:
                 found = self._by_request(txn, record.owner, record.request_id)
                 if found is not None:
                     return found
-            txn.insert(TABLE, _INSERT_COLUMNS, [_insert_values(record, work)])
+            txn.insert(TABLE, INSERT_COLUMNS, [insert_values(record, work)])
             return None
 
         try:
@@ -371,32 +276,35 @@ class SpannerStore:
         params = {"owner": owner, "request_id": request_id}
         rows = list(
             reader.execute_sql(
-                _BY_REQUEST, params=params, param_types=_types(params), timeout=self._timeout
+                BY_REQUEST, params=params, param_types=param_types_of(params), timeout=self._timeout
             )
         )
-        return _record(rows[0]) if rows else None
+        return record_from_row(rows[0]) if rows else None
 
     def _get(self, name: str) -> OperationRecord:
         with self._db.snapshot() as snapshot:
             rows = list(
-                snapshot.read(TABLE, _COLUMNS, _KeySet(keys=[[name]]), timeout=self._timeout)
+                snapshot.read(TABLE, COLUMNS, _KeySet(keys=[[name]]), timeout=self._timeout)
             )
         if not rows:
             raise _not_found(name)
-        return _record(rows[0])
+        return record_from_row(rows[0])
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
         with self._db.snapshot() as snapshot:
             rows = list(
                 snapshot.execute_sql(
-                    sql, params=dict(params), param_types=_types(params), timeout=self._timeout
+                    sql,
+                    params=dict(params),
+                    param_types=param_types_of(params),
+                    timeout=self._timeout,
                 )
             )
-        return [_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def _ping(self) -> None:
         with self._db.snapshot() as snapshot:
-            list(snapshot.execute_sql(_PING, timeout=self._timeout))
+            list(snapshot.execute_sql(PING, timeout=self._timeout))
 
     def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
         params = {
@@ -406,20 +314,18 @@ class SpannerStore:
             "error_code": record.error_code,
             "state": record.state,
             "work": work,
-            "checkpoint": _encode_bytes(record.checkpoint),
+            "checkpoint": encode_bytes(record.checkpoint),
             "name": record.name,
             "version": record.version,
         }
         # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
-        sql = _UPDATE.format(
+        sql = UPDATE.format(
             done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else ""
         )
 
         def attempt(txn: Any) -> builtins.list[Any]:
             rows = list(
-                txn.execute_sql(
-                    sql, params=params, param_types=_UPDATE_TYPES, timeout=self._timeout
-                )
+                txn.execute_sql(sql, params=params, param_types=UPDATE_TYPES, timeout=self._timeout)
             )
             if not rows:
                 raise self._update_failure(txn, record)
@@ -463,7 +369,7 @@ class SpannerStore:
 
         def attempt(txn: Any) -> int:
             count: int = txn.execute_update(
-                _DELETE, params=params, param_types=_types(params), timeout=self._timeout
+                DELETE, params=params, param_types=param_types_of(params), timeout=self._timeout
             )
             return count
 
@@ -477,16 +383,16 @@ class SpannerStore:
 
         def attempt(txn: Any) -> builtins.list[OperationRecord]:
             found = txn.execute_sql(
-                _CLAIMABLE, params=select, param_types=_types(select), timeout=self._timeout
+                CLAIMABLE, params=select, param_types=param_types_of(select), timeout=self._timeout
             )
             keys = [row[0] for row in found]
             if not keys:
                 return []
             lease = {"holder": holder, "expire": expire, "keys": keys}
             rows = txn.execute_sql(
-                _LEASE, params=lease, param_types=_types(lease), timeout=self._timeout
+                LEASE, params=lease, param_types=param_types_of(lease), timeout=self._timeout
             )
-            return [_record(row) for row in rows]
+            return [record_from_row(row) for row in rows]
 
         return self._transaction(attempt)
 
@@ -495,7 +401,7 @@ class SpannerStore:
 
         def attempt(txn: Any) -> None:
             txn.execute_update(
-                _RELEASE, params=params, param_types=_types(params), timeout=self._timeout
+                RELEASE, params=params, param_types=param_types_of(params), timeout=self._timeout
             )
 
         self._transaction(attempt)
@@ -531,12 +437,8 @@ async def open_spanner_store(
         raise InvalidArgument(f"threads must be at least 1, got {threads}")
     if create_schema:
         await migrate(url, retention_days=retention_days)
-    client = new_client(parsed.project)
-    # One pooled session per worker thread. (With multiplexed sessions, the default on
-    # Cloud Spanner, the pool is barely used; with the emulator they must be off.)
-    database = client.instance(parsed.instance).database(
-        parsed.database, pool=_BurstyPool(target_size=threads)
-    )
+    # Finding credentials may ask the metadata server: keep it off the event loop.
+    database = await asyncio.to_thread(_open_database, parsed, threads)
     store = SpannerStore(parsed, database, clock, threads=threads, timeout=call_timeout)
     try:
         await store.ping()
@@ -547,86 +449,13 @@ async def open_spanner_store(
     return store
 
 
-def _record(row: Sequence[Any]) -> OperationRecord:
-    """Build a record from a row of ``_COLUMNS``."""
-    (blob, version, create_us, update_us, owner, request_id, method, state, work,
-     checkpoint, holder, expire_us) = row  # fmt: skip
-    operation = (
-        blob
-        if isinstance(blob, operations_pb2.Operation)
-        else operations_pb2.Operation.FromString(blob)
+def _open_database(url: SpannerUrl, threads: int) -> Any:
+    client = new_client(url.project)
+    # One pooled session per worker thread. (With multiplexed sessions, the default on
+    # Cloud Spanner, the pool is barely used; with the emulator they must be off.)
+    return client.instance(url.instance).database(
+        url.database, pool=_BurstyPool(target_size=threads)
     )
-    return OperationRecord(
-        operation=operation,
-        version=version,
-        create_time_us=create_us,
-        update_time_us=update_us,
-        owner=owner,
-        request_id=request_id or "",
-        method=method,
-        state=state,
-        work=json.loads(work),
-        checkpoint=None if checkpoint is None else base64.b64decode(checkpoint),
-        lease_holder=holder,
-        lease_expire_us=expire_us,
-    )
-
-
-def _encode_bytes(value: bytes | None) -> bytes | None:
-    """A BYTES value as the client library wants it: base64 text.
-
-    The library sends ``bytes`` unchanged when they happen to be valid UTF-8 (assuming
-    base64), so raw binary would be corrupted or refused; it also hands BYTES back still
-    base64-encoded (see ``_record``). PROTO columns do not need this: the library encodes
-    and decodes messages itself.
-    """
-    return None if value is None else base64.b64encode(value)
-
-
-def _insert_values(record: OperationRecord, work: str) -> list[Any]:
-    """Values of ``_INSERT_COLUMNS`` for a new record (version, times already set)."""
-    return [
-        record.operation,
-        record.version,
-        record.create_time_us,
-        record.update_time_us,
-        record.metadata_type,
-        record.error_code,
-        record.state,
-        record.owner,
-        # NULL, not "": the unique NULL_FILTERED index then ignores requests without an id.
-        record.request_id or None,
-        record.method,
-        work,
-        _encode_bytes(record.checkpoint),
-        record.lease_holder,
-        record.lease_expire_us,
-        spanner.COMMIT_TIMESTAMP if record.done else None,
-    ]
-
-
-def _types(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Spanner parameter types of bool, int, str and list-of-str values."""
-    types: dict[str, Any] = {}
-    for name, value in params.items():
-        if isinstance(value, bool):  # before int: bool is an int subclass
-            types[name] = param_types.BOOL
-        elif isinstance(value, int):
-            types[name] = param_types.INT64
-        elif isinstance(value, str):
-            types[name] = param_types.STRING
-        elif isinstance(value, list):
-            types[name] = _Array(param_types.STRING)
-        else:
-            raise TypeError(f"parameter {name!r} has unsupported type {type(value).__name__}")
-    return types
-
-
-def _dump_work(work: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(dict(work), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc
 
 
 def _not_found(name: str) -> NotFound:
