@@ -76,16 +76,32 @@ def set_operation(name: str) -> None:
     _operation.set(name)
 
 
+#: What :func:`bind` returns and :func:`unbind` takes back.
+Bindings = tuple["contextvars.Token[str] | None", "contextvars.Token[Trace | None] | None"]
+
+
+def bind(*, operation: str | None = None, trace: Trace | None = None) -> Bindings:
+    """Bind an operation and/or a trace until :func:`unbind` (for hot paths: no generator)."""
+    return (
+        _operation.set(operation) if operation is not None else None,
+        _trace.set(trace) if trace is not None else None,
+    )
+
+
+def unbind(bindings: Bindings) -> None:
+    """Restore what :func:`bind` replaced."""
+    operation, trace = bindings
+    if trace is not None:
+        _trace.reset(trace)
+    if operation is not None:
+        _operation.reset(operation)
+
+
 @contextlib.contextmanager
 def bound(*, operation: str | None = None, trace: Trace | None = None) -> Iterator[None]:
     """Bind an operation and/or a trace for the block, restoring the previous values after."""
-    tokens: list[tuple[contextvars.ContextVar[object], contextvars.Token[object]]] = []
-    if operation is not None:
-        tokens.append((_operation, _operation.set(operation)))  # type: ignore[arg-type]
-    if trace is not None:
-        tokens.append((_trace, _trace.set(trace)))  # type: ignore[arg-type]
+    bindings = bind(operation=operation, trace=trace)
     try:
         yield
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
+        unbind(bindings)
