@@ -22,17 +22,21 @@ from lro_server.core.logcontext import Trace, current_trace
 #: Instrumentation scope of our spans.
 SCOPE = "lro_server"
 
-#: (opentelemetry.trace, opentelemetry.propagate) once enabled, else None. Process-wide like
-#: OpenTelemetry's own global tracer provider, which it mirrors.
-_api: tuple[Any, Any] | None = None
+#: (opentelemetry.trace, opentelemetry.propagate, tracer) once enabled, else None.
+#: Process-wide like OpenTelemetry's own global tracer provider, which it mirrors.
+_api: tuple[Any, Any, Any] | None = None
 
 
-def enable() -> None:
-    """Emit spans from now on (raises ImportError without the OpenTelemetry API)."""
+def enable(tracer_provider: Any = None) -> None:
+    """Emit spans from now on (raises ImportError without the OpenTelemetry API).
+
+    Args:
+        tracer_provider: Where spans go; None: OpenTelemetry's global provider.
+    """
     global _api  # noqa: PLW0603  mirrors OpenTelemetry's process-wide provider
     from opentelemetry import propagate, trace
 
-    _api = (trace, propagate)
+    _api = (trace, propagate, trace.get_tracer(SCOPE, tracer_provider=tracer_provider))
 
 
 def disable() -> None:
@@ -46,7 +50,7 @@ def enabled() -> bool:
     return _api is not None
 
 
-def _otel() -> tuple[Any, Any] | None:
+def _otel() -> tuple[Any, Any, Any] | None:
     return _api
 
 
@@ -69,14 +73,13 @@ def span(
     if not api:
         yield None
         return
-    trace, propagate = api
+    trace, propagate, tracer = api
     if parent is None and not trace.get_current_span().get_span_context().is_valid:
         parent = current_trace()
     context = None
     if parent is not None:
         header = parent.traceparent() if isinstance(parent, Trace) else parent
         context = propagate.extract({"traceparent": header})
-    tracer = trace.get_tracer(SCOPE)
     with tracer.start_as_current_span(
         name, context=context, attributes=dict(attributes or {})
     ) as s:
