@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
@@ -15,6 +16,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry
+from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
 _log = logging.getLogger(__name__)
@@ -32,10 +34,19 @@ OPERATIONS_SERVICE = "google.longrunning.Operations"
 def _wrap(
     method: Method, authenticate: Authenticator | None, telemetry: RpcTelemetry
 ) -> grpc.RpcMethodHandler:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         metadata = {
             k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)
         }
+        try:
+            # Parsed here, not by grpc: its own parse failure would be UNKNOWN, without ErrorInfo.
+            request = method.request_type.FromString(raw)
+        except DecodeError:
+            malformed = InvalidArgument(
+                f"request is not a valid {method.request_type.DESCRIPTOR.full_name}",
+                reason="MALFORMED_REQUEST",
+            )
+            await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
         operation = getattr(request, "name", "") if method.service == OPERATIONS_SERVICE else ""
         with telemetry.call("grpc", method.path, metadata, operation) as outcome:
             try:
@@ -51,7 +62,6 @@ def _wrap(
 
     return grpc.unary_unary_rpc_method_handler(
         handle,
-        request_deserializer=method.request_type.FromString,
         response_serializer=lambda message: message.SerializeToString(),
     )
 
