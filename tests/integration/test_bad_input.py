@@ -303,3 +303,14 @@ def wait_run_id_over_http(server: Any, name: str) -> None:
     """The operation is reachable on the REST route too."""
     response = requests.get(f"{server.http_url}/v1/{name}", timeout=5)
     assert response.status_code == 200 and response.json()["name"] == name
+
+
+def test_corrupt_grpc_request_is_invalid_argument(channel):
+    call = channel.unary_unary(f"/{OPS}/GetOperation", request_serializer=lambda raw: raw)
+    try:
+        call(b"\xff\xff\xff", timeout=5)
+    except grpc.RpcError as error:
+        assert error.code() == INVALID
+        assert error_info(grpc_status(error)).reason == "MALFORMED_REQUEST"
+    else:
+        raise AssertionError("a corrupt request was accepted")
