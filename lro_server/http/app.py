@@ -108,10 +108,12 @@ class HttpFront:
         except Exception as exc:
             return _error(as_lro_error(exc, where=f"HTTP {request.method} {request.path}"))
 
-    async def _context(self, request: web.Request) -> CallContext:
-        metadata = {
-            k.lower(): v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS
-        }
+    async def _context(
+        self, request: web.Request, headers: dict[str, str] | None = None
+    ) -> CallContext:
+        if headers is None:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+        metadata = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
         principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
         return CallContext(principal=principal, metadata=metadata)
 
@@ -125,7 +127,7 @@ class HttpFront:
         headers = {k.lower(): v for k, v in request.headers.items()}
         operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
         with self.telemetry.call("http", method.path, headers, operation):
-            response = await method.handler(message, await self._context(request))
+            response = await method.handler(message, await self._context(request, headers))
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
             return web.Response(body=body, content_type=JSON)
