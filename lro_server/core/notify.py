@@ -10,6 +10,7 @@ at a bounded interval instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 
 from lro_server.core.errors import ResourceExhausted
@@ -63,7 +64,7 @@ class Notifier:
 
     @property
     def waiters(self) -> int:
-        """Number of calls currently waiting."""
+        """Number of WaitOperation calls currently held (admitted)."""
         return self._waiters
 
     @property
@@ -76,6 +77,10 @@ class Notifier:
         self._draining = True
         for slot in self._slots.values():
             slot.event.set()
+
+    def watched(self, name: str) -> int:
+        """Number of waits on ``name`` right now."""
+        return self._counts.get(name, 0)
 
     def notify(self, name: str, record: OperationRecord | None = None) -> None:
         """Wake every waiter of ``name`` (cheap no-op when nobody waits).
@@ -90,25 +95,35 @@ class Notifier:
             slot.record = record
             slot.event.set()
 
-    async def wait(self, name: str, timeout: float) -> Wake:
-        """Wait until ``name`` is notified or ``timeout`` seconds pass.
+    def admit(self) -> contextlib.AbstractContextManager[None]:
+        """Hold a waiter slot for a whole WaitOperation call (``with notifier.admit():``).
+
+        Counted once per call, not per :meth:`wait`: a call between two waits (re-reading
+        the store) keeps its slot, so newcomers can never push out a call already held.
 
         Raises:
-            ResourceExhausted: ``max_waiters`` calls already wait.
+            ResourceExhausted: ``max_waiters`` calls are already held.
         """
-        if self._draining:
-            return _NOTIFIED
         if self._waiters >= self._max_waiters:
             raise ResourceExhausted(
                 f"too many concurrent WaitOperation calls (limit {self._max_waiters})",
                 reason="TOO_MANY_WAITERS",
                 metadata={"limit": str(self._max_waiters)},
             )
+        self._waiters += 1
+        return _Admission(self)
+
+    def _release(self) -> None:
+        self._waiters -= 1
+
+    async def wait(self, name: str, timeout: float) -> Wake:
+        """Wait until ``name`` is notified or ``timeout`` seconds pass (inside :meth:`admit`)."""
+        if self._draining:
+            return _NOTIFIED
         slot = self._slots.get(name)
         if slot is None or slot.event.is_set():
             slot = self._slots[name] = _Slot()
         self._counts[name] = self._counts.get(name, 0) + 1
-        self._waiters += 1
         try:
             async with asyncio.timeout(timeout):
                 await slot.event.wait()
@@ -116,7 +131,6 @@ class Notifier:
         except TimeoutError:
             return _TIMED_OUT
         finally:
-            self._waiters -= 1
             remaining = self._counts[name] - 1
             if remaining:
                 self._counts[name] = remaining
@@ -124,3 +138,18 @@ class Notifier:
                 del self._counts[name]
                 if self._slots.get(name) is slot:
                     del self._slots[name]
+
+
+class _Admission:
+    """Gives a waiter slot back when the call ends."""
+
+    __slots__ = ("_notifier",)
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._notifier._release()

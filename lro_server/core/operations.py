@@ -225,19 +225,22 @@ class OperationsService:
         budget = min(max(budget, 0.0), self.limits.max_wait_seconds)
         deadline = time.monotonic() + budget
         interval = self.limits.reread_seconds
-        while not record.done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.notifier.draining:
-                break  # a stopping server answers held waits with the latest state
-            woken = await self.notifier.wait(record.name, min(remaining, interval))
-            handed = woken.record
-            if handed is not None and handed.version > record.version:
-                record = handed  # the writer's own record: no store read per woken waiter
-                continue
-            latest = await self._visible(record.name, caller)
-            if not woken and latest.version == record.version:
-                interval = min(interval * 2, self.limits.max_reread_seconds)
-            record = latest
+        if record.done or budget <= 0:
+            return record.operation
+        with self.notifier.admit():  # ResourceExhausted past max_waiters held calls
+            while not record.done:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.notifier.draining:
+                    break  # a stopping server answers held waits with the latest state
+                woken = await self.notifier.wait(record.name, min(remaining, interval))
+                handed = woken.record
+                if handed is not None and handed.version > record.version:
+                    record = handed  # the writer's own record: no store read per waiter
+                    continue
+                latest = await self._visible(record.name, caller)
+                if not woken and latest.version == record.version:
+                    interval = min(interval * 2, self.limits.max_reread_seconds)
+                record = latest
         return record.operation
 
     async def _visible(

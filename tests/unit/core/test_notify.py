@@ -27,17 +27,17 @@ async def test_notify_hands_the_record_to_every_waiter() -> None:
     notifier = Notifier()
     record = OperationRecord(operation=operations_pb2.Operation(name=NAME, done=True), version=3)
     waits = [asyncio.create_task(notifier.wait(NAME, 5)) for _ in range(3)]
-    await _until(lambda: notifier.waiters == 3)
+    await _until(lambda: notifier.watched(NAME) == 3)
     notifier.notify(NAME, record)
     wakes = await asyncio.gather(*waits)
     assert all(w.notified and w.record is record for w in wakes)
-    assert notifier.waiters == 0
+    assert notifier.watched(NAME) == 0
 
 
 async def test_notify_without_record_wakes_with_none() -> None:
     notifier = Notifier()
     wait = asyncio.create_task(notifier.wait(NAME, 5))
-    await _until(lambda: notifier.waiters == 1)
+    await _until(lambda: notifier.watched(NAME) == 1)
     notifier.notify(NAME)
     wake = await wait
     assert wake and wake.record is None
@@ -48,11 +48,15 @@ async def test_timeout_is_falsy() -> None:
     assert not wake and wake.record is None
 
 
-async def test_cap_refuses_with_resource_exhausted() -> None:
+async def test_cap_counts_admitted_calls_and_refuses_with_resource_exhausted() -> None:
     notifier = Notifier(max_waiters=2)
-    waits = [asyncio.create_task(notifier.wait(NAME, 5)) for _ in range(2)]
-    await _until(lambda: notifier.waiters == 2)
-    with pytest.raises(ResourceExhausted):
-        await notifier.wait(NAME, 5)
-    notifier.notify(NAME)
-    await asyncio.gather(*waits)
+    with notifier.admit(), notifier.admit():
+        assert notifier.waiters == 2
+        with pytest.raises(ResourceExhausted):
+            notifier.admit()
+        # An admitted call keeps its slot between two waits.
+        assert not await notifier.wait(NAME, 0.001)
+        assert notifier.waiters == 2
+    assert notifier.waiters == 0
+    with notifier.admit():
+        assert notifier.waiters == 1
