@@ -32,8 +32,7 @@ def test_two_step_chain_returns_typed_result(sim, chains, operations, create_job
     assert [s.state for s in meta.steps] == [State.SUCCEEDED, State.SUCCEEDED]
     assert meta.current_step == -1 and meta.HasField("end_time")
     # Children are ordinary Jobs operations: listed, each with its run.
-    listed, _ = operations.list_operations("operations", ""), None
-    names = {o.name for o in listed}
+    names = {o.name for o in operations.list_operations("operations", "")}
     assert {s.operation for s in meta.steps} <= names
     assert len(sim.created("runs")) == 2
     submitted = [c for c in sim.created("runs") if c.attrs.get("run_name") == "training"]

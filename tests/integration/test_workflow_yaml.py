@@ -215,22 +215,25 @@ def test_resume_errors_change_nothing(sim, wf_server, standin, chains, ops, crea
     foreign = resume_http(url, job_op.name)
     assert foreign.status_code == 400
     assert foreign.json()["error"]["status"] == "FAILED_PRECONDITION"
-    op = chains.RunChain(chain_request(run_now("one", job_id)))
+    held = create_job("held")
+    sim.set_timeline("runs", "hold", job_id=held)
+    op = chains.RunChain(chain_request(run_now("one", held)))
     standin.next_argument()
     bad = resume_http(url, op.name, outcome="maybe")
     assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    child = wait_until(lambda: running_child(ops, op.name, 0), timeout=20, what="the run")
     before = get(ops, op.name)
-    early = resume_http(url, op.name)  # children still running: a no-op
-    assert early.status_code == 200
-    wait_until(lambda: get(ops, op.name).done or running_child(ops, op.name, 0), timeout=20)
-    child = metadata(get(ops, op.name)).steps[0].operation
+    early = resume_http(url, op.name)  # the child still runs: a no-op
+    assert early.status_code == 200 and early.json().get("done") is None
+    assert get(ops, op.name) == before
+    runs = [c for c in sim.created("runs") if c.attrs.get("job_id") == held]
+    sim.finish_run(int(runs[0].entity_id), "SUCCESS")
     wait_until(lambda: get(ops, child).done, timeout=20, what="the run to end")
     assert resume_http(url, op.name).status_code == 200
     assert get(ops, op.name).done
     done_again = resume_http(url, op.name)  # no wait id: the chain is done
     assert done_again.status_code == 400
     assert done_again.json()["error"]["details"][0]["reason"] == "OPERATION_DONE"
-    assert before.name == op.name
 
 
 def test_legacy_workflow_drives_a_chain_to_completion(
