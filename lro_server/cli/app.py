@@ -142,6 +142,7 @@ class Application:
             notifier=self.notifier,
             clock=self.clock,
             limits=config.limits,
+            metrics=self.metrics,
         )
         self.service: OperationsService = self.resume.service
         methods = [

@@ -9,6 +9,7 @@ from lro_server.api.chains import ChainsApi
 from lro_server.api.jobs import JobsApi
 from lro_server.api.registry import Method
 from lro_server.core.clock import Clock
+from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
 from lro_server.core.observed import ObservedStore
 from lro_server.core.operations import OperationsService, ServiceLimits, WorkRunner
@@ -53,8 +54,9 @@ class ResumeAssembly:
         notifier: Notifier,
         clock: Clock,
         limits: ServiceLimits,
+        metrics: Metrics | None = None,
     ) -> None:
-        self.resumer = Resumer(store, [], clock=clock)
+        self.resumer = Resumer(store, [], clock=clock, metrics=metrics)
         router = RunnerRouter(tracker, {"chain": self.resumer})
         self.service = OperationsService(
             store, router, notifier=notifier, clock=clock, limits=limits

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lro_server.core.logcontext import Trace, current_trace
+from lro_server.core.logcontext import Trace, bound, current_trace, parse_trace
 
 #: Instrumentation scope of our spans.
 SCOPE = "lro_server"
@@ -96,3 +96,18 @@ def current_traceparent() -> str:
             return carrier["traceparent"]
     trace = current_trace()
     return trace.traceparent() if trace is not None else ""
+
+
+@contextlib.contextmanager
+def operation_scope(name: str, work: Mapping[str, Any], span_name: str) -> Iterator[None]:
+    """Work on operation ``name`` outside its starting call (a poll, a resume).
+
+    Log lines name the operation and carry the trace of the call that started it (kept as
+    ``work["traceparent"]``); the span, if tracing is on, joins that trace.
+    """
+    parent = str(work.get("traceparent", ""))
+    with (
+        bound(operation=name, trace=parse_trace({"traceparent": parent})),
+        span(span_name, parent=parent or None, attributes={"lro.operation": name}),
+    ):
+        yield

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.message import Message
@@ -30,7 +30,6 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
-from lro_server.core.logcontext import bound, parse_trace
 from lro_server.core.names import operation_id
 from lro_server.core.operations import CAS_ATTEMPTS
 from lro_server.core.record import OperationRecord
@@ -341,15 +340,9 @@ class Tracker:
         return family
 
 
-@contextlib.contextmanager
-def _about(record: OperationRecord, span_name: str) -> Iterator[None]:
+def _about(record: OperationRecord, span_name: str) -> contextlib.AbstractContextManager[None]:
     """Log lines and spans of a poll belong to the operation and to the trace that started it."""
-    parent = str(record.work.get("traceparent", ""))
-    with (
-        bound(operation=record.name, trace=parse_trace({"traceparent": parent})),
-        tracing.span(span_name, parent=parent or None, attributes={"lro.operation": record.name}),
-    ):
-        yield
+    return tracing.operation_scope(record.name, record.work, span_name)
 
 
 def _from_databricks(error: LroError) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 from google.longrunning import operations_pb2
 
-from lro_server.core import lifecycle
+from lro_server.core import lifecycle, tracing
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     Aborted,
@@ -39,6 +39,7 @@ from lro_server.core.errors import (
     NotFound,
     PermissionDenied,
 )
+from lro_server.core.metrics import Metrics
 from lro_server.core.names import validate_operation_name
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
@@ -72,6 +73,7 @@ class Resumer:
         methods: The resumable methods served.
         clock: Time source for deadlines.
         sleep: Pause between hand-off retries (injected so tests do not wait).
+        metrics: Where resume latency and resume outcomes are counted.
     """
 
     def __init__(
@@ -81,8 +83,10 @@ class Resumer:
         *,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.methods = {m.method: m for m in methods}
         self.clock = clock or SystemClock()
         self._sleep = sleep
@@ -176,6 +180,7 @@ class Resumer:
                         metadata={"name": name, "wait_id": str(wait_id)},
                     )
                 _log.info("%s: wait %d was resumed already; no-op", name, wait_id)
+                self.metrics.observe_resume(method, 0.0, outcome="duplicate")
                 return record.operation
             if record.done:
                 raise FailedPrecondition(
@@ -188,7 +193,8 @@ class Resumer:
                     f"{name} is not waiting", reason="NOT_WAITING", metadata={"name": name}
                 )
             try:
-                return await self._resume_wait(record, checkpoint, outcome)
+                with tracing.operation_scope(record.name, record.work, "lro.resume"):
+                    return await self._resume_wait(record, checkpoint, outcome)
             except Aborted:
                 continue  # the record changed under us: look again
         raise Aborted(f"{name} changed too often to be resumed; retry")
@@ -217,7 +223,13 @@ class Resumer:
             waiter_failed=waiter_failed,
         )
         advance = await self._method(record.method).resume(resumption)
-        return (await self._commit(record, checkpoint, advance)).operation
+        stored = await self._commit(record, checkpoint, advance)
+        # Done records never change again, so a child's update time is when it finished.
+        finished = [c.update_time_us for c in children.values() if c is not None and c.done]
+        if all_done and finished:
+            waited = max(0.0, (self._now_us() - max(finished)) / 1e6)
+            self.metrics.observe_resume(record.method, waited)
+        return stored.operation
 
     # -- commits ---------------------------------------------------------------------------
 

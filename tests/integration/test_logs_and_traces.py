@@ -96,3 +96,32 @@ def test_tracing_is_off_by_default():
     assert not tracing.enabled()
     with tracing.span("nothing") as span:
         assert span is None
+
+
+def test_chain_resumes_and_children_join_the_start_trace(server, channel, operations, create_job):
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from chain_helpers import chain_request, future, run_now
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from lro_server._proto.lro.databricks.v1 import chains_pb2_grpc
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    chains = chains_pb2_grpc.ChainsStub(channel)
+    job_id = create_job("traced")
+    tracing.enable(provider)
+    try:
+        request = chain_request(run_now("one", job_id), run_now("two", job_id))
+        op = chains.RunChain(request, metadata=(("traceparent", TRACEPARENT),))
+        future(op, operations).result(timeout=30)
+    finally:
+        tracing.disable()
+        provider.shutdown()
+    spans = exporter.get_finished_spans()
+    resumes = [s for s in spans if s.name == "lro.resume"]
+    polls = [s for s in spans if s.name in ("lro.poll", "lro.settle")]
+    assert len(resumes) >= 2 and polls
+    assert {format(s.context.trace_id, "032x") for s in resumes + polls} == {TRACE_ID}
+    assert {s.attributes["lro.operation"] for s in resumes} == {op.name}

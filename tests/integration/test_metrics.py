@@ -95,14 +95,14 @@ def test_failed_databricks_calls_and_resume_hook_are_counted(server, jobs):
 
     with pytest.raises(grpc.RpcError):
         jobs.RunNow(jobs_pb2.RunNowRequest(job_id=999_999))  # no such job in the simulator
-    server.application.metrics.observe_resume("lro.databricks.v1.Chains/RunChain", 1.5)
+    server.application.metrics.observe_resume("example.v1.Resumable/Method", 1.5)
     samples = scrape(server)
     calls = "lro_databricks_calls_total"
     failed = total(samples, calls, endpoint="/api/2.2/jobs/run-now") - total(
         samples, calls, endpoint="/api/2.2/jobs/run-now", status="OK"
     )
     assert failed == 1
-    method = "lro.databricks.v1.Chains/RunChain"
+    method = "example.v1.Resumable/Method"
     assert value(samples, "lro_resume_latency_seconds_count", method=method) == 1
     assert value(samples, "lro_resumes_total", method=method, outcome="resumed") == 1
 
@@ -113,3 +113,19 @@ def test_each_server_has_its_own_registry(make_server, jobs, create_job):
     samples = scrape(other)
     assert total(samples, "lro_rpc_requests_total") == 0
     assert total(samples, "lro_operations_created_total") == 0
+
+
+def test_chain_resumes_are_timed(server, channel, operations, create_job):
+    from chain_helpers import chain_request, future, run_now
+
+    from lro_server._proto.lro.databricks.v1 import chains_pb2_grpc
+
+    chains = chains_pb2_grpc.ChainsStub(channel)
+    job_id = create_job("steps")
+    op = chains.RunChain(chain_request(run_now("one", job_id), run_now("two", job_id)))
+    future(op, operations).result(timeout=30)
+    samples = scrape(server)
+    method = "lro.databricks.v1.Chains/RunChain"
+    assert value(samples, "lro_resume_latency_seconds_count", method=method) >= 2
+    assert value(samples, "lro_resumes_total", method=method, outcome="resumed") >= 2
+    assert value(samples, "lro_operations_finished_total", family="chain", code="OK") == 1
