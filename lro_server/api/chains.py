@@ -24,7 +24,7 @@ from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.api.context import CallContext
 from lro_server.api.jobs import JobsApi
 from lro_server.api.registry import Method, service_methods
-from lro_server.api.requests import AIP_FIELDS, MAX_TIMEOUT_SECONDS, require, start_args
+from lro_server.api.requests import message_body, require, start_args, timeout_seconds
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
@@ -133,14 +133,7 @@ def _steps(request: chains_pb2.RunChainRequest) -> list[dict[str, Any]]:
                 )
         timeout = 0.0
         if message.HasField("timeout"):
-            timeout = message.timeout.ToNanoseconds() / 1e9
-            require(
-                0 < timeout <= MAX_TIMEOUT_SECONDS,
-                f"{field}.{kind}.timeout",
-                f"must be positive and at most {MAX_TIMEOUT_SECONDS:g}s",
-            )
-        body = json_format.MessageToDict(message, preserving_proto_field_name=True)
-        for aip in AIP_FIELDS:
-            body.pop(aip, None)
+            timeout = timeout_seconds(message.timeout, f"{field}.{kind}.timeout")
+        body = message_body(message)
         out.append({"name": name, "kind": kind, "request": body, "timeout_seconds": timeout})
     return out

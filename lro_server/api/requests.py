@@ -8,10 +8,9 @@ turned back into JSON numbers (proto3 JSON writes them as strings; Databricks wa
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 from google.protobuf.message import Message
 
 from lro_server.core.errors import InvalidArgument
@@ -22,6 +21,8 @@ AIP_FIELDS = ("request_id", "timeout")
 DEFAULT_TIMEOUT_SECONDS = 20 * 60.0
 #: Longest operation timeout accepted (7 days).
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+#: Range of a valid google.protobuf.Duration (about 10,000 years).
+_MAX_DURATION_SECONDS = 315_576_000_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,23 +36,60 @@ class StartArgs:
 
 def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> StartArgs:
     """Split a start request into the Databricks body and the AIP fields."""
-    body = json_format.MessageToDict(request, preserving_proto_field_name=True)
-    for name in AIP_FIELDS:
-        body.pop(name, None)
-    body = _numbers(body, request)
     timeout = default_timeout
     if request.HasField("timeout"):
         duration = getattr(request, "timeout")  # noqa: B009  every start request has one
-        seconds = duration.seconds + duration.nanos / 1e9
-        if seconds <= 0 or not math.isfinite(seconds) or seconds > MAX_TIMEOUT_SECONDS:
-            raise InvalidArgument(
-                f"timeout must be positive and at most {MAX_TIMEOUT_SECONDS:g}s",
-                metadata={"field": "timeout"},
-            )
-        timeout = seconds
+        timeout = timeout_seconds(duration, "timeout")
+    body = _numbers(message_body(request), request)
     return StartArgs(
         body=body, request_id=getattr(request, "request_id", ""), timeout_seconds=timeout
     )
+
+
+def timeout_seconds(duration: duration_pb2.Duration, field: str) -> float:
+    """Seconds of an operation timeout: a valid Duration, positive, at most 7 days."""
+    seconds = duration_seconds(duration, field)
+    if seconds <= 0 or seconds > MAX_TIMEOUT_SECONDS:
+        raise InvalidArgument(
+            f"{field} must be positive and at most {MAX_TIMEOUT_SECONDS:g}s",
+            metadata={"field": field},
+        )
+    return seconds
+
+
+def duration_seconds(duration: duration_pb2.Duration, field: str) -> float:
+    """Seconds of ``duration``; InvalidArgument unless it is a valid Duration.
+
+    The wire format accepts any seconds/nanos pair; the Duration spec does not (nanos
+    within ±999,999,999 with the sign of seconds, seconds within ±10,000 years), and
+    json_format refuses to print an invalid one.
+    """
+    seconds, nanos = duration.seconds, duration.nanos
+    if (
+        abs(seconds) > _MAX_DURATION_SECONDS
+        or abs(nanos) > 999_999_999
+        or (seconds > 0 and nanos < 0)
+        or (seconds < 0 and nanos > 0)
+    ):
+        raise InvalidArgument(f"{field} is not a valid Duration", metadata={"field": field})
+    return seconds + nanos / 1e9
+
+
+def message_body(request: Message) -> dict[str, Any]:
+    """The request as Databricks JSON (proto field names), without the AIP fields."""
+    message = type(request)()
+    message.CopyFrom(request)
+    for name in AIP_FIELDS:
+        if name in message.DESCRIPTOR.fields_by_name:
+            message.ClearField(name)
+    try:
+        body: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    except (json_format.Error, ValueError) as exc:
+        raise InvalidArgument(
+            f"the request cannot be sent to Databricks: {str(exc)[:200]}",
+            reason="UNREPRESENTABLE_REQUEST",
+        ) from None
+    return body
 
 
 def _numbers(body: dict[str, Any], request: Message) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from lro_server.core.errors import Internal, LroError
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import carry_over, error_info, stamp_initial, struct
 from lro_server.databricks.family import Observation, Tracked, Verdict
+from lro_server.databricks.paths import path_id
 from lro_server.databricks.pipelines_states import judge_stop, judge_update
 
 API = "/api/2.0/pipelines"
@@ -58,7 +59,7 @@ class PipelinesFamily:
         """Start an update or stop the pipeline."""
         action = str(work.get("action"))
         body = dict(work.get("request") or {})
-        pipeline_id = str(body.pop("pipeline_id"))
+        pipeline_id = path_id(body.pop("pipeline_id"), "pipeline_id")
         if action == "stop":
             await dbx.call("POST", f"{API}/{pipeline_id}/stop", body={}, idempotent=True)
             return {"pipeline_id": pipeline_id}

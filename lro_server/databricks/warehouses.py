@@ -23,6 +23,7 @@ from lro_server.databricks.convert import (
     struct,
 )
 from lro_server.databricks.family import Observation, Tracked
+from lro_server.databricks.paths import path_id
 from lro_server.databricks.warehouses_states import health, judge_warehouse
 
 API = "/api/2.0/sql/warehouses"
@@ -68,7 +69,7 @@ class WarehousesFamily:
         body = dict(work.get("request") or {})
         if action == "create":
             return await self._create(dbx, body, token, retry=retry)
-        warehouse_id = str(body.pop("id"))
+        warehouse_id = path_id(body.pop("id"), "id")
         before = await self._get(dbx, warehouse_id) if retry or action == "edit" else {}
         goal = "STOPPED" if action == "stop" else "RUNNING"
         if action == "edit" and before.get("state") in ("STOPPED", "STOPPING"):

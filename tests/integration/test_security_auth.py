@@ -22,6 +22,8 @@ from lro_server.testing.id_tokens import CertsServerThread, TokenIssuer
 from lro_server.testing.server_thread import ServerThread
 from lro_server.testing.tls import self_signed_cert
 
+pytestmark = pytest.mark.xdist_group("security_auth")
+
 UNKNOWN = f"operations/{uuid.uuid4()}"
 #: Words that would tell a caller why its token was refused.
 TELLTALES = ("audience", "expired", "signature", "issuer", "certificate", "token used too")

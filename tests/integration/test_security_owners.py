@@ -18,6 +18,8 @@ from secured import ADMIN, ALICE, BOB, WAITER, Secured, channel_to, secured_serv
 from lro_server._proto.lro.databricks.v1 import jobs_pb2, jobs_pb2_grpc
 from lro_server.testing.polling import wait_until
 
+pytestmark = pytest.mark.xdist_group("security_owners")
+
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
