@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fanin, serving, write_path
+from benchmarks import fanin, optimisations, serving, write_path
 from benchmarks.common import git_revision, python, write_result
 
 HERE = Path(__file__).resolve().parent
@@ -28,6 +28,7 @@ SUITES: dict[str, Callable[[list[str]], dict[str, Any]]] = {
     "serving": serving.main,
     "fanin": fanin.main,
     "write_path": write_path.main,
+    "optimisations": optimisations.main,
 }
 #: Scripts run as they are; the extra arguments of the quick run.
 SCRIPTS: dict[str, list[str]] = {

@@ -64,19 +64,25 @@ def stats(app: Application) -> dict[str, Any]:
 
 
 async def complete(app: Application, seed: int, count: int) -> dict[str, Any]:
-    """Mark operations done with a response, one compare-and-set write each."""
+    """Mark operations done with a response, one compare-and-set write each.
+
+    Yields to the loop after each write, as the tracker does between polls, so answers
+    to woken waiters go out while later operations are still being completed.
+    """
     started = time.time()
     for index, name in enumerate(dataset.names(seed, count)):
         record = await app.store.get(name)
         done = dataset.operation(name, index, done=True)
         await app.store.update(dataclasses.replace(record, operation=done, state="TERMINATED"))
+        await asyncio.sleep(0)
     return {"started": started, "finished": time.time()}
 
 
-async def serve(config: AppConfig) -> None:
+async def serve(config: AppConfig, switches: dict[str, Any]) -> None:
     """Start, report the ports, obey commands until ``stop`` or end of input."""
     app = Application(config)
     await app.start()
+    _undo_optimisations(app, switches)
     print(json.dumps({"grpc_port": app.grpc_port, "http_port": app.http_port}), flush=True)
     loop = asyncio.get_running_loop()
     try:
@@ -106,15 +112,30 @@ async def serve(config: AppConfig) -> None:
         await app.stop(grace=0.5)
 
 
+def _undo_optimisations(app: Application, switches: dict[str, Any]) -> None:
+    """Put back the behaviour an optimisation replaced, to measure its before/after.
+
+    ``render_every_get``: the HTTP front renders JSON on every read (no cache);
+    ``reread_on_wake``: woken waiters read the store instead of taking the writer's record.
+    """
+    if switches.get("render_every_get"):
+        app.operation_json.max_entries = 0
+    if switches.get("reread_on_wake"):
+        notify = app.notifier.notify
+        app.notifier.notify = lambda name, record=None: notify(name)  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Entry point of the child process."""
-    config = app_config(json.loads(sys.argv[1]))
+    raw = json.loads(sys.argv[1])
+    switches = {k: raw.pop(k) for k in ("render_every_get", "reread_on_wake") if k in raw}
+    config = app_config(raw)
     try:
         import uvloop
     except ImportError:  # the same fallback as lro-server serve
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, switches))
     else:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, switches))
 
 
 if __name__ == "__main__":
