@@ -1,0 +1,154 @@
+"""FlakyStore: an OperationStore wrapper that fails on purpose, for fault tests.
+
+Two kinds of failure, both raised as Unavailable (what a real backend raises when it
+cannot be reached):
+
+- an outage: :meth:`FlakyStore.down` makes every call fail until :meth:`FlakyStore.up`;
+- transient errors: each call fails with ``probability`` (seeded, so runs repeat), either
+  before it reaches the store or, for writes, after the write was applied (the answer is
+  lost: the caller must find out by re-reading, as with a real commit of unknown outcome).
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+import threading
+from collections.abc import Sequence
+
+from lro_server.core.errors import Unavailable
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery, OperationStore
+
+
+class FlakyStore:
+    """Wraps ``inner`` and injects Unavailable errors.
+
+    Args:
+        inner: The real store.
+        probability: Chance that a call fails (0: only outages fail).
+        lost_answer_share: Of the failing writes, the share applied before failing.
+        lost_answer_methods: The writes that may lose their answer.
+        seed: Seed of the random generator.
+
+    Attributes:
+        injected: Failures injected so far, by method name.
+    """
+
+    def __init__(
+        self,
+        inner: OperationStore,
+        *,
+        probability: float = 0.0,
+        lost_answer_share: float = 0.0,
+        lost_answer_methods: frozenset[str] = frozenset({"create", "update", "delete"}),
+        seed: int = 0,
+    ) -> None:
+        self.inner = inner
+        self.probability = probability
+        self.lost_answer_share = lost_answer_share
+        self.lost_answer_methods = lost_answer_methods
+        self.injected: dict[str, int] = {}
+        self._rng = random.Random(seed)
+        self._down = False
+        self._lock = threading.Lock()  # tests flip the switches from another thread
+
+    @property
+    def total_injected(self) -> int:
+        """Every failure injected so far."""
+        with self._lock:
+            return sum(self.injected.values())
+
+    def down(self) -> None:
+        """Start an outage: every call fails until :meth:`up`."""
+        self._down = True
+
+    def up(self) -> None:
+        """End the outage."""
+        self._down = False
+
+    def _draw(self, method: str, *, write: bool = False) -> str:
+        """ "" to pass, "before" or "after" to fail around the call."""
+        with self._lock:
+            if self._down:
+                fail = "before"
+            elif self.probability and self._rng.random() < self.probability:
+                lost = (
+                    write
+                    and method in self.lost_answer_methods
+                    and self._rng.random() < self.lost_answer_share
+                )
+                fail = "after" if lost else "before"
+            else:
+                return ""
+            self.injected[method] = self.injected.get(method, 0) + 1
+            return fail
+
+    @staticmethod
+    def _error(method: str) -> Unavailable:
+        return Unavailable(f"store unavailable (injected in {method})", reason="STORE_UNAVAILABLE")
+
+    async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
+        """See OperationStore.create."""
+        fail = self._draw("create", write=True)
+        if fail == "before":
+            raise self._error("create")
+        result = await self.inner.create(record)
+        if fail == "after":
+            raise self._error("create")
+        return result
+
+    async def get(self, name: str) -> OperationRecord:
+        """See OperationStore.get."""
+        if self._draw("get"):
+            raise self._error("get")
+        return await self.inner.get(name)
+
+    async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
+        """See OperationStore.list."""
+        if self._draw("list"):
+            raise self._error("list")
+        return await self.inner.list(query)
+
+    async def update(self, record: OperationRecord) -> OperationRecord:
+        """See OperationStore.update."""
+        fail = self._draw("update", write=True)
+        if fail == "before":
+            raise self._error("update")
+        result = await self.inner.update(record)
+        if fail == "after":
+            raise self._error("update")
+        return result
+
+    async def delete(self, name: str) -> None:
+        """See OperationStore.delete."""
+        fail = self._draw("delete", write=True)
+        if fail == "before":
+            raise self._error("delete")
+        await self.inner.delete(name)
+        if fail == "after":
+            raise self._error("delete")
+
+    async def claim(
+        self, holder: str, lease_seconds: float, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.claim."""
+        if self._draw("claim"):
+            raise self._error("claim")
+        return await self.inner.claim(holder, lease_seconds, limit)
+
+    async def release(self, holder: str, names: Sequence[str]) -> None:
+        """See OperationStore.release."""
+        if self._draw("release"):
+            raise self._error("release")
+        await self.inner.release(holder, list(names))
+
+    async def ping(self) -> None:
+        """See OperationStore.ping."""
+        if self._down:
+            raise self._error("ping")
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        """Close the inner store."""
+        await self.inner.close()
