@@ -7,7 +7,6 @@ ObservedStore, so WaitOperation wake-ups and caches never depend on who wrote.
 from __future__ import annotations
 
 import builtins
-
 import logging
 from collections.abc import Callable
 
@@ -65,7 +64,9 @@ class ObservedStore:
         await self.inner.delete(name)
         self._changed(name, None)
 
-    async def claim(self, holder: str, lease_seconds: float, limit: int) -> builtins.list[OperationRecord]:
+    async def claim(
+        self, holder: str, lease_seconds: float, limit: int
+    ) -> builtins.list[OperationRecord]:
         """See OperationStore.claim."""
         return await self.inner.claim(holder, lease_seconds, limit)
 

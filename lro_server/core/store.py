@@ -19,7 +19,6 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
 from __future__ import annotations
 
 import builtins
-
 import dataclasses
 from typing import Protocol
 
@@ -68,7 +67,9 @@ class OperationStore(Protocol):
         """Forget the record, or raise NotFound."""
         ...
 
-    async def claim(self, holder: str, lease_seconds: float, limit: int) -> builtins.list[OperationRecord]:
+    async def claim(
+        self, holder: str, lease_seconds: float, limit: int
+    ) -> builtins.list[OperationRecord]:
         """Lease unfinished operations to ``holder``: those it holds (renewed) or whose lease
         has expired, at most ``limit``. Returns the claimed records."""
         ...
