@@ -127,7 +127,8 @@ class ServerProcess:
             text=True,
         )
         found = threading.Event()
-        threading.Thread(target=self._pump, args=(found,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(found,), daemon=True)
+        self._pump_thread.start()
         if not found.wait(timeout) or not self.grpc_target:
             self.kill()
             raise RuntimeError(f"the server did not start; its output:\n{self.output()}")
@@ -156,12 +157,22 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        self._close()
 
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait for the exit; returns the exit status."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            self._pump_thread.join(10)  # EOF: the child is gone
+            if self.process.stdout is not None:
+                self.process.stdout.close()
 
 
 # -- a mixed workload with known outcomes ----------------------------------------------------
@@ -208,6 +219,9 @@ class Workload:
             sim.set_timeline("runs", _phases(result, running), job_id=job_id)
             sim.set_timeline("runs", _phases(result, running), run_name=f"{tag}-{result.lower()}")
             self.jobs[result] = job_id
+        # Chain steps run a third as long: a chain is on its second step soon enough.
+        self.jobs["CHAIN"] = create_job(sim, f"{tag}-chain")
+        sim.set_timeline("runs", _phases("SUCCESS", running / 3), job_id=self.jobs["CHAIN"])
 
     def plan(self, count: int, *, chains: int = 0, cancels: int = 0) -> list[Planned]:
         """``count`` operations: ``chains`` chains, ``cancels`` to cancel, the rest run/submit."""
@@ -239,7 +253,7 @@ class Workload:
             )
         steps = [
             chains_pb2.ChainStep(
-                name=f"step{i}", run_now=jobs_pb2.RunNowRequest(job_id=self.jobs["SUCCESS"])
+                name=f"step{i}", run_now=jobs_pb2.RunNowRequest(job_id=self.jobs["CHAIN"])
             )
             for i in range(2)
         ]
