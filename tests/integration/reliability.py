@@ -30,6 +30,8 @@ from lro_server.databricks.client import DatabricksOptions
 from lro_server.testing.databricks_sim import SimulatorThread
 from lro_server.testing.polling import wait_until
 
+#: Multiplier of the reliability scenarios (benchmarks/soak.py raises it; tests run at 1).
+SCALE = max(1, int(os.environ.get("LRO_SOAK_SCALE", "1")))
 BANNER = re.compile(r"gRPC on ([\w.\-]+):(\d+), HTTP/JSON on (http://[\w.\-]+:\d+)")
 #: Where the repository root is (subprocesses import lro_server from here).
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.longrunning import operations_pb2
 from reliability import (
+    SCALE,
     ServerProcess,
     Workload,
     call_retrying,
@@ -25,8 +26,8 @@ from lro_server.testing.databricks_sim import SimulatorThread
 
 pytestmark = pytest.mark.xdist_group("crash")
 
-LIVE = 100
-IN_FLIGHT = 5
+LIVE = 100 * SCALE
+IN_FLIGHT = 5 * SCALE
 #: Short leases: the restarted server takes over the killed one's work quickly.
 ENV = {"LRO_LEASE_SECONDS": "2"}
 
@@ -34,7 +35,7 @@ ENV = {"LRO_LEASE_SECONDS": "2"}
 def test_kill_9_with_100_live_operations_then_restart(tmp_path: Path, figures):
     with SimulatorThread(seed=3) as sim:
         workload = Workload(sim, running=6.0, tag="crash")
-        plans = workload.plan(LIVE + IN_FLIGHT, chains=20, cancels=10)
+        plans = workload.plan(LIVE + IN_FLIGHT, chains=LIVE // 5, cancels=LIVE // 10)
         live, in_flight = plans[:LIVE], plans[LIVE:]
         store = f"sqlite:///{tmp_path}/lro.db"
         first = ServerProcess(store, sim.url, ENV, tmp_path / "first.log").start()
@@ -80,7 +81,7 @@ def test_kill_9_with_100_live_operations_then_restart(tmp_path: Path, figures):
         try:
             with grpc.insecure_channel(second.grpc_target) as channel:
                 start_all(channel, workload, in_flight)  # retried with the same request ids
-                final = wait_all_done(channel, plans, timeout=90)
+                final = wait_all_done(channel, plans, timeout=90 * SCALE)
             recovered = time.monotonic() - restarted
         finally:
             assert second.terminate() == 0, second.output()

@@ -12,6 +12,7 @@ import pytest
 import requests
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from reliability import (
+    SCALE,
     Workload,
     call_retrying,
     duplicate_entities,
@@ -50,7 +51,7 @@ def _check(plans, final) -> int:  # type: ignore[no-untyped-def]
 def test_databricks_faults_on_a_fifth_of_calls(tmp_path: Path, figures):
     with SimulatorThread(seed=11) as sim:
         workload = Workload(sim, running=0.5, tag="dbx")
-        plans = workload.plan(30, chains=4, cancels=4)
+        plans = workload.plan(30 * SCALE, chains=4 * SCALE, cancels=4 * SCALE)
         for kind, probability in (
             ("rate_limit", 0.05),
             ("unavailable", 0.05),
@@ -62,7 +63,7 @@ def test_databricks_faults_on_a_fifth_of_calls(tmp_path: Path, figures):
         with ServerThread(config) as server, grpc.insecure_channel(server.grpc_target) as channel:
             start_all(channel, workload, plans)
             _cancel(channel, plans)
-            final = wait_all_done(channel, plans, timeout=90)
+            final = wait_all_done(channel, plans, timeout=90 * SCALE)
             checked = _check(plans, final)
         faults = {f.kind: f.hits for f in sim.faults()}
         calls = sim.calls()
@@ -84,7 +85,7 @@ def test_a_flaky_store_loses_nothing(tmp_path: Path, figures):
     # restart (see docs/security.md, "Known limits").
     with SimulatorThread(seed=5) as sim:
         workload = Workload(sim, running=0.3, tag="store")
-        plans = workload.plan(24, chains=3, cancels=3)
+        plans = workload.plan(24 * SCALE, chains=3 * SCALE, cancels=3 * SCALE)
         store = FlakyStore(
             open_sqlite_store(f"sqlite:///{tmp_path}/lro.db"),
             probability=0.08,
@@ -99,7 +100,7 @@ def test_a_flaky_store_loses_nothing(tmp_path: Path, figures):
         ):
             start_all(channel, workload, plans)
             _cancel(channel, plans)
-            final = wait_all_done(channel, plans, timeout=90)
+            final = wait_all_done(channel, plans, timeout=90 * SCALE)
             checked = _check(plans, final)
             assert duplicate_entities(sim) == 0
     assert store.total_injected > 0

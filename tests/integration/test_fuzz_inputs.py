@@ -25,7 +25,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability import create_job, quick_config
+from reliability import SCALE, create_job, quick_config
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2, jobs_pb2_grpc
 from lro_server.core.operations import ServiceLimits
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.xdist_group("fuzz_inputs")
 LIMIT = 64 * 1024
 BATCH = 25
 SETTINGS = settings(
-    max_examples=130,
+    max_examples=130 * SCALE,
     derandomize=True,
     database=None,
     deadline=None,
@@ -233,7 +233,7 @@ def test_grpc_every_method_random_messages(fuzzed, figures):
             for m, strategy in zip(methods, strategies, strict=True)
         ]
 
-    @settings(SETTINGS, max_examples=60)
+    @settings(SETTINGS, max_examples=60 * SCALE)
     @given(batch=batches())
     def run(batch: list[tuple[str, bytes, dict[str, str]]]) -> None:
         _grpc_batch(fuzzed, batch)
@@ -246,7 +246,7 @@ def test_grpc_every_method_random_messages(fuzzed, figures):
 def test_grpc_undecodable_bytes_and_unknown_methods(fuzzed, figures):
     paths = [m.path for m in fuzzed.methods]
 
-    @settings(SETTINGS, max_examples=50)
+    @settings(SETTINGS, max_examples=50 * SCALE)
     @given(
         batch=st.lists(
             st.tuples(
@@ -341,7 +341,7 @@ def rest_batches(draw: Any, known: list[str]) -> list[HttpCall]:
 
 
 def test_http_rest_routes(fuzzed, figures):
-    @settings(SETTINGS, max_examples=85)
+    @settings(SETTINGS, max_examples=85 * SCALE)
     @given(batch=rest_batches(fuzzed.known))
     def run(batch: list[HttpCall]) -> None:
         _http_batch(fuzzed, batch)
@@ -386,7 +386,7 @@ def test_http_gateway_bodies_content_types_and_headers(fuzzed, figures):
             headers["Content-Type"] = content_type
         return "POST", path, {}, body, headers
 
-    @settings(SETTINGS, max_examples=90)
+    @settings(SETTINGS, max_examples=90 * SCALE)
     @given(batch=st.lists(inputs(), min_size=BATCH, max_size=BATCH))
     def run(batch: list[HttpCall]) -> None:
         _http_batch(fuzzed, batch)

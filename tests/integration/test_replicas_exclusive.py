@@ -16,6 +16,7 @@ from chain_helpers import METHOD_PATH, chain_request, run_now
 from google.longrunning import operations_pb2
 from lro_steps import run_metadata
 from reliability import (
+    SCALE,
     ServerProcess,
     Workload,
     call_retrying,
@@ -57,7 +58,7 @@ def _replicas(store: str, sim: SimulatorThread, **overrides: object) -> list[Ser
 def test_each_operation_is_tracked_by_one_replica_at_a_time(shared_store, figures):
     with SimulatorThread() as sim:
         workload = Workload(sim, running=3.0, tag="excl")
-        plans = workload.plan(30)
+        plans = workload.plan(30 * SCALE)
         replicas = _replicas(shared_store, sim)
         try:
             channels = [grpc.insecure_channel(r.grpc_target) for r in replicas]
@@ -219,7 +220,7 @@ def test_kill_9_of_one_replica_hands_its_work_to_the_other(shared_store, tmp_pat
     env = {"LRO_LEASE_SECONDS": "2"}
     with SimulatorThread() as sim:
         workload = Workload(sim, running=4.0, tag="handover")
-        plans = workload.plan(20, cancels=2)
+        plans = workload.plan(20 * SCALE, cancels=2 * SCALE)
         first = ServerProcess(
             shared_store, sim.url, {**env, "LRO_REPLICA_ID": "first"}, tmp_path / "a.log"
         ).start()
