@@ -20,7 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import ERROR_DOMAIN, Code, LroError
+from lro_server.core.errors import ERROR_DOMAIN, Aborted, Code, LroError, Unavailable
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.resume.method import Advance, Failure, Resumption
@@ -151,7 +151,9 @@ class ChainMethod:
                 timeout_seconds=max(1.0, min(asked, remaining)),
             )
         except LroError as exc:
-            if raise_errors:
+            if raise_errors or isinstance(exc, (Unavailable, Aborted)):
+                # A transient failure (the store, a write race) is not the step's outcome:
+                # the resume fails and is retried; the child keeps its request id.
                 raise
             message = f"{_label(index, steps[index].name)} could not start: {exc.message}"
             return self._fail(parent, state, index, exc.code, message)

@@ -42,8 +42,11 @@ def _cancel(channel: grpc.Channel, workload_plans) -> None:  # type: ignore[no-u
 
 
 def _check(plans, final) -> int:  # type: ignore[no-untyped-def]
-    wrong = [(p.kind, p.expect, outcome(final[p.name])) for p in plans]
-    wrong = [w for w in wrong if w[1] != w[2]]
+    wrong = [
+        (p.kind, p.expect, outcome(final[p.name]), final[p.name].error.message)
+        for p in plans
+        if outcome(final[p.name]) != p.expect
+    ]
     assert not wrong, wrong
     return len(plans)
 
