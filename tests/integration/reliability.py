@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 
 from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.cli.app import AppConfig
+from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.databricks.client import DatabricksOptions
 from lro_server.testing.databricks_sim import SimulatorThread
 from lro_server.testing.polling import wait_until
@@ -48,6 +49,8 @@ def quick_config(store: str, sim_url: str, **overrides: Any) -> AppConfig:
         "max_poll_interval_seconds": 0.2,
         "first_poll_seconds": 0.02,
         "lease_seconds": 3.0,
+        # A resume that failed (store unavailable) is retried at the next re-read.
+        "resume": ResumeConfig(recheck_seconds=0.5),
     }
     values.update(overrides)
     return AppConfig(**values)
@@ -221,9 +224,9 @@ class Workload:
             sim.set_timeline("runs", _phases(result, running), job_id=job_id)
             sim.set_timeline("runs", _phases(result, running), run_name=f"{tag}-{result.lower()}")
             self.jobs[result] = job_id
-        # Chain steps run a third as long: a chain is on its second step soon enough.
+        # Chain steps run half as long: a chain is on its second step soon enough.
         self.jobs["CHAIN"] = create_job(sim, f"{tag}-chain")
-        sim.set_timeline("runs", _phases("SUCCESS", running / 3), job_id=self.jobs["CHAIN"])
+        sim.set_timeline("runs", _phases("SUCCESS", running / 2), job_id=self.jobs["CHAIN"])
 
     def plan(self, count: int, *, chains: int = 0, cancels: int = 0) -> list[Planned]:
         """``count`` operations: ``chains`` chains, ``cancels`` to cancel, the rest run/submit."""

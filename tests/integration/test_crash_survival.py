@@ -34,7 +34,7 @@ ENV = {"LRO_LEASE_SECONDS": "2"}
 
 def test_kill_9_with_100_live_operations_then_restart(tmp_path: Path, figures):
     with SimulatorThread(seed=3) as sim:
-        workload = Workload(sim, running=6.0, tag="crash")
+        workload = Workload(sim, running=8.0, tag="crash")
         plans = workload.plan(LIVE + IN_FLIGHT, chains=LIVE // 5, cancels=LIVE // 10)
         live, in_flight = plans[:LIVE], plans[LIVE:]
         store = f"sqlite:///{tmp_path}/lro.db"
