@@ -37,8 +37,16 @@ pytestmark = pytest.mark.xdist_group("fuzz_inputs")
 #: Request size limit of the fuzzed server (small, so oversized inputs are cheap).
 LIMIT = 64 * 1024
 BATCH = 25
+#: Examples per generating test (each example sends a batch of inputs).
+EXAMPLES = {
+    "grpc_operations": 130 * SCALE,
+    "grpc_messages": 60 * SCALE,
+    "grpc_bytes": 50 * SCALE,
+    "http_rest": 85 * SCALE,
+    "http_gateway": 90 * SCALE,
+}
 SETTINGS = settings(
-    max_examples=130 * SCALE,
+    max_examples=EXAMPLES["grpc_operations"],
     derandomize=True,
     database=None,
     deadline=None,
@@ -64,22 +72,20 @@ CLIENT_CODES = {
 HTTP_CLIENT_STATUSES = {200, 400, 403, 404, 409, 413, 429, 501}
 
 tried: collections.Counter[str] = collections.Counter()
-#: Generating tests that ran; the last one checks the module's total.
-finished: set[str] = set()
-GENERATORS = 5
+#: Inputs per example of the tests whose batch size does not depend on the server.
+PER_EXAMPLE = {"grpc_operations": 6 * 4 + 4, "grpc_bytes": BATCH, "http_rest": 6 * 4 + 4 + 2}
+
+
+def _planned(name: str, methods: int) -> int:
+    per_example = {**PER_EXAMPLE, "grpc_messages": methods, "http_gateway": BATCH}
+    return EXAMPLES[name] * per_example[name]
 
 
 def _report(figures, state: Fuzzed, name: str, front: str, before: int, **extra: object) -> None:  # type: ignore[no-untyped-def]
-    """Report a test's inputs; once every generating test ran, the total over both fronts."""
-    finished.add(name)
-    totals: dict[str, object] = {}
-    if len(finished) == GENERATORS:
-        totals = {"grpc_inputs": tried["grpc"], "http_inputs": tried["http"]}
-        totals["total_inputs"] = tried["grpc"] + tried["http"]
-    figures(**extra, inputs_tried=tried[front] - before, internal_errors=0, **totals)
-    if totals:
-        _still_serves(state)  # a normal request still works after all of them
-        assert tried["grpc"] + tried["http"] >= 10_000
+    """Report a test's inputs and check that every planned input was sent and answered."""
+    sent = tried[front] - before
+    figures(**extra, inputs_tried=sent, internal_errors=0)
+    assert sent == _planned(name, len(state.methods))
 
 
 class Fuzzed:
@@ -249,7 +255,7 @@ def test_grpc_every_method_random_messages(fuzzed, figures):
             for m, strategy in zip(methods, strategies, strict=True)
         ]
 
-    @settings(SETTINGS, max_examples=60 * SCALE)
+    @settings(SETTINGS, max_examples=EXAMPLES["grpc_messages"])
     @given(batch=batches())
     def run(batch: list[tuple[str, bytes, dict[str, str]]]) -> None:
         _grpc_batch(fuzzed, batch)
@@ -262,7 +268,7 @@ def test_grpc_every_method_random_messages(fuzzed, figures):
 def test_grpc_undecodable_bytes_and_unknown_methods(fuzzed, figures):
     paths = [m.path for m in fuzzed.methods]
 
-    @settings(SETTINGS, max_examples=50 * SCALE)
+    @settings(SETTINGS, max_examples=EXAMPLES["grpc_bytes"])
     @given(
         batch=st.lists(
             st.tuples(
@@ -357,7 +363,7 @@ def rest_batches(draw: Any, known: list[str]) -> list[HttpCall]:
 
 
 def test_http_rest_routes(fuzzed, figures):
-    @settings(SETTINGS, max_examples=85 * SCALE)
+    @settings(SETTINGS, max_examples=EXAMPLES["http_rest"])
     @given(batch=rest_batches(fuzzed.known))
     def run(batch: list[HttpCall]) -> None:
         _http_batch(fuzzed, batch)
@@ -402,7 +408,7 @@ def test_http_gateway_bodies_content_types_and_headers(fuzzed, figures):
             headers["Content-Type"] = content_type
         return "POST", path, {}, body, headers
 
-    @settings(SETTINGS, max_examples=90 * SCALE)
+    @settings(SETTINGS, max_examples=EXAMPLES["http_gateway"])
     @given(batch=st.lists(inputs(), min_size=BATCH, max_size=BATCH))
     def run(batch: list[HttpCall]) -> None:
         _http_batch(fuzzed, batch)
@@ -447,3 +453,12 @@ def test_ids_cannot_redirect_databricks_calls(fuzzed):
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "not a valid Databricks id" in caught.value.details()
     assert all("jobs" not in c.path for c in fuzzed.sim.call_log()[before:])
+
+
+def test_every_public_method_gets_over_10000_inputs_in_all(fuzzed, figures):
+    """The budget of the generating tests above (they may run on different workers)."""
+    planned = {name: _planned(name, len(fuzzed.methods)) for name in EXAMPLES}
+    total = sum(planned.values())
+    figures(methods=len(fuzzed.methods), planned_inputs=total, **planned)
+    assert total >= 10_000
+    _still_serves(fuzzed)
