@@ -58,6 +58,8 @@ _Records = list[OperationRecord]
 SCHEME = "sqlite"
 #: Default wait for another process's write lock before a call fails with Unavailable.
 DEFAULT_BUSY_TIMEOUT = 2.0
+#: SQLite page cache per connection, KiB (its default, 2 MiB, holds ~500 pages).
+CACHE_KIB = 64 * 1024
 #: Oldest SQLite library with everything used here (``UPDATE ... RETURNING``: 3.35).
 MIN_SQLITE_VERSION = (3, 35, 0)
 
@@ -115,6 +117,9 @@ class SqliteStore:
                 conn.execute("PRAGMA journal_mode = WAL")
                 # Durable across process crashes; a power cut may lose the last commits.
                 conn.execute("PRAGMA synchronous = NORMAL")
+                # A page cache of up to CACHE_KIB (default 2 MiB): with 100,000 operations
+                # a point read otherwise costs two pread() calls; only pages read are kept.
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 changes = schema.migrate(conn)
             except BaseException:
                 conn.close()
