@@ -193,6 +193,10 @@ class Tracker:
         except NotFound:
             self.schedule.drop(name)  # deleted: DeleteOperation does not cancel the work
             return
+        except Unavailable as exc:
+            _log.warning("%s: store unavailable, will retry: %s", name, exc)
+            self.schedule.backoff(name, changed=False)
+            return
         if record.done:
             self.schedule.drop(name)
             return
@@ -244,12 +248,15 @@ class Tracker:
                 self.dbx, record.work, unpack_metadata(record.operation.metadata)
             )
         except Unavailable as exc:
-            _log.info("%s: Databricks unavailable, will retry: %s", record.name, exc)
+            # Throttling or an outage, of Databricks or of the store: try again later.
+            _log.info("%s: unavailable, will retry: %s", record.name, exc)
             self.schedule.backoff(record.name, changed=False)
             return
         except LroError as exc:
-            if isinstance(exc, (Aborted, FailedPrecondition)) and not _from_databricks(exc):
-                raise
+            if isinstance(exc, (Aborted, FailedPrecondition, NotFound)) and not _from_databricks(
+                exc
+            ):
+                raise  # the store's answer (a lost race, a done or deleted record): see poll()
             await self._finish_failed(record, exc)
             return
         await self._record(record, observation)

@@ -141,7 +141,8 @@ class SpannerStore:
             raise InvalidArgument("operation.name is required", metadata={"field": "name"})
         work = dump_work(record.work)
         check_sizes(record, work)
-        now = to_micros(self._clock.now())
+        # The creator's time wins: its metadata and deadline were computed from it.
+        now = record.create_time_us or to_micros(self._clock.now())
         stored = dataclasses.replace(record, version=1, create_time_us=now, update_time_us=now)
         return await self._run(self._create, stored, work)
 

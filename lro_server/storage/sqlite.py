@@ -141,7 +141,8 @@ class SqliteStore:
             raise InvalidArgument("operation.name is required", metadata={"field": "name"})
         work = schema.dump_work(record.work)
         check_sizes(record, work)
-        now = to_micros(self._clock.now())
+        # The creator's time wins: its metadata and deadline were computed from it.
+        now = record.create_time_us or to_micros(self._clock.now())
         with _translated(), self._write() as conn:
             if record.request_id:
                 row = conn.execute(schema.BY_REQUEST, (record.owner, record.request_id)).fetchone()

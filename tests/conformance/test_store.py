@@ -47,11 +47,21 @@ async def test_create_then_get_round_trips_every_field(store: OperationStore) ->
 
 
 async def test_create_sets_version_and_times_itself(store: OperationStore) -> None:
-    record = dataclasses.replace(new_record(), version=7, create_time_us=5, update_time_us=6)
+    record = dataclasses.replace(new_record(), version=7, create_time_us=0, update_time_us=6)
 
     created, _ = await store.create(record)
 
     assert (created.version, created.create_time_us, created.update_time_us) == (1, T0, T0)
+    assert await store.get(record.name) == created
+
+
+async def test_create_keeps_the_creators_time(store: OperationStore) -> None:
+    # The service stamps metadata and deadlines with its create time: the row must agree.
+    record = dataclasses.replace(new_record(), version=7, create_time_us=5, update_time_us=6)
+
+    created, _ = await store.create(record)
+
+    assert (created.version, created.create_time_us, created.update_time_us) == (1, 5, 5)
     assert await store.get(record.name) == created
 
 

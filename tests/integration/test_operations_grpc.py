@@ -114,6 +114,9 @@ def test_list_filters_on_name_and_create_time(operations, three):
     second = run_metadata(operations.get_operation(bad)).create_time.ToJsonString()
     assert _names(operations, f'create_time >= "{second}"') == {bad, held}
     assert _names(operations, f'create_time < "{second}"') == {ok}
+    # The stored create time is the metadata's, to the microsecond.
+    assert _names(operations, f'create_time = "{second}"') == {bad}
+    assert _names(operations, f'create_time <= "{second}"') == {ok, bad}
 
 
 def test_list_is_newest_first(operations, three):
