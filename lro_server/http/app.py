@@ -61,7 +61,7 @@ class HttpFront:
     ) -> None:
         self.registry = registry
         #: Rendered operations reused across reads (see lro_server.http.json_cache).
-        self.operation_json = operation_json or OperationJson()
+        self.operation_json = operation_json if operation_json is not None else OperationJson()
         self.telemetry = telemetry or RpcTelemetry()
         self.authenticate = authenticate
         self.max_request_bytes = max_request_bytes

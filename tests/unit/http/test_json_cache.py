@@ -69,3 +69,11 @@ def test_zero_entries_disables_caching() -> None:
     cache.render(_operation(1))
     cache.render(_operation(1))
     assert (len(cache), cache.misses) == (0, 2)
+
+
+def test_the_front_uses_the_cache_it_is_given_even_while_empty() -> None:
+    from lro_server.api.registry import Registry
+    from lro_server.http.app import HttpFront
+
+    cache = OperationJson()
+    assert HttpFront(Registry(), operation_json=cache).operation_json is cache
