@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import dataclasses
+import gc
 import json
 import sys
 import time
@@ -36,6 +37,26 @@ def app_config(raw: dict[str, Any]) -> AppConfig:
     if "databricks" in values:
         values["databricks"] = DatabricksOptions(**values["databricks"])
     return AppConfig(**values)
+
+
+class GcClock:
+    """Counts the cyclic garbage collector's passes and the time they take."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.passes += 1
+            self.seconds += time.perf_counter() - self._started
+
+
+GC = GcClock()
 
 
 def rss_kb() -> int:
@@ -59,6 +80,10 @@ def stats(app: Application) -> dict[str, Any]:
         "store_gets": _sample(app, "lro_store_duration_seconds_count", {"method": "get"}),
         "store_updates": _sample(app, "lro_store_duration_seconds_count", {"method": "update"}),
         "store_creates": _sample(app, "lro_store_duration_seconds_count", {"method": "create"}),
+        "json_hits": app.operation_json.hits,
+        "json_misses": app.operation_json.misses,
+        "gc_passes": GC.passes,
+        "gc_seconds": GC.seconds,
         "time": time.time(),
     }
 
