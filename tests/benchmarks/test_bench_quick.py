@@ -31,7 +31,7 @@ def test_quick_run_completes_and_writes_its_results(tmp_path: Path) -> None:
     assert report["quick"] is True
     assert {"nproc", "cpu", "python"} <= report["machine"].keys()
     suites = report["suites"]
-    assert {"serving", "fanin", "write_path", "store"} <= suites.keys()
+    assert {"serving", "fanin", "write_path", "optimisations", "store"} <= suites.keys()
     assert all(s["status"] in ("ok", "absent") for s in suites.values())
 
     serving = suites["serving"]["result"]
@@ -51,3 +51,6 @@ def test_quick_run_completes_and_writes_its_results(tmp_path: Path) -> None:
 
     write = suites["write_path"]["result"]
     assert {"simulator_alone", "run_now", "tracker"} <= write.keys()
+
+    before_after = suites["optimisations"]["result"]
+    assert {"json_once_per_version", "handover"} <= before_after.keys()
