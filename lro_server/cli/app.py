@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import socket
+import uuid
 
 import grpc
 from aiohttp import web
@@ -46,8 +47,9 @@ _log = logging.getLogger(__name__)
 
 
 def default_replica_id() -> str:
-    """Host name and process id: unique per running server."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Host name, process id and a random suffix: unique per running server, also where
+    every container has the same host name and pid (Cloud Run instances)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclasses.dataclass(frozen=True)
