@@ -19,9 +19,22 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path: Path):
     env = {**os.environ, "LRO_HOST": "127.0.0.1", "LRO_LOG_FORMAT": "json"}
     store = f"sqlite:///{tmp_path}/ops.db"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lro_server.cli.server", "serve", "--grpc-port", "0",
-         "--http-port", "0", "--store", store],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "lro_server.cli.server",
+            "serve",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--store",
+            store,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert process.stdout is not None
