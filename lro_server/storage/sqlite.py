@@ -20,6 +20,13 @@ Besides the port's rules (see :mod:`lro_server.core.store`), this backend:
   (leases belong to ``claim``/``release``, so a tracker's write never undoes a renewal);
 - does not change ``version`` or ``update_time_us`` when claiming or releasing.
 
+``get`` serves records it read before from a :class:`ReadCache` (bounded LRU) without
+reading the row again, and stays exact across processes: ``PRAGMA data_version`` (~4 µs)
+changes whenever another connection has committed to the file since this connection last
+looked, and then the whole cache is dropped; this connection's own commits do not change it,
+so every write method here drops the entries of the records it writes. A hit costs ~5 µs
+instead of ~21 µs (the SELECT and, mostly, building the record).
+
 Every ``sqlite3`` exception is translated in :func:`_translated`, nowhere else.
 """
 
@@ -50,6 +57,7 @@ from lro_server.core.record import OperationRecord, check_sizes
 from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.storage import sqlite_schema as schema
+from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
 
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
@@ -62,6 +70,8 @@ DEFAULT_BUSY_TIMEOUT = 2.0
 CACHE_KIB = 64 * 1024
 #: Oldest SQLite library with everything used here (``UPDATE ... RETURNING``: 3.35).
 MIN_SQLITE_VERSION = (3, 35, 0)
+# Changes when another connection commits to the file (see the module docstring).
+_DATA_VERSION = "PRAGMA data_version"
 
 # Primary result codes (the low byte of an extended code) of conditions outside this
 # process that a later attempt may not meet: another process's lock, I/O trouble, a full
@@ -85,6 +95,7 @@ class SqliteStore:
         path: Database file (created with its schema if missing) or ``":memory:"``.
         clock: Source of create and update times.
         busy_timeout: Seconds to wait for another process's lock before Unavailable.
+        read_cache_entries: Records ``get`` keeps in memory at most (0: none).
 
     Raises:
         Unavailable: The file cannot be opened.
@@ -98,6 +109,7 @@ class SqliteStore:
         clock: Clock | None = None,
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        read_cache_entries: int = DEFAULT_ENTRIES,
     ) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise FailedPrecondition(
@@ -125,6 +137,10 @@ class SqliteStore:
                 conn.close()
                 raise
         self._conn = conn
+        #: Records read before, valid while no other connection commits (see get).
+        self.read_cache = ReadCache(read_cache_entries)
+        # One cursor kept for data_version: ~1 µs less per get than a new one each time.
+        self._version_cursor = conn.cursor()
         #: DDL statements this constructor applied (a new file gets the whole schema).
         self.schema_changes = changes
 
@@ -143,6 +159,9 @@ class SqliteStore:
         check_sizes(record, work)
         # The creator's time wins: its metadata and deadline were computed from it.
         now = record.create_time_us or to_micros(self._clock.now())
+        # Entries are dropped before each write: nothing awaits until it commits, so no
+        # read can put the old row back in between.
+        self.read_cache.discard(record.name)
         with _translated(), self._write() as conn:
             if record.request_id:
                 row = conn.execute(schema.BY_REQUEST, (record.owner, record.request_id)).fetchone()
@@ -161,10 +180,19 @@ class SqliteStore:
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
         with _translated():
-            row = self._connection().execute(schema.GET, (name,)).fetchone()
+            conn = self._connection()
+            (data_version,) = self._version_cursor.execute(_DATA_VERSION).fetchone()
+            cached = self.read_cache.get(name, data_version)
+            if cached is not None:
+                return cached
+            # Read at or after data_version: a commit in between moves data_version, and
+            # the next get drops this entry with the rest.
+            row = conn.execute(schema.GET, (name,)).fetchone()
         if row is None:
             raise _not_found(name)
-        return schema.record_from_row(row)
+        record = schema.record_from_row(row)
+        self.read_cache.put(record, _row_size(row))
+        return record
 
     async def list(self, query: ListQuery) -> _Records:
         """Return up to ``query.limit`` matching records, newest first."""
@@ -201,6 +229,7 @@ class SqliteStore:
             "now": to_micros(self._clock.now()),
             "version": record.version,
         }
+        self.read_cache.discard(record.name)
         with _translated(), self._write() as conn:
             rows = conn.execute(schema.UPDATE, params).fetchall()
             if not rows:
@@ -220,6 +249,7 @@ class SqliteStore:
 
     async def delete(self, name: str) -> None:
         """Forget the record, or raise NotFound."""
+        self.read_cache.discard(name)
         with _translated():
             deleted = self._connection().execute(schema.DELETE, (name,)).rowcount
         if deleted == 0:
@@ -248,6 +278,8 @@ class SqliteStore:
             rows = conn.execute(schema.RENEW, params).fetchall()
             if len(rows) < limit:
                 rows += conn.execute(schema.TAKE, {**params, "limit": limit - len(rows)}).fetchall()
+            for row in rows:  # their lease columns change
+                self.read_cache.discard(row[0])
         claimed = [schema.record_from_row(row) for row in rows]
         claimed.sort(key=lambda r: (r.create_time_us, r.name))
         return claimed
@@ -256,6 +288,8 @@ class SqliteStore:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
         if not names:
             return
+        for name in names:
+            self.read_cache.discard(name)
         with _translated(), self._write() as conn:
             conn.execute(schema.RELEASE, {"holder": holder, "names": json.dumps(list(names))})
 
@@ -268,6 +302,7 @@ class SqliteStore:
         """Close the connection; later calls raise Unavailable. Idempotent."""
         if not self._closed:
             self._closed = True
+            self.read_cache.clear()
             self._conn.close()
 
     # --- plumbing ------------------------------------------------------------------------
@@ -361,6 +396,12 @@ def _update_failure(conn: sqlite3.Connection, record: OperationRecord) -> LroErr
         f"operation {record.name} is at version {version}, not {record.version}",
         metadata={"name": record.name, "version": str(version)},
     )
+
+
+def _row_size(row: tuple[Any, ...]) -> int:
+    """Estimated size of a record read from ``row``: its operation, work and checkpoint."""
+    checkpoint = row[10]
+    return len(row[1]) + len(row[9]) + (len(checkpoint) if checkpoint is not None else 0)
 
 
 def _not_found(name: str) -> NotFound:

@@ -388,6 +388,57 @@ async def test_compare_and_set_holds_between_two_stores(
     assert await other.get(created.name) == winner
 
 
+# --- reads see every committed write at once ------------------------------------------------
+# (a backend that keeps records in memory must never serve one another write has replaced)
+
+
+async def test_a_get_sees_the_same_stores_writes_at_once(store: OperationStore) -> None:
+    created, _ = await store.create(new_record())
+    assert await store.get(created.name) == created
+
+    updated = await store.update(dataclasses.replace(created, state="RUNNING"))
+    assert await store.get(created.name) == updated
+    await store.delete(created.name)
+    with pytest.raises(NotFound):
+        await store.get(created.name)
+    again, _ = await store.create(new_record(name=created.name, state="AGAIN"))
+    assert await store.get(created.name) == again
+
+
+async def test_a_get_sees_another_stores_update_and_delete_at_once(
+    store: OperationStore, connect: Connect
+) -> None:
+    other = await connect()
+    created, _ = await store.create(new_record())
+    for _ in range(2):  # read twice: the second read may be served from memory
+        assert await store.get(created.name) == created
+
+    updated = await other.update(dataclasses.replace(created, state="FROM-OTHER"))
+    assert await store.get(created.name) == updated
+
+    await other.delete(created.name)
+    with pytest.raises(NotFound):
+        await store.get(created.name)
+    again, _ = await other.create(new_record(name=created.name, state="AGAIN"))
+    assert await store.get(created.name) == again
+
+
+async def test_a_stores_own_write_does_not_hide_another_stores_earlier_write(
+    store: OperationStore, connect: Connect
+) -> None:
+    other = await connect()
+    first, _ = await store.create(new_record())
+    second, _ = await store.create(new_record())
+    assert await store.get(first.name) == first
+
+    theirs = await other.update(dataclasses.replace(first, state="FROM-OTHER"))
+    ours = await store.update(dataclasses.replace(second, state="FROM-STORE"))
+
+    assert await store.get(first.name) == theirs
+    assert await store.get(second.name) == ours
+    assert await other.get(second.name) == ours
+
+
 # --- persistence and health ---------------------------------------------------------------
 
 

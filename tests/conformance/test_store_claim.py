@@ -153,6 +153,33 @@ async def test_release_ignores_other_holders_leases_and_unknown_names(
     assert {(await store.get(r.name)).lease_holder for r in pending} == {"a"}
 
 
+async def test_claim_and_release_show_in_the_next_get(store: OperationStore) -> None:
+    (record,) = await _unfinished(store, 1)
+    assert (await store.get(record.name)).lease_holder == ""
+
+    (leased,) = await store.claim("a", LEASE, limit=10)
+    assert await store.get(record.name) == leased
+    assert leased.lease_holder == "a"
+
+    await store.release("a", [record.name])
+    released = await store.get(record.name)
+    assert (released.lease_holder, released.lease_expire_us) == ("", 0)
+
+
+async def test_another_stores_claim_and_release_show_in_the_next_get(
+    store: OperationStore, connect: Callable[[], Awaitable[OperationStore]]
+) -> None:
+    other = await connect()
+    (record,) = await _unfinished(store, 1)
+    assert (await store.get(record.name)).lease_holder == ""
+
+    (leased,) = await other.claim("b", LEASE, limit=10)
+    assert await store.get(record.name) == leased
+
+    await other.release("b", [record.name])
+    assert (await store.get(record.name)).lease_holder == ""
+
+
 async def test_update_keeps_the_lease(store: OperationStore) -> None:
     (record,) = await _unfinished(store, 1)
     (leased,) = await store.claim("a", LEASE, limit=10)

@@ -201,3 +201,52 @@ async def test_migrate_store_applies_the_schema_once(tmp_path: Path) -> None:
     assert again == []
     with pytest.raises(InvalidArgument):
         await migrate_store("mysql://db")
+
+
+def _named(n: int) -> OperationRecord:
+    from google.longrunning import operations_pb2
+
+    return OperationRecord(
+        operation=operations_pb2.Operation(name=f"operations/00000000-0000-4000-8000-{n:012d}")
+    )
+
+
+async def test_the_read_cache_keeps_at_most_its_bound(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock(), read_cache_entries=3)
+    try:
+        created = [(await store.create(_named(n)))[0] for n in range(5)]
+        for record in created:
+            assert await store.get(record.name) == record
+        assert len(store.read_cache) == 3
+        for record in created:  # evicted or kept, every read is still right
+            assert await store.get(record.name) == record
+        assert len(store.read_cache) == 3
+    finally:
+        await store.close()
+
+
+async def test_a_store_without_read_cache_keeps_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock(), read_cache_entries=0)
+    try:
+        created, _ = await store.create(_named(1))
+        assert await store.get(created.name) == created
+        assert len(store.read_cache) == 0
+    finally:
+        await store.close()
+
+
+async def test_a_cached_read_is_dropped_when_another_connection_writes(tmp_path: Path) -> None:
+    # Written with plain sqlite3, as a process running other code would: only the file's
+    # data_version tells the store.
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        created, _ = await store.create(_named(1))
+        await store.get(created.name)
+        assert len(store.read_cache) == 1
+        with sqlite3.connect(tmp_path / "lro.db", isolation_level=None) as conn:
+            conn.execute(f"UPDATE {TABLE} SET state = 'ELSEWHERE'")
+        conn.close()
+
+        assert (await store.get(created.name)).state == "ELSEWHERE"
+    finally:
+        await store.close()
