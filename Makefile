@@ -37,7 +37,7 @@ $(CHECKOV_STAMP):
 
 ## Lint, type-check, then the whole test suite.
 test: $(STAMP) $(CHECKOV_STAMP) lint
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lro_server tests benchmarks scripts
