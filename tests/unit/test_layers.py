@@ -1,0 +1,84 @@
+"""Dependencies point inward: each layer imports only what the architecture allows."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "lro_server"
+
+#: layer → import prefixes it must never use. ``grpc`` is allowed where a gRPC-based client
+#: (Spanner, Cloud Workflows executions) raises grpc.RpcError that the layer translates.
+FORBIDDEN = {
+    "core": (
+        "grpc",
+        "sqlite3",
+        "google.cloud",
+        "databricks",
+        "aiohttp",
+        "lro_server.api",
+        "lro_server.http",
+        "lro_server.cli",
+        "lro_server.storage",
+        "lro_server.databricks",
+        "lro_server.resume",
+        "lro_server._proto",
+    ),
+    "storage": (
+        "databricks",
+        "aiohttp",
+        "lro_server.api",
+        "lro_server.http",
+        "lro_server.cli",
+        "lro_server.databricks",
+        "lro_server.resume",
+    ),
+    "databricks": (
+        "grpc",
+        "sqlite3",
+        "google.cloud",
+        "aiohttp",
+        "lro_server.api",
+        "lro_server.http",
+        "lro_server.cli",
+        "lro_server.storage",
+        "lro_server.resume",
+    ),
+    "resume": ("sqlite3", "databricks", "lro_server.http", "lro_server.cli"),
+    "http": ("grpc", "sqlite3", "databricks", "lro_server.cli", "lro_server.storage"),
+    "api": ("sqlite3", "databricks.sdk", "lro_server.cli", "lro_server.storage"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_inward(layer: str) -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for name in _imports(path)
+        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer])
+    ]
+    assert offences == []
+
+
+def test_only_the_databricks_layer_uses_the_sdk() -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "databricks" not in path.relative_to(PACKAGE).parts[:1]
+        for name in _imports(path)
+        if name == "databricks" or name.startswith("databricks.")
+    ]
+    assert offences == []
