@@ -6,13 +6,10 @@ and :class:`CertsServer` serves ``{"key id": "PEM certificate"}`` on 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
-import threading
 import time
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 from cryptography import x509
@@ -20,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+
+from lro_server.testing.loop_thread import LoopThread
 
 
 class TokenIssuer:
@@ -104,7 +103,7 @@ class CertsServer:
             await self._runner.cleanup()
 
 
-class CertsServerThread:
+class CertsServerThread(LoopThread):
     """A :class:`CertsServer` on its own event loop in a daemon thread, for sync tests::
 
     with CertsServerThread(TokenIssuer()) as certs:
@@ -112,11 +111,8 @@ class CertsServerThread:
     """
 
     def __init__(self, issuer: TokenIssuer) -> None:
+        super().__init__("certs-server")
         self.server = CertsServer(issuer)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="certs-server"
-        )
 
     @property
     def url(self) -> str:
@@ -128,26 +124,13 @@ class CertsServerThread:
         """How many times the certificates were fetched."""
         return self.server.fetches
 
-    def start(self) -> CertsServerThread:
+    def start(self) -> Self:
         """Start serving; returns once the port is bound."""
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(10)
+        super().start()
+        self.run(self.server.start(), timeout=10)
         return self
 
     def stop(self) -> None:
         """Stop serving and end the thread."""
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> CertsServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.run(self.server.stop(), timeout=10)
+        super().stop()

@@ -9,24 +9,19 @@ requests) from the main thread::
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from lro_server.cli.app import AppConfig, Application
+from lro_server.testing.loop_thread import LoopThread
 
 
-class ServerThread:
+class ServerThread(LoopThread):
     """An Application started in a daemon thread; ``stop`` (or leaving ``with``) ends it."""
 
     def __init__(self, config: AppConfig, **app_kwargs: Any) -> None:
+        super().__init__("lro-server")
         self.config = config
         self._app_kwargs = app_kwargs
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, daemon=True, name="lro-server"
-        )
         self.app: Application | None = None
 
     @property
@@ -46,13 +41,9 @@ class ServerThread:
         """Base URL of the HTTP front."""
         return self.application.http_url
 
-    def run(self, coroutine: Any, timeout: float = 30.0) -> Any:
-        """Run ``coroutine`` on the server's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
-
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         """Start the loop and the application; returns once both fronts listen."""
-        self._thread.start()
+        super().start()
         self.app = Application(self.config, **self._app_kwargs)
         self.run(self.app.start())
         return self
@@ -62,17 +53,4 @@ class ServerThread:
         if self.app is not None:
             self.run(self.app.stop(grace))
             self.app = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
