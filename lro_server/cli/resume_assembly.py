@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from typing import Literal
 
 from lro_server.api.chains import ChainsApi
 from lro_server.api.jobs import JobsApi
 from lro_server.api.registry import Method
-from lro_server.core.clock import Clock
+from lro_server.core.clock import Clock, to_micros
+from lro_server.core.errors import LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
 from lro_server.core.observed import ObservedStore
@@ -18,7 +21,10 @@ from lro_server.core.runners import RunnerRouter
 from lro_server.resume.chain import ChainMethod
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
+from lro_server.resume.recovery import begin_stalled
 from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,8 @@ class ResumeConfig:
         recheck_seconds: Embedded waiter's safety re-read interval of awaited children.
         poll_initial_seconds: Workflow's first delay between two GetOperation polls.
         poll_max_seconds: Workflow's longest delay between two polls.
+        stall_seconds: An operation still without its first move this long after its
+            creation is begun again (its create's answer was lost); checked as often.
     """
 
     waiter: Literal["embedded", "workflows"] = "embedded"
@@ -40,6 +48,7 @@ class ResumeConfig:
     recheck_seconds: float = 10.0
     poll_initial_seconds: float = 2.0
     poll_max_seconds: float = 60.0
+    stall_seconds: float = 30.0
 
 
 class ResumeAssembly:
@@ -56,6 +65,8 @@ class ResumeAssembly:
         limits: ServiceLimits,
         metrics: Metrics | None = None,
     ) -> None:
+        self.config = config
+        self.clock = clock
         self.resumer = Resumer(store, [], clock=clock, metrics=metrics)
         router = RunnerRouter(tracker, {"chain": self.resumer})
         self.service = OperationsService(
@@ -87,9 +98,21 @@ class ResumeAssembly:
         return self.chains.methods()
 
     async def launch(self) -> None:
-        """Start the waiter and hand it every wait pending in the store."""
+        """Start the waiter, hand it every wait pending in the store, and keep looking for
+        operations that never made their first move."""
         self.waiter.launch()
         await self.resumer.recover()
+        self.resumer.spawn(self._begin_stalled())
+
+    async def _begin_stalled(self) -> None:
+        interval = self.config.stall_seconds
+        while True:
+            await asyncio.sleep(interval)
+            created_before = to_micros(self.clock.now()) - int(interval * 1_000_000)
+            try:
+                await begin_stalled(self.resumer, created_before_us=created_before)
+            except LroError as exc:
+                _log.warning("looking for stalled operations failed: %s", exc)
 
     async def stop(self) -> None:
         """Stop the waiter and background resumes (waits stay in their checkpoints)."""

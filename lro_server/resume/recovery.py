@@ -5,12 +5,15 @@ every resumable method (by metadata type), hands each pending wait back to the w
 (the embedded waiter re-registers it and re-reads its children at once; the Cloud Workflows
 waiter launches an execution only if none was recorded), and makes the first move again
 for operations created just before a crash that never made it (idempotent: children are
-found again by request id).
+found again by request id). While the server runs, :func:`begin_stalled` does the same
+periodically for operations whose create answer was lost, as the tracker does for
+unstarted Databricks work.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from lro_server.core import filter as aip160
@@ -31,6 +34,32 @@ RECOVERY_PAGE = 500
 async def recover_waits(resumer: Resumer) -> int:
     """Restore every pending wait of ``resumer``'s methods; returns how many were found."""
     found = 0
+    async for record in _unfinished(resumer):
+        found += await _recover_one(resumer, record)
+    _log.info("recovered %d pending waits", found)
+    return found
+
+
+async def begin_stalled(resumer: Resumer, *, created_before_us: int) -> int:
+    """Make the first move of operations created before ``created_before_us`` that never
+    made it (the answer of their create was lost, so no start followed, and a retried call
+    only found them). Returns how many were begun again."""
+    begun = 0
+    async for record in _unfinished(resumer):
+        if record.create_time_us >= created_before_us or record.checkpoint is None:
+            continue
+        try:
+            checkpoint = resumer.checkpoint(record)
+        except FailedPrecondition:
+            continue
+        if checkpoint.seq == 0 and checkpoint.wait is None:
+            resumer.spawn(_begin_again(resumer, record))
+            begun += 1
+    return begun
+
+
+async def _unfinished(resumer: Resumer) -> AsyncIterator[OperationRecord]:
+    """Every unfinished operation of ``resumer``'s methods, page by page."""
     for method in resumer.methods.values():
         expr = aip160.parse(f'done = false AND metadata.@type = "{method.metadata_type}"')
         after: Cursor | None = None
@@ -39,12 +68,10 @@ async def recover_waits(resumer: Resumer) -> int:
                 ListQuery(filter=expr, owner=None, after=after, limit=RECOVERY_PAGE)
             )
             for record in page:
-                found += await _recover_one(resumer, record)
+                yield record
             if len(page) < RECOVERY_PAGE:
                 break
             after = Cursor(page[-1].create_time_us, page[-1].name)
-    _log.info("recovered %d pending waits", found)
-    return found
 
 
 async def _recover_one(resumer: Resumer, record: OperationRecord) -> int:
