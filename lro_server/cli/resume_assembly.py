@@ -21,6 +21,7 @@ from lro_server.core.runners import RunnerRouter
 from lro_server.resume.chain import ChainMethod
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
+from lro_server.resume.progress import ChainProgress
 from lro_server.resume.recovery import begin_stalled
 from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
 
@@ -89,6 +90,7 @@ class ResumeAssembly:
             )
             store.add_listener(self.waiter.on_change)
         self.resumer.bind(self.waiter, self._cancel_child)
+        store.add_listener(ChainProgress(store, self.resumer.spawn, clock=clock).changed)
 
     async def _cancel_child(self, name: str) -> None:
         await self.service.cancel(name, INTERNAL)

@@ -28,6 +28,8 @@ from lro_server.resume.method import Advance, Failure, Resumption
 _log = logging.getLogger(__name__)
 
 METHOD = "lro.databricks.v1.Chains/RunChain"
+#: Request ids of chain children start with this.
+CHILD_PREFIX = "chain-"
 #: Default timeout of one step (as for Jobs methods), never beyond the chain's deadline.
 DEFAULT_STEP_TIMEOUT_SECONDS = 20 * 60.0
 State = chains_pb2.StepState.State
@@ -93,7 +95,7 @@ class ChainMethod:
                 code, why = Code.DEADLINE_EXCEEDED, f"the chain's timeout of {timeout:g}s passed"
             message = f"{label} was cancelled: {why}"
             return self._fail(parent, state, index, code, message, cancel=(child.name,))
-        _observe(step, child)
+        observe_child(step, child)
         if child.operation.HasField("error"):
             error = child.operation.error
             code = Code(error.code) if error.code in Code._value2member_map_ else Code.UNKNOWN
@@ -147,7 +149,7 @@ class ChainMethod:
             child = await self.start_child(
                 spec,
                 owner=parent.owner,
-                request_id=f"chain-{operation_id(parent.name)}-{index}",
+                request_id=child_request_id(parent.name, index),
                 timeout_seconds=max(1.0, min(asked, remaining)),
             )
         except LroError as exc:
@@ -245,11 +247,26 @@ class ChainMethod:
         return to_micros(self.clock.now())
 
 
+def child_request_id(parent: str, index: int) -> str:
+    """The request id of step ``index``'s child: retried starts find the same child."""
+    return f"{CHILD_PREFIX}{operation_id(parent)}-{index}"
+
+
+def parent_of(child_request_id: str) -> tuple[str, int] | None:
+    """(parent name, step index) named by a child's request id, or None for other ids."""
+    if not child_request_id.startswith(CHILD_PREFIX):
+        return None
+    parent_id, _, index = child_request_id[len(CHILD_PREFIX) :].rpartition("-")
+    if not parent_id or not index.isdigit():
+        return None
+    return f"operations/{parent_id}", int(index)
+
+
 def _label(index: int, name: str) -> str:
     return f'step {index + 1} "{name}"'
 
 
-def _observe(step: chains_pb2.StepState, child: OperationRecord) -> None:
+def observe_child(step: chains_pb2.StepState, child: OperationRecord) -> None:
     """Copy the run's ids and states from the child's metadata into the step."""
     metadata = jobs_pb2.RunMetadata()
     if child.operation.metadata.Is(metadata.DESCRIPTOR):

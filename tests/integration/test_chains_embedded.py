@@ -117,3 +117,22 @@ def test_restart_while_parent_waits(sim, make_server, create_job):
     assert [s.name for s in result.steps] == ["held", "after"]
     assert result.steps[0].operation == child
     assert len(sim.created("runs")) == 2
+
+
+def test_parent_metadata_shows_the_running_steps_databricks_state(
+    sim, chains, operations, create_job
+):
+    job_id = create_job("long")
+    sim.set_timeline("runs", "hold", job_id=job_id)
+    op = chains.RunChain(chain_request(run_now("long", job_id)))
+
+    def live_step():
+        step = metadata(get(operations, op.name)).steps[0]
+        return step if step.life_cycle_state == "RUNNING" and step.run_id else None
+
+    step = wait_until(live_step, timeout=20, what="the running step's state in the parent")
+    assert step.state == State.RUNNING and step.run_page_url
+    assert not get(operations, op.name).done
+    sim.finish_run(step.run_id, "SUCCESS")
+    result = future(op, operations).result(timeout=30)
+    assert result.steps[0].run.result_state == "SUCCESS"
