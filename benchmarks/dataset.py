@@ -17,7 +17,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import timestamp_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
-from lro_server.core.record import OperationRecord
+from lro_server.core.record import OperationRecord, writable_work
 from lro_server.storage import sqlite_schema as schema
 
 #: Lease holder of loaded running operations: no benchmark server tracks them.
@@ -93,7 +93,7 @@ def bulk_load(path: Path, records: Iterator[OperationRecord], batch: int = 10_00
         pending.clear()
 
     for rec in records:
-        pending.append(schema.insert_params(rec, schema.dump_work(rec.work), now + count))
+        pending.append(schema.insert_params(rec, writable_work(rec), now + count))
         count += 1
         if len(pending) >= batch:
             flush()

@@ -8,12 +8,13 @@ Records are immutable values: change one with :func:`dataclasses.replace` and a 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from google.longrunning import operations_pb2
 
-from lro_server.core.errors import FailedPrecondition
+from lro_server.core.errors import FailedPrecondition, InvalidArgument
 
 #: Largest serialized Operation (metadata plus response) a store accepts; Spanner cells stop
 #: at 10 MiB, and one limit for every backend keeps them interchangeable.
@@ -78,11 +79,34 @@ class OperationRecord:
         return self.operation.error.code if self.operation.HasField("error") else None
 
 
-def check_sizes(record: OperationRecord, serialized_work: str | None = None) -> None:
-    """Raise FailedPrecondition naming the limit when a record is too large to store.
+def for_create(record: OperationRecord, now_us: int) -> OperationRecord:
+    """The record as every store creates it: named, version 1, times set.
 
-    Stores call this before writing anything, so an oversized write changes nothing.
+    The creator's ``create_time_us`` wins when set (its metadata and deadline were computed
+    from it); otherwise the store's clock reading ``now_us`` is used.
     """
+    if not record.name:
+        raise InvalidArgument("operation.name is required", metadata={"field": "name"})
+    created = record.create_time_us or now_us
+    return dataclasses.replace(record, version=1, create_time_us=created, update_time_us=created)
+
+
+def writable_work(record: OperationRecord) -> str:
+    """The ``work`` column (compact JSON) after checking every size limit.
+
+    Stores call this before writing anything, so an oversized or non-JSON record changes
+    nothing: FailedPrecondition names the limit, InvalidArgument says what is not JSON.
+    """
+    try:
+        work = json.dumps(dict(record.work), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc
+    check_sizes(record, work)
+    return work
+
+
+def check_sizes(record: OperationRecord, serialized_work: str | None = None) -> None:
+    """Raise FailedPrecondition naming the limit when a record is too large to store."""
     size = record.operation.ByteSize()
     if size > MAX_OPERATION_BYTES:
         raise _too_large("operation", size, MAX_OPERATION_BYTES)

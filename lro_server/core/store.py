@@ -12,7 +12,7 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases).
 - Oversized records raise FailedPrecondition before anything is written
-  (:func:`lro_server.core.record.check_sizes`).
+  (:func:`lro_server.core.record.writable_work`).
 - A backend that cannot be reached raises Unavailable.
 """
 

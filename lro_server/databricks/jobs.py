@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import ERROR_DOMAIN, Internal
 from lro_server.databricks.client import Databricks, JsonDict
-from lro_server.databricks.convert import OPERATION_TAG
+from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import Observation, Tracked
 from lro_server.databricks.jobs_states import judge_run, progress_percent
 
@@ -47,20 +46,6 @@ def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
 
 
-def _timestamp(micros: int) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromMicroseconds(micros)
-    return stamp
-
-
-def _millis(value: Any) -> timestamp_pb2.Timestamp | None:
-    try:
-        millis = int(value)
-    except (TypeError, ValueError):
-        return None
-    return _timestamp(millis * 1000) if millis > 0 else None
-
-
 def _tasks(run: Mapping[str, Any]) -> list[jobs_pb2.TaskState]:
     out = []
     for task in run.get("tasks") or []:
@@ -88,11 +73,10 @@ class JobsFamily:
     ) -> Message:
         """RunMetadata of a run that has not started yet."""
         request = work.get("request") or {}
-        return jobs_pb2.RunMetadata(
-            job_id=int(request.get("job_id") or 0),
-            create_time=_timestamp(create_time_us),
-            update_time=_timestamp(create_time_us),
-            deadline=_timestamp(deadline_us),
+        return stamp_initial(
+            jobs_pb2.RunMetadata(job_id=int(request.get("job_id") or 0)),
+            create_time_us,
+            deadline_us,
         )
 
     async def start(
@@ -213,7 +197,7 @@ class JobsFamily:
         live_state = meta.life_cycle_state or meta.status or "PENDING"
         if not verdict.done:
             return Observation(state=live_state, metadata=meta, verdict=verdict)
-        end = _millis(run.get("end_time"))
+        end = millis(run.get("end_time"))
         if end is not None:
             meta.end_time.CopyFrom(end)
         if verdict.succeeded:
@@ -227,7 +211,7 @@ class JobsFamily:
                 state_message=meta.state_message,
                 tasks=meta.tasks,
             )
-            start = _millis(run.get("start_time"))
+            start = millis(run.get("start_time"))
             if start is not None:
                 response.start_time.CopyFrom(start)
             if end is not None:

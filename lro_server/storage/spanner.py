@@ -52,7 +52,7 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
-from lro_server.core.record import OperationRecord, check_sizes
+from lro_server.core.record import OperationRecord, for_create, writable_work
 from lro_server.core.store import ListQuery
 from lro_server.storage.spanner_client import (
     SpannerUrl,
@@ -72,7 +72,6 @@ from lro_server.storage.spanner_sql import (
     RELEASE,
     UPDATE,
     UPDATE_TYPES,
-    dump_work,
     encode_bytes,
     insert_values,
     list_query,
@@ -137,14 +136,8 @@ class SpannerStore:
             AlreadyExists: A record with this name exists.
             FailedPrecondition: The record is over a size limit; nothing was written.
         """
-        if not record.name:
-            raise InvalidArgument("operation.name is required", metadata={"field": "name"})
-        work = dump_work(record.work)
-        check_sizes(record, work)
-        # The creator's time wins: its metadata and deadline were computed from it.
-        now = record.create_time_us or to_micros(self._clock.now())
-        stored = dataclasses.replace(record, version=1, create_time_us=now, update_time_us=now)
-        return await self._run(self._create, stored, work)
+        stored = for_create(record, to_micros(self._clock.now()))
+        return await self._run(self._create, stored, writable_work(stored))
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record (strong read), or raise NotFound."""
@@ -166,8 +159,7 @@ class SpannerStore:
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        work = dump_work(record.work)
-        check_sizes(record, work)
+        work = writable_work(record)
         now = to_micros(self._clock.now())
         return await self._run(self._update, record, work, now)
 

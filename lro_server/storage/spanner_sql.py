@@ -15,7 +15,6 @@ from google.cloud import spanner
 from google.cloud.spanner_v1 import param_types
 from google.longrunning import operations_pb2
 
-from lro_server.core.errors import InvalidArgument
 from lro_server.core.filter_sql import compile_filter
 from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
@@ -224,10 +223,3 @@ def param_types_of(params: Mapping[str, Any]) -> dict[str, Any]:
         else:
             raise TypeError(f"parameter {name!r} has unsupported type {type(value).__name__}")
     return types
-
-
-def dump_work(work: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(dict(work), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc

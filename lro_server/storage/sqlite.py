@@ -53,7 +53,7 @@ from lro_server.core.errors import (
 )
 from lro_server.core.filter_sql import compile_filter
 from lro_server.core.pagetoken import keyset_condition
-from lro_server.core.record import OperationRecord, check_sizes
+from lro_server.core.record import OperationRecord, for_create, writable_work
 from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.storage import sqlite_schema as schema
@@ -153,12 +153,9 @@ class SqliteStore:
             AlreadyExists: A record with this name exists.
             FailedPrecondition: The record is over a size limit; nothing was written.
         """
-        if not record.name:
-            raise InvalidArgument("operation.name is required", metadata={"field": "name"})
-        work = schema.dump_work(record.work)
-        check_sizes(record, work)
-        # The creator's time wins: its metadata and deadline were computed from it.
-        now = record.create_time_us or to_micros(self._clock.now())
+        record = for_create(record, to_micros(self._clock.now()))
+        work = writable_work(record)
+        now = record.create_time_us
         # Entries are dropped before each write: nothing awaits until it commits, so no
         # read can put the old row back in between.
         self.read_cache.discard(record.name)
@@ -175,7 +172,7 @@ class SqliteStore:
                 raise AlreadyExists(
                     f"operation {record.name} already exists", metadata={"name": record.name}
                 ) from exc
-        return dataclasses.replace(record, version=1, create_time_us=now, update_time_us=now), True
+        return record, True
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
@@ -222,8 +219,7 @@ class SqliteStore:
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        work = schema.dump_work(record.work)
-        check_sizes(record, work)
+        work = writable_work(record)
         params = {
             **schema.row_params(record, work),
             "now": to_micros(self._clock.now()),

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
 from typing import Any
 
 from google.longrunning import operations_pb2
 
-from lro_server.core.errors import FailedPrecondition, InvalidArgument
+from lro_server.core.errors import FailedPrecondition
 from lro_server.core.record import OperationRecord
 
 #: Name of the one table.
@@ -215,11 +214,3 @@ def record_from_row(row: tuple[Any, ...]) -> OperationRecord:
         lease_holder=holder,
         lease_expire_us=expire_us,
     )
-
-
-def dump_work(work: Mapping[str, Any]) -> str:
-    """The ``work`` column: compact JSON (InvalidArgument if ``work`` is not JSON data)."""
-    try:
-        return json.dumps(dict(work), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc
