@@ -49,11 +49,18 @@ class LoadResult:
     latencies: list[float]
     tool: str
     server_cpu_us: float = 0.0
+    #: Seconds of warm-up load before the measured window.
+    warmup: float = 0.0
 
     @property
     def throughput(self) -> float:
         """Successful calls per second."""
         return self.calls / self.seconds if self.seconds else 0.0
+
+    @property
+    def served(self) -> float:
+        """Calls the server answered, warm-up included (at the measured rate)."""
+        return self.calls * (self.seconds + self.warmup) / self.seconds if self.seconds else 0.0
 
     def summary(self) -> dict[str, Any]:
         """Throughput, p50/p99 and error count."""
@@ -99,6 +106,7 @@ def _run_processes(target: Any, load: Load, args: tuple[Any, ...]) -> LoadResult
         seconds=load.seconds,
         latencies=latencies,
         tool=results[0]["tool"] if results else "",
+        warmup=load.warmup,
     )
 
 
@@ -270,11 +278,11 @@ def _wrk(wrk: str, base: str, paths: Sequence[str], load: Load) -> LoadResult:
         # wrk's threads are its client processes; at least one connection per thread.
         threads = max(1, min(load.processes, load.concurrency))
         common = ["-t", str(threads), "-c", str(load.concurrency), "-s", str(script), base]
-        subprocess.run(
-            [wrk, "-d", f"{max(1, round(load.warmup))}s", *common], capture_output=True, check=True
-        )
+        # wrk runs for whole seconds.
+        warmup, seconds = max(1, round(load.warmup)), max(1, round(load.seconds))
+        subprocess.run([wrk, "-d", f"{warmup}s", *common], capture_output=True, check=True)
         answer = subprocess.run(
-            [wrk, "-d", f"{max(1, round(load.seconds))}s", *common],
+            [wrk, "-d", f"{seconds}s", *common],
             capture_output=True,
             text=True,
             check=True,
@@ -288,7 +296,8 @@ def _wrk(wrk: str, base: str, paths: Sequence[str], load: Load) -> LoadResult:
     return LoadResult(
         calls=calls - errors,
         errors=errors,
-        seconds=float(round(load.seconds)),
+        seconds=float(seconds),
         latencies=[p50] * 98 + [p99] * 2,
         tool="wrk",
+        warmup=float(warmup),
     )

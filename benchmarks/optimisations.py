@@ -3,8 +3,9 @@
 Each optimisation can be switched back off in the benchmark server (see
 ``server_process._undo_optimisations``), so both sides run the same code otherwise:
 
-- JSON rendered once per version (``render_every_get`` is the before): HTTP GETs at
-  concurrency 16 over a working set of stored operations;
+- JSON rendered once per version (``render_every_get`` is the before) and data_version
+  asked of SQLite only after a commit (``ask_sqlite_every_get`` is the before): HTTP GETs
+  at concurrency 16 over a working set of stored operations;
 - woken waiters take the writer's record (``reread_on_wake`` is the before): waiters held
   on one replica, all completed at once; store reads and time to the last answer.
 
@@ -25,29 +26,40 @@ from benchmarks.common import table, write_result
 from benchmarks.load import Load, http_load
 from benchmarks.processes import ServerProcess
 
+#: HTTP GET comparisons: result key → the switch that restores the before.
+HTTP_SWITCHES = {
+    "json_once_per_version": "render_every_get",
+    "data_version_after_commits": "ask_sqlite_every_get",
+}
 
-def _http(tmp: Path, quick: bool) -> dict[str, Any]:
-    stored, hot, seconds, rounds = (2_000, 200, 0.5, 1) if quick else (100_000, 1_000, 3.0, 3)
+
+def _dataset(tmp: Path, quick: bool) -> tuple[Path, list[str]]:
+    stored, hot = (2_000, 200) if quick else (100_000, 1_000)
     db = tmp / "ab.db"
     names = dataset.names(1, stored)
     dataset.bulk_load(db, (dataset.record(n, i, done=True) for i, n in enumerate(names)))
-    paths = [f"/v1/{n}" for n in random.Random(2).sample(names, hot)]
+    return db, [f"/v1/{n}" for n in random.Random(2).sample(names, hot)]
+
+
+def _http(db: Path, paths: list[str], switch: str, quick: bool) -> dict[str, Any]:
+    seconds, rounds = (0.5, 1) if quick else (3.0, 3)
     base = {"store": f"sqlite:///{db}", "poll_interval_seconds": 60.0}
     sides: dict[str, dict[str, list[float]]] = {
         "before": {"throughput": [], "cpu": []},
         "after": {"throughput": [], "cpu": []},
     }
     with (
-        ServerProcess(**base, render_every_get=True) as before,
+        ServerProcess(**base, **{switch: True}) as before,
         ServerProcess(**base) as after,
     ):
         for _ in range(rounds):
             for side, server in (("before", before), ("after", after)):
                 cpu = server.cpu_seconds()
                 result = http_load(server.http_base, paths, Load(16, seconds, 0.3))
-                calls = result.calls * (seconds + 0.3) / seconds
                 sides[side]["throughput"].append(result.throughput)
-                sides[side]["cpu"].append((server.cpu_seconds() - cpu) / max(1, calls) * 1e6)
+                sides[side]["cpu"].append(
+                    (server.cpu_seconds() - cpu) / max(1.0, result.served) * 1e6
+                )
     return {
         side: {
             "throughput": round(statistics.median(v["throughput"]), 1),
@@ -87,16 +99,21 @@ def _wake(tmp: Path, quick: bool) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     """Both comparisons; returns the JSON-ready results."""
     with tempfile.TemporaryDirectory(prefix="lro-bench-") as tmp:
-        http = _http(Path(tmp), quick)
-        return {"json_once_per_version": http, "handover": _wake(Path(tmp), quick)}
+        db, paths = _dataset(Path(tmp), quick)
+        result = {key: _http(db, paths, switch, quick) for key, switch in HTTP_SWITCHES.items()}
+        return {**result, "handover": _wake(Path(tmp), quick)}
 
 
 def render(result: dict[str, Any]) -> str:
     """The tables of a result."""
-    h, w = result["json_once_per_version"], result["handover"]
+    w = result["handover"]
     first = table(
-        ["HTTP GET c16", "req/s", "server CPU µs/req"],
-        [[side, h[side]["throughput"], h[side]["server_cpu_us"]] for side in ("before", "after")],
+        ["HTTP GET c16", "", "req/s", "server CPU µs/req"],
+        [
+            [key, side, result[key][side]["throughput"], result[key][side]["server_cpu_us"]]
+            for key in HTTP_SWITCHES
+            for side in ("before", "after")
+        ],
     )
     second = table(
         ["wake", "waiters", "store reads to wake", "last answer after writes s"],

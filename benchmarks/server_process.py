@@ -27,6 +27,7 @@ from benchmarks import dataset
 from lro_server.cli.app import AppConfig, Application
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
+from lro_server.storage import SqliteStore
 
 
 def app_config(raw: dict[str, Any]) -> AppConfig:
@@ -137,14 +138,24 @@ async def serve(config: AppConfig, switches: dict[str, Any]) -> None:
         await app.stop(grace=0.5)
 
 
+#: Switches of :func:`_undo_optimisations`.
+SWITCHES = ("render_every_get", "reread_on_wake", "ask_sqlite_every_get")
+
+
 def _undo_optimisations(app: Application, switches: dict[str, Any]) -> None:
     """Put back the behaviour an optimisation replaced, to measure its before/after.
 
     ``render_every_get``: the HTTP front renders JSON on every read (no cache);
-    ``reread_on_wake``: woken waiters read the store instead of taking the writer's record.
+    ``reread_on_wake``: woken waiters read the store instead of taking the writer's record;
+    ``ask_sqlite_every_get``: the SQLite store runs ``PRAGMA data_version`` on every read.
     """
     if switches.get("render_every_get"):
         app.operation_json.max_entries = 0
+    if switches.get("ask_sqlite_every_get"):
+        store: Any = app.store
+        while not isinstance(store, SqliteStore):
+            store = store.inner
+        store.data_version.close()  # without the mapping it asks SQLite every time
     if switches.get("reread_on_wake"):
         notify = app.notifier.notify
         app.notifier.notify = lambda name, record=None: notify(name)  # type: ignore[method-assign]
@@ -153,7 +164,7 @@ def _undo_optimisations(app: Application, switches: dict[str, Any]) -> None:
 def main() -> None:
     """Entry point of the child process."""
     raw = json.loads(sys.argv[1])
-    switches = {k: raw.pop(k) for k in ("render_every_get", "reread_on_wake") if k in raw}
+    switches = {k: raw.pop(k) for k in SWITCHES if k in raw}
     config = app_config(raw)
     try:
         import uvloop

@@ -5,12 +5,17 @@ Both servers run in child processes under uvloop, as ``lro-server serve`` does; 
 from separate client processes (see :mod:`benchmarks.load`). Clients read a working set of
 1,000 operations at random (the operations clients are polling); the full run also reads
 uniformly over all stored operations (a cold page cache) at concurrency 16.
+
+Each point alternates ceiling and real for a few rounds and reports the median of the
+per-round ratios: load from other work on a shared machine drifts over seconds and hits
+both sides of a round alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +36,14 @@ TARGETS = {"grpc": 0.90, "http": 0.75}
 
 def _settings(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"stored": 2_000, "hot": 200, "seconds": 0.5, "warmup": 0.3, "levels": (1, 16)}
-    return {"stored": 100_000, "hot": 1_000, "seconds": 5.0, "warmup": 1.0, "levels": (1, 16, 64)}
+        return {
+            "stored": 2_000, "hot": 200, "seconds": 0.5, "warmup": 0.3, "rounds": 1,
+            "levels": (1, 16),
+        }  # fmt: skip
+    return {
+        "stored": 100_000, "hot": 1_000, "seconds": 3.0, "warmup": 1.0, "rounds": 3,
+        "levels": (1, 16, 64),
+    }  # fmt: skip
 
 
 def _load(transport: str, server: ServerProcess, names: list[str], load: Load) -> LoadResult:
@@ -43,9 +54,9 @@ def _load(transport: str, server: ServerProcess, names: list[str], load: Load) -
     else:
         result = http_load(server.http_base, [f"/v1/{n}" for n in names], load)
     # Server CPU per call (warm-up included in both terms): robust to other load on the
-    # machine, unlike throughput; calls during warm-up are estimated at the measured rate.
-    calls = result.calls * (load.seconds + load.warmup) / load.seconds
-    result.server_cpu_us = (server.cpu_seconds() - cpu) / calls * 1e6 if calls else 0.0
+    # machine, unlike throughput.
+    served = result.served
+    result.server_cpu_us = (server.cpu_seconds() - cpu) / served * 1e6 if served else 0.0
     return result
 
 
@@ -67,33 +78,38 @@ def run(quick: bool, processes: int = 2) -> dict[str, Any]:
             ) as ceiling,
             ServerProcess(store=f"sqlite:///{db}", **base) as real,
         ):
-            for transport in ("grpc", "http"):
-                for level in s["levels"]:
-                    load = Load(level, s["seconds"], s["warmup"], min(processes, level))
-                    top = _load(transport, ceiling, hot, load)
-                    ours = _load(transport, real, hot, load)
-                    rows.append(_row(transport, level, "hot", top, ours))
+            points = [(t, level, "hot", hot) for t in ("grpc", "http") for level in s["levels"]]
             if not quick:
-                load = Load(16, s["seconds"], s["warmup"], processes)
-                for transport in ("grpc", "http"):
-                    top = _load(transport, ceiling, names, load)
-                    ours = _load(transport, real, names, load)
-                    rows.append(_row(transport, 16, "uniform", top, ours))
+                points += [(t, 16, "uniform", names) for t in ("grpc", "http")]
+            for transport, level, reads, working_set in points:
+                load = Load(level, s["seconds"], s["warmup"], min(processes, level))
+                pairs = [
+                    (_load(transport, ceiling, working_set, load),
+                     _load(transport, real, working_set, load))
+                    for _ in range(s["rounds"])
+                ]  # fmt: skip
+                rows.append(_row(transport, level, reads, pairs))
     return {
         "stored_operations": s["stored"],
         "working_set": s["hot"],
         "bulk_load_seconds": round(load_seconds, 2),
         "seconds_per_point": s["seconds"],
+        "rounds": s["rounds"],
         "client_processes": processes,
         "rows": rows,
     }
 
 
 def _row(
-    transport: str, level: int, reads: str, top: LoadResult, ours: LoadResult
+    transport: str, level: int, reads: str, pairs: list[tuple[LoadResult, LoadResult]]
 ) -> dict[str, Any]:
-    ratio = ours.throughput / top.throughput if top.throughput else 0.0
-    cpu_ratio = top.server_cpu_us / ours.server_cpu_us if ours.server_cpu_us else 0.0
+    ratio = statistics.median(
+        ours.throughput / top.throughput if top.throughput else 0.0 for top, ours in pairs
+    )
+    cpu_ratio = statistics.median(
+        top.server_cpu_us / ours.server_cpu_us if ours.server_cpu_us else 0.0 for top, ours in pairs
+    )
+    top, ours = _merged([p[0] for p in pairs]), _merged([p[1] for p in pairs])
     target = TARGETS[transport] if (transport == "http" or level >= 16) else None
     return {
         "transport": transport,
@@ -106,6 +122,19 @@ def _row(
         "target": target,
         "met": None if target is None else ratio >= target,
     }
+
+
+def _merged(results: list[LoadResult]) -> LoadResult:
+    """Rounds of one side as one result (calls summed, CPU per call weighted by calls)."""
+    calls = sum(r.calls for r in results)
+    return LoadResult(
+        calls=calls,
+        errors=sum(r.errors for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies=[x for r in results for x in r.latencies],
+        tool=results[0].tool,
+        server_cpu_us=sum(r.server_cpu_us * r.calls for r in results) / calls if calls else 0.0,
+    )
 
 
 def render(result: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import sqlite3
 import sys
 import types
@@ -248,5 +250,80 @@ async def test_a_cached_read_is_dropped_when_another_connection_writes(tmp_path:
         conn.close()
 
         assert (await store.get(created.name)).state == "ELSEWHERE"
+    finally:
+        await store.close()
+
+
+async def test_reads_with_no_commit_in_between_make_no_system_call(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        created, _ = await store.create(_named(1))
+        assert store.data_version.watching
+        await store.get(created.name)
+        checks = store.data_version.checks
+        for _ in range(50):
+            assert await store.get(created.name) == created
+        assert store.data_version.checks == checks  # the wal-index header did not move
+    finally:
+        await store.close()
+
+
+async def test_own_commits_are_asked_about_once_and_keep_other_cached_records(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        first, _ = await store.create(_named(1))
+        second, _ = await store.create(_named(2))
+        await store.get(first.name)
+        await store.get(second.name)
+        checks = store.data_version.checks
+        await store.update(dataclasses.replace(first, state="RUNNING"))
+
+        assert (await store.get(first.name)).state == "RUNNING"
+        assert await store.get(second.name) == second
+        assert store.data_version.checks == checks + 1  # the header moved: SQLite was asked
+        assert len(store.read_cache) == 2  # ... and said nobody else wrote: nothing dropped
+    finally:
+        await store.close()
+
+
+async def test_every_read_matches_the_file_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    # Reads, own writes and another connection's commits interleaved at random: every read
+    # returns what the file holds at that moment.
+    rng = random.Random(7)
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    other = sqlite3.connect(tmp_path / "lro.db", isolation_level=None)
+    try:
+        names = [(await store.create(_named(n)))[0].name for n in range(5)]
+        for step in range(300):
+            name = rng.choice(names)
+            action = rng.random()
+            if action < 0.25:
+                other.execute(f"UPDATE {TABLE} SET state = ? WHERE name = ?", (f"o{step}", name))
+            elif action < 0.4:
+                record = await store.get(name)
+                await store.update(dataclasses.replace(record, state=f"s{step}"))
+            else:
+                (truth,) = other.execute(
+                    f"SELECT state FROM {TABLE} WHERE name = ?", (name,)
+                ).fetchone()
+                assert (await store.get(name)).state == truth, f"step {step}"
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_an_in_memory_store_asks_sqlite_every_time(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:", FakeClock())
+    try:
+        created, _ = await store.create(_named(1))
+        assert not store.data_version.watching
+        before = store.data_version.checks
+        assert await store.get(created.name) == created
+        assert await store.get(created.name) == created
+        assert store.data_version.checks == before + 2
     finally:
         await store.close()
