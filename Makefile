@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint proto bench bench-quick simulate clean
+.PHONY: run test lint proto bench bench-quick simulate clean wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,16 @@ $(CHECKOV_STAMP):
 	  rm -rf $(CHECKOV_VENV); \
 	fi
 
+# wrk drives the HTTP load of the benchmarks (Debian package; no download at run time).
+# Without it they fall back to a Python client and say so in their output.
+wrk:
+	@command -v wrk >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get install -y -q wrk >/dev/null 2>&1; } \
+	  || echo "wrk is not installed: HTTP benchmarks use the Python client" >&2
+
 ## Lint, type-check, then the whole test suite.
-test: $(STAMP) $(CHECKOV_STAMP) lint
+test: $(STAMP) $(CHECKOV_STAMP) wrk lint
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -48,10 +56,10 @@ lint: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m benchmarks $(ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) wrk
 	$(BIN)/python -m benchmarks --quick $(ARGS)
 
 simulate: $(STAMP)
