@@ -90,12 +90,13 @@ class CallScope:
 
     def __enter__(self) -> CallOutcome:
         self._bindings = bind(operation=self.operation, trace=self.trace)
-        self._scope = tracing.span(
-            self.method,
-            parent=self.trace,
-            attributes={"rpc.method": self.method, "lro.front": self.front},
-        )
-        self._span = self._scope.__enter__()
+        if tracing.enabled():  # else no span object, generator or attributes per call
+            self._scope = tracing.span(
+                self.method,
+                parent=self.trace,
+                attributes={"rpc.method": self.method, "lro.front": self.front},
+            )
+            self._span = self._scope.__enter__()
         self._started = time.perf_counter()
         return self.outcome
 

@@ -134,6 +134,16 @@ class Or:
 Expr = Compare | Has | Not | And | Or
 
 
+def requires_unfinished(expr: Expr | None) -> bool:
+    """Whether every operation ``expr`` matches is unfinished (``done = false`` is one of
+    its top-level AND terms): stores may then read an index of unfinished operations."""
+    terms = expr.operands if isinstance(expr, And) else (expr,)
+    return any(
+        isinstance(t, Compare) and t.field.column == "done" and t.op is Op.EQ and t.value is False
+        for t in terms
+    )
+
+
 def canonical(expr: Expr | None) -> str:
     """The normal text of a filter: equal filters print equally; it parses back to ``expr``.
 

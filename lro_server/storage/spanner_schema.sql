@@ -22,6 +22,7 @@ CREATE TABLE Operations (
   lease_holder STRING(MAX) NOT NULL,
   lease_expire_us INT64 NOT NULL,
   claimable_expire_us INT64 AS (IF(done, NULL, lease_expire_us)) STORED,
+  unfinished_create_time_us INT64 AS (IF(done, NULL, create_time_us)) STORED,
   done_time TIMESTAMP OPTIONS (allow_commit_timestamp = true),
 ) PRIMARY KEY (key),
   ROW DELETION POLICY (OLDER_THAN(done_time, INTERVAL ${retention_days} DAY));
@@ -33,3 +34,7 @@ CREATE INDEX OperationsByOwnerCreateTime ON Operations (owner, create_time_us DE
 CREATE UNIQUE NULL_FILTERED INDEX OperationsByRequestId ON Operations (owner, request_id);
 
 CREATE NULL_FILTERED INDEX OperationsClaimable ON Operations (claimable_expire_us) STORING (lease_holder);
+
+CREATE NULL_FILTERED INDEX OperationsUnfinishedByCreateTime ON Operations (unfinished_create_time_us DESC, key DESC);
+
+CREATE NULL_FILTERED INDEX OperationsUnfinishedByOwnerCreateTime ON Operations (owner, unfinished_create_time_us DESC, key DESC);

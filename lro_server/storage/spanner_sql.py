@@ -15,6 +15,7 @@ from google.cloud import spanner
 from google.cloud.spanner_v1 import param_types
 from google.longrunning import operations_pb2
 
+from lro_server.core.filter_ast import requires_unfinished
 from lro_server.core.filter_sql import compile_filter
 from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
@@ -122,8 +123,8 @@ WHERE lease_holder = @holder AND key IN UNNEST(@names)"""
 PING = f"SELECT 1 FROM {TABLE} LIMIT 1"
 # The filter compiler and the keyset fragment use "name"; expose "key" under that name.
 _LISTED = (
-    "SELECT key AS name, done, metadata_type, error_code, {columns}"
-    " FROM {table}@{{FORCE_INDEX={index}}}"
+    "SELECT key AS name, done, metadata_type, error_code, unfinished_create_time_us, {columns}"
+    " FROM {table}@{{FORCE_INDEX={index}, " + _NULL_FILTERED_OK + "}}"
 )
 
 
@@ -131,12 +132,17 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     """The listing query for ``query`` (``limit`` > 0) and its parameters.
 
     Reads ``OperationsByCreateTime``, or ``OperationsByOwnerCreateTime`` for one owner,
-    with the same filter and keyset fragments as SQLite.
+    with the same filter and keyset fragments as SQLite. A filter that requires
+    ``done = false`` reads the NULL_FILTERED indexes of unfinished operations instead, so
+    its cost follows the running operations, not all those ever kept.
     """
     where = SqlFilter(Dialect.SPANNER.true)
-    index = "OperationsByCreateTime"
+    unfinished = requires_unfinished(query.filter)
+    index = "OperationsUnfinishedByCreateTime" if unfinished else "OperationsByCreateTime"
+    if unfinished:
+        where = SqlFilter("unfinished_create_time_us IS NOT NULL")
     if query.owner is not None:
-        index = "OperationsByOwnerCreateTime"
+        index = index.replace("By", "ByOwner", 1)
         where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
     if query.filter is not None:
         where = where.and_(compile_filter(query.filter, Dialect.SPANNER))

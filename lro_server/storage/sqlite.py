@@ -29,7 +29,7 @@ SQLite for it only when the wal-index header in shared memory says somebody comm
 a hit makes no system call. A hit costs ~2 µs instead of ~21 µs (the SELECT and, mostly,
 building the record).
 
-Every ``sqlite3`` exception is translated in :func:`_translated`, nowhere else.
+Every ``sqlite3`` exception is translated by :func:`_translate`, nowhere else.
 """
 
 from __future__ import annotations
@@ -53,10 +53,7 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
-from lro_server.core.filter_sql import compile_filter
-from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord, for_create, writable_work
-from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -179,7 +176,9 @@ class SqliteStore:
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
-        with _translated():
+        # try/except rather than _translated(): a generator context manager costs more than
+        # a cached read.
+        try:
             conn = self._connection()
             cached = self.read_cache.get(name, self.data_version.current())
             if cached is not None:
@@ -187,6 +186,8 @@ class SqliteStore:
             # Read at or after data_version: a commit in between moves data_version, and
             # the next get drops this entry with the rest.
             row = conn.execute(schema.GET, (name,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
         if row is None:
             raise _not_found(name)
         record = schema.record_from_row(row)
@@ -197,19 +198,9 @@ class SqliteStore:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
-        where = SqlFilter(Dialect.SQLITE.true)
-        if query.owner is not None:
-            where = where.and_(SqlFilter("owner = :owner", {"owner": query.owner}))
-        if query.filter is not None:
-            where = where.and_(compile_filter(query.filter, Dialect.SQLITE))
-        if query.after is not None:
-            where = where.and_(keyset_condition(query.after, Dialect.SQLITE))
-        sql = (
-            f"SELECT {schema.COLUMNS} FROM {schema.TABLE} WHERE {where.sql}"
-            " ORDER BY create_time_us DESC, name DESC LIMIT :limit"
-        )
+        sql, params = schema.list_query(query)
         with _translated():
-            rows = self._connection().execute(sql, {**where.params, "limit": query.limit})
+            rows = self._connection().execute(sql, params)
             return [schema.record_from_row(row) for row in rows.fetchall()]
 
     async def update(self, record: OperationRecord) -> OperationRecord:
@@ -367,16 +358,19 @@ def sqlite_path(url: str) -> str:
 
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
-    """Turn sqlite3 exceptions into core errors: the one place where that happens."""
+    """Turn sqlite3 exceptions into core errors (see :func:`_translate`)."""
     try:
         yield
     except sqlite3.Error as exc:
-        code = getattr(exc, "sqlite_errorcode", None)
-        if isinstance(exc, sqlite3.OperationalError) and (
-            code is None or code & 0xFF in _TRANSIENT
-        ):
-            raise Unavailable(f"the SQLite store is unavailable: {exc}") from exc
-        raise Internal(f"SQLite store failure: {exc}") from exc
+        raise _translate(exc) from exc
+
+
+def _translate(exc: sqlite3.Error) -> LroError:
+    """The core error of a sqlite3 exception: the one place where that is decided."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.OperationalError) and (code is None or code & 0xFF in _TRANSIENT):
+        return Unavailable(f"the SQLite store is unavailable: {exc}")
+    return Internal(f"SQLite store failure: {exc}")
 
 
 def _update_failure(conn: sqlite3.Connection, record: OperationRecord) -> LroError:

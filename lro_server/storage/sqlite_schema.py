@@ -14,7 +14,11 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core.errors import FailedPrecondition
+from lro_server.core.filter_sql import compile_filter
+from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
+from lro_server.core.sql import Dialect, SqlFilter
+from lro_server.core.store import ListQuery
 
 #: Name of the one table.
 TABLE = "operations"
@@ -70,8 +74,23 @@ _V1 = (
     """,
 )
 
+# Listing unfinished operations (``done = false``: clients looking for their running work,
+# and the server's own sweep for stalled chains) walks only those, newest first, instead of
+# every stored operation (50 ms per sweep with 100,000 done ones). SQLite uses a partial
+# index for a bound ``done = :p0`` too: it plans with the bound values.
+_V2 = (
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_unfinished_by_create
+        ON {TABLE} (create_time_us DESC, name DESC) WHERE done = 0
+    """,
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_unfinished_by_owner_create
+        ON {TABLE} (owner, create_time_us DESC, name DESC) WHERE done = 0
+    """,
+)
+
 #: MIGRATIONS[i] brings a database from user_version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 #: The user_version of a database this code fully understands.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -106,6 +125,28 @@ WHERE name = :name AND version = :version AND done = 0
 RETURNING version, create_time_us, update_time_us, owner, request_id, method,
     lease_holder, lease_expire_us"""
 STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
+
+
+def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
+    """The listing query for ``query`` (``limit`` > 0) and its parameters, newest first.
+
+    SQLite picks the index: by creation time, for one owner, or (``done = false``) the
+    partial ones of unfinished operations.
+    """
+    where = SqlFilter(Dialect.SQLITE.true)
+    if query.owner is not None:
+        where = where.and_(SqlFilter("owner = :owner", {"owner": query.owner}))
+    if query.filter is not None:
+        where = where.and_(compile_filter(query.filter, Dialect.SQLITE))
+    if query.after is not None:
+        where = where.and_(keyset_condition(query.after, Dialect.SQLITE))
+    sql = (
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE {where.sql}"
+        " ORDER BY create_time_us DESC, name DESC LIMIT :limit"
+    )
+    return sql, {**where.params, "limit": query.limit}
+
+
 # Claiming is two statements in one transaction, each walking a small partial index of
 # unfinished operations in lease order (no sort): first the holder renews its own leases,
 # so that a flood of expired operations cannot make it miss a renewal (and drop work it is

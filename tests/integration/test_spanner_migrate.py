@@ -7,12 +7,17 @@ covers what only Spanner has: the DDL file, the proto bundle, the row deletion p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
+from google.longrunning import operations_pb2
 
 from lro_server.core.errors import Unavailable
+from lro_server.core.filter import parse
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery
 from lro_server.storage.spanner import open_spanner_store
 from lro_server.storage.spanner_client import parse_spanner_url
 from lro_server.storage.spanner_schema import (
@@ -186,3 +191,49 @@ async def test_migrate_creates_a_missing_instance_on_the_emulator(
         database.drop()
         with contextlib.suppress(gexc.NotFound):
             database._instance.delete()
+
+
+async def test_migrate_indexes_the_unfinished_operations_of_an_existing_table(
+    spanner_emulator: SpannerEmulator, spanner_new_database_url: str
+) -> None:
+    # The release before kept no index of unfinished operations: listing done = false read
+    # every operation ever kept. Upgrading a table with rows backfills the generated column,
+    # and listings then read the new index and find exactly the running operations.
+    column = "unfinished_create_time_us INT64 AS (IF(done, NULL, create_time_us)) STORED"
+    older = [
+        s.replace(f"  {column},\n", "")
+        for s in ddl_statements()
+        if "INDEX OperationsUnfinished" not in s
+    ]
+    parsed = parse_spanner_url(spanner_new_database_url)
+    database = (
+        spanner.Client(project=parsed.project)
+        .instance(parsed.instance)
+        .database(parsed.database, ddl_statements=older, proto_descriptors=proto_descriptors())
+    )
+    database.create().result(60)
+    store = await open_spanner_store(spanner_new_database_url)
+    try:
+        created = [(await store.create(_record(n)))[0] for n in range(4)]
+        for record in created[:2]:
+            finished = operations_pb2.Operation(name=record.name, done=True)
+            await store.update(dataclasses.replace(record, operation=finished))
+
+        applied = await migrate(spanner_new_database_url)
+
+        assert applied == [
+            f"ALTER TABLE Operations ADD COLUMN {column}",
+            *[s for s in ddl_statements() if "INDEX OperationsUnfinished" in s],
+        ]
+        for owner in (None, ""):
+            query = ListQuery(filter=parse("done = false"), owner=owner, after=None, limit=10)
+            listed = await store.list(query)
+            assert [r.name for r in listed] == [r.name for r in reversed(created[2:])]
+    finally:
+        await store.close()
+
+
+def _record(n: int) -> OperationRecord:
+    return OperationRecord(
+        operation=operations_pb2.Operation(name=f"operations/00000000-0000-4000-8000-{n:012d}")
+    )

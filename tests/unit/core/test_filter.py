@@ -31,6 +31,7 @@ from lro_server.core.filter import (
     field_registry,
     parse,
 )
+from lro_server.core.filter_ast import requires_unfinished
 from lro_server.core.filter_sql import compile_filter
 from lro_server.core.sql import Dialect
 
@@ -437,3 +438,20 @@ def test_any_text_either_parses_or_raises_invalid_argument(text: str) -> None:
         return
     assert select_expr(expr) == reference(expr)  # and the SQL runs
     assert parse(canonical(expr)) == expr
+
+
+@pytest.mark.parametrize(
+    ("text", "required"),
+    [
+        ("", False),
+        ("done = false", True),
+        ('done = false AND metadata.state = "RUNNING"', True),
+        ('metadata.state = "RUNNING" AND done = false AND error.code = 0', True),
+        ('done = false OR metadata.state = "RUNNING"', False),
+        ("done = true", False),
+        ("done != true", False),
+        ("NOT done = true", False),
+    ],
+)
+def test_requires_unfinished_sees_a_top_level_done_false(text: str, required: bool) -> None:
+    assert requires_unfinished(parse(text)) is required

@@ -9,6 +9,8 @@ from google.api_core import exceptions as gexc
 from google.protobuf import descriptor_pb2
 
 from lro_server.core.errors import FailedPrecondition, Internal, InvalidArgument, Unavailable
+from lro_server.core.filter import parse
+from lro_server.core.store import ListQuery
 from lro_server.storage.spanner_client import parse_spanner_url, translated
 from lro_server.storage.spanner_schema import (
     ddl_statements,
@@ -16,6 +18,7 @@ from lro_server.storage.spanner_schema import (
     plan_migration,
     proto_descriptors,
 )
+from lro_server.storage.spanner_sql import list_query
 
 # --- the DDL file, as terraform's templatefile() will read it ------------------------------
 
@@ -174,3 +177,32 @@ def test_core_errors_pass_through_untouched() -> None:
         raise error
 
     assert caught.value is error
+
+
+# --- listing queries ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "owner", "index"),
+    [
+        ("", None, "OperationsByCreateTime"),
+        ("", "alice", "OperationsByOwnerCreateTime"),
+        ("done = false", None, "OperationsUnfinishedByCreateTime"),
+        ('done = false AND metadata.state = "X"', "alice", "OperationsUnfinishedByOwnerCreateTime"),
+        ('done = false OR metadata.state = "RUNNING"', None, "OperationsByCreateTime"),
+        ("NOT done = true", None, "OperationsByCreateTime"),
+        ("done = true", None, "OperationsByCreateTime"),
+    ],
+)
+def test_listings_that_require_unfinished_operations_read_their_index(
+    text: str, owner: str | None, index: str
+) -> None:
+    query = ListQuery(filter=parse(text), owner=owner, after=None, limit=5)
+
+    sql, params = list_query(query)
+
+    assert f"FORCE_INDEX={index}," in sql
+    assert f"INDEX {index} ON" in ddl_text()
+    # Cloud Spanner reads a NULL_FILTERED index only when the query excludes its NULLs.
+    assert ("unfinished_create_time_us IS NOT NULL" in sql) == ("Unfinished" in index)
+    assert params["limit"] == 5

@@ -19,10 +19,12 @@ from lro_server.core.errors import (
     NotFound,
     Unavailable,
 )
+from lro_server.core.filter import parse
 from lro_server.core.record import OperationRecord
+from lro_server.core.store import ListQuery
 from lro_server.storage import SqliteStore, migrate_store, open_sqlite_store, open_store
 from lro_server.storage.sqlite import sqlite_path
-from lro_server.storage.sqlite_schema import SCHEMA_VERSION, TABLE
+from lro_server.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, TABLE, list_query
 from lro_server.testing.clock import FakeClock
 
 
@@ -89,7 +91,10 @@ async def test_a_new_file_gets_the_schema_wal_and_the_current_version(tmp_path: 
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
             )
         }
-    suffixes = {"by_create", "by_owner_create", "by_request", "claimable", "held"}
+    suffixes = {
+        "by_create", "by_owner_create", "by_request", "claimable", "held",
+        "unfinished_by_create", "unfinished_by_owner_create",
+    }  # fmt: skip
     assert indexes == {f"{TABLE}_{suffix}" for suffix in suffixes}
 
 
@@ -327,3 +332,51 @@ async def test_an_in_memory_store_asks_sqlite_every_time(tmp_path: Path) -> None
         assert store.data_version.checks == before + 2
     finally:
         await store.close()
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_operations(tmp_path: Path) -> None:
+    path = tmp_path / "lro.db"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    first = SqliteStore(path, FakeClock())
+    created, _ = await first.create(_record())
+    await first.close()
+    with sqlite3.connect(path, isolation_level=None) as conn:  # back to version 1
+        conn.execute(f"DROP INDEX {TABLE}_unfinished_by_create")
+        conn.execute(f"DROP INDEX {TABLE}_unfinished_by_owner_create")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+
+    store = SqliteStore(path, FakeClock())
+    try:
+        assert store.schema_changes == [s for s in MIGRATIONS[1]]
+        assert await store.get(created.name) == created
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("owner", [None, "alice"])
+async def test_listing_unfinished_operations_walks_only_those(
+    tmp_path: Path, owner: str | None
+) -> None:
+    # done = false must not scan every operation ever stored (the stalled-chain sweep
+    # runs it every few seconds): the partial index of unfinished operations serves it,
+    # in order, without a sort.
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    await store.close()
+    query = ListQuery(
+        filter=parse('done = false AND metadata.@type = "lro.databricks.v1.RunMetadata"'),
+        owner=owner,
+        after=None,
+        limit=10,
+    )
+    sql, params = list_query(query)
+    with sqlite3.connect(tmp_path / "lro.db") as conn:
+        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    conn.close()
+    index = "unfinished_by_owner_create" if owner else "unfinished_by_create"
+    assert f"USING INDEX {TABLE}_{index}" in plan
+    assert "TEMP B-TREE" not in plan
