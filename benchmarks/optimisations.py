@@ -7,7 +7,10 @@ Each optimisation can be switched back off in the benchmark server (see
   asked of SQLite only after a commit (``ask_sqlite_every_get`` is the before): HTTP GETs
   at concurrency 16 over a working set of stored operations;
 - woken waiters take the writer's record (``reread_on_wake`` is the before): waiters held
-  on one replica, all completed at once; store reads and time to the last answer.
+  on one replica, all completed at once; store reads and time to the last answer;
+- listing unfinished operations through their own index (the before drops it): a
+  ``done = false`` page, as the stalled-chain sweep reads every few seconds, among many
+  done operations, timed on the store itself.
 
 Rounds alternate before and after, so drifting load on the machine hits both alike.
 """
@@ -15,9 +18,13 @@ Rounds alternate before and after, so drifting load on the machine hits both ali
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import random
+import sqlite3
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,10 @@ from benchmarks import dataset, fanin
 from benchmarks.common import table, write_result
 from benchmarks.load import Load, http_load
 from benchmarks.processes import ServerProcess
+from lro_server.core.filter import parse
+from lro_server.core.store import ListQuery
+from lro_server.storage import SqliteStore
+from lro_server.storage import sqlite_schema as schema
 
 #: HTTP GET comparisons: result key → the switch that restores the before.
 HTTP_SWITCHES = {
@@ -96,12 +107,42 @@ def _wake(tmp: Path, quick: bool) -> dict[str, Any]:
     return results
 
 
+def _unfinished(tmp: Path, quick: bool) -> dict[str, Any]:
+    done, running, reads = (5_000, 20, 20) if quick else (100_000, 100, 50)
+    db = tmp / "unfinished.db"
+    names = dataset.names(3, done + running)
+    dataset.bulk_load(db, (dataset.record(n, i, done=i >= running) for i, n in enumerate(names)))
+    query = ListQuery(filter=parse("done = false"), owner=None, after=None, limit=100)
+
+    async def page_ms() -> float:
+        store = SqliteStore(db)
+        try:
+            assert len(await store.list(query)) == running
+            started = time.perf_counter()
+            for _ in range(reads):
+                await store.list(query)
+            return (time.perf_counter() - started) / reads * 1e3
+        finally:
+            await store.close()
+
+    after = asyncio.run(page_ms())
+    # The file stays at the current schema version, so the store does not put them back.
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        for index in ("unfinished_by_create", "unfinished_by_owner_create"):
+            conn.execute(f"DROP INDEX {schema.TABLE}_{index}")
+    before = asyncio.run(page_ms())
+    return {"done": done, "running": running, "before_ms": round(before, 3),
+            "after_ms": round(after, 3)}  # fmt: skip
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Both comparisons; returns the JSON-ready results."""
     with tempfile.TemporaryDirectory(prefix="lro-bench-") as tmp:
         db, paths = _dataset(Path(tmp), quick)
         result = {key: _http(db, paths, switch, quick) for key, switch in HTTP_SWITCHES.items()}
-        return {**result, "handover": _wake(Path(tmp), quick)}
+        result["handover"] = _wake(Path(tmp), quick)
+        result["unfinished_listing"] = _unfinished(Path(tmp), quick)
+        return result
 
 
 def render(result: dict[str, Any]) -> str:
@@ -127,7 +168,12 @@ def render(result: dict[str, Any]) -> str:
             for side in ("before", "after")
         ],
     )
-    return f"{first}\n\n{second}"
+    u = result["unfinished_listing"]
+    third = table(
+        ["done = false page", "done ops", "running ops", "before ms", "after ms"],
+        [["SQLite store", u["done"], u["running"], u["before_ms"], u["after_ms"]]],
+    )
+    return f"{first}\n\n{second}\n\n{third}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -53,6 +53,10 @@ def test_quick_run_completes_and_writes_its_results(tmp_path: Path) -> None:
     assert {"simulator_alone", "run_now", "tracker"} <= write.keys()
 
     before_after = suites["optimisations"]["result"]
-    assert {"json_once_per_version", "data_version_after_commits", "handover"} <= (
-        before_after.keys()
-    )
+    assert {
+        "json_once_per_version",
+        "data_version_after_commits",
+        "handover",
+        "unfinished_listing",
+    } <= before_after.keys()
+    assert {"before_ms", "after_ms"} <= before_after["unfinished_listing"].keys()
