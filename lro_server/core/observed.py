@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery, OperationStore
@@ -25,6 +26,9 @@ class ObservedStore:
     def __init__(self, inner: OperationStore, listeners: list[Listener] | None = None) -> None:
         self.inner = inner
         self._listeners: list[Listener] = list(listeners or [])
+        #: See OperationStore.get. The inner store's own method: a read changes nothing to
+        #: observe, and every GetOperation and WaitOperation passes here (no extra coroutine).
+        self.get: Callable[[str], Coroutine[Any, Any, OperationRecord]] = inner.get
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` after every write from now on."""
@@ -44,10 +48,6 @@ class ObservedStore:
         if created:
             self._changed(stored.name, stored)
         return stored, created
-
-    async def get(self, name: str) -> OperationRecord:
-        """See OperationStore.get."""
-        return await self.inner.get(name)
 
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
