@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 import time
+from collections.abc import Callable
 
 from google.protobuf import any_pb2, symbol_database
 from google.protobuf.message import Message
@@ -43,11 +45,26 @@ class _Entry:
 
 
 class Schedule:
-    """When each tracked operation is polled next. Times are time.monotonic() seconds."""
+    """When each tracked operation is polled next. Times are ``clock()`` seconds.
 
-    def __init__(self, options: TrackerOptions) -> None:
+    Due times sit in a heap, so a wake-up of the tracker costs a heap pop per operation due
+    instead of a scan of every tracked one (a replica tracks up to ``claim_limit``, 10,000,
+    and wakes after every poll). An item ``(due, name)`` counts only while ``name`` is
+    tracked, idle, and still due then; other items are stale, dropped when they surface,
+    and the heap is rebuilt from the entries when stale items outnumber live ones.
+
+    Args:
+        options: Poll intervals and back-off.
+        clock: Monotonic seconds (``time.monotonic``; tests pass their own).
+    """
+
+    def __init__(
+        self, options: TrackerOptions, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._options = options
+        self._clock = clock
         self._entries: dict[str, _Entry] = {}
+        self._heap: list[tuple[float, str]] = []
 
     def names(self) -> list[str]:
         """Every tracked operation."""
@@ -58,12 +75,15 @@ class Schedule:
 
     def add(self, name: str, *, delay: float) -> None:
         """Track ``name`` (if new) and poll it within ``delay`` seconds."""
-        due = time.monotonic() + delay
+        due = self._clock() + delay
         entry = self._entries.get(name)
         if entry is None:
-            self._entries[name] = _Entry(due, self._options.poll_interval_seconds)
+            entry = self._entries[name] = _Entry(due, self._options.poll_interval_seconds)
+        elif due < entry.due:
+            entry.due = due
         else:
-            entry.due = min(entry.due, due)
+            return
+        self._push(name, entry)
 
     def poke(self, name: str) -> bool:
         """Poll ``name`` at once; False if it is not tracked here."""
@@ -72,6 +92,7 @@ class Schedule:
             return False
         entry.due = 0.0
         entry.interval = self._options.poll_interval_seconds
+        self._push(name, entry)
         return True
 
     def drop(self, name: str) -> None:
@@ -85,13 +106,18 @@ class Schedule:
                 del self._entries[name]
         for name in claimed:
             if name not in self._entries:
-                self._entries[name] = _Entry(0.0, self._options.poll_interval_seconds)
+                entry = self._entries[name] = _Entry(0.0, self._options.poll_interval_seconds)
+                self._push(name, entry)
 
     def due(self, now: float) -> list[str]:
         """Operations to poll now; they are marked busy until :meth:`finished`."""
-        ready = [n for n, e in self._entries.items() if not e.busy and e.due <= now]
-        for name in ready:
-            self._entries[name].busy = True
+        heap, ready = self._heap, []
+        while heap and heap[0][0] <= now:
+            due, name = heapq.heappop(heap)
+            entry = self._entries.get(name)
+            if entry is not None and not entry.busy and entry.due == due:
+                entry.busy = True
+                ready.append(name)
         return ready
 
     def take(self, names: list[str]) -> list[str]:
@@ -104,8 +130,9 @@ class Schedule:
     def finished(self, name: str) -> None:
         """A poll of ``name`` is over."""
         entry = self._entries.get(name)
-        if entry is not None:
+        if entry is not None and entry.busy:
             entry.busy = False
+            self._push(name, entry)
 
     def backoff(self, name: str, *, changed: bool) -> None:
         """Schedule the next poll: reset the interval after a change, else back off."""
@@ -119,11 +146,27 @@ class Schedule:
             entry.interval = min(
                 entry.interval * options.backoff, options.max_poll_interval_seconds
             )
-        entry.due = time.monotonic() + entry.interval
+        entry.due = self._clock() + entry.interval
+        self._push(name, entry)
 
     def next_due(self) -> float:
         """Earliest due time of an idle entry (inf when none)."""
-        return min((e.due for e in self._entries.values() if not e.busy), default=math.inf)
+        heap = self._heap
+        while heap:
+            due, name = heap[0]
+            entry = self._entries.get(name)
+            if entry is not None and not entry.busy and entry.due == due:
+                return due
+            heapq.heappop(heap)
+        return math.inf
+
+    def _push(self, name: str, entry: _Entry) -> None:
+        if entry.busy:
+            return  # finished() pushes it with the due time it has then
+        heapq.heappush(self._heap, (entry.due, name))
+        if len(self._heap) > 2 * len(self._entries) + 64:
+            self._heap = [(e.due, n) for n, e in self._entries.items() if not e.busy]
+            heapq.heapify(self._heap)
 
 
 def unpack_metadata(packed: any_pb2.Any) -> Message | None:
