@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -68,3 +69,41 @@ async def test_an_outage_longer_than_the_budget_is_unavailable(sim):
             await client.call("GET", "/api/2.2/jobs/list")
     finally:
         await client.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _proxy_env(monkeypatch: pytest.MonkeyPatch, proxy: str, no_proxy: str) -> None:
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+async def test_proxy_settings_are_read_once_for_the_workspace(sim, monkeypatch):
+    # The proxy is a closed port: calls work only while NO_PROXY exempts the workspace.
+    _proxy_env(monkeypatch, f"http://127.0.0.1:{_closed_port()}", no_proxy="127.0.0.1")
+    client = Databricks(DatabricksOptions(host=sim.url, token="t", call_timeout_seconds=2))
+    try:
+        await client.call("GET", "/api/2.2/jobs/list")
+        monkeypatch.setenv("NO_PROXY", "")  # settings are read at start, not per call
+        await client.call("GET", "/api/2.2/jobs/list")
+    finally:
+        await client.close()
+    assert sim.calls(path_contains="jobs/list") == 2
+
+
+async def test_a_proxy_from_the_environment_is_still_used(sim, monkeypatch):
+    _proxy_env(monkeypatch, f"http://127.0.0.1:{_closed_port()}", no_proxy="")
+    client = Databricks(DatabricksOptions(host=sim.url, token="t", call_timeout_seconds=1))
+    try:
+        with pytest.raises(Unavailable):
+            await client.call("GET", "/api/2.2/jobs/list")
+    finally:
+        await client.close()
+    assert sim.calls(path_contains="jobs/list") == 0  # it went to the (closed) proxy
