@@ -29,7 +29,7 @@ from lro_server.core.names import COLLECTION, new_operation_name, validate_opera
 from lro_server.core.notify import Notifier
 from lro_server.core.principal import Principal
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ListQuery, OperationStore, not_found
 
 _log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class OperationsService:
         record = await self.store.get(name)
         if not caller.may_see(record.owner):
             # Same answer as for a missing operation: existence must not leak.
-            raise NotFound(f"operation {name} not found", metadata={"name": name})
+            raise not_found(name)
         if manage and not caller.may_manage(record.owner):
             # A waiter reads every owner's operations but changes none of them.
             raise PermissionDenied(

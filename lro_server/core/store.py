@@ -22,6 +22,7 @@ import builtins
 import dataclasses
 from typing import Protocol
 
+from lro_server.core.errors import Aborted, FailedPrecondition, LroError, NotFound
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
@@ -85,3 +86,26 @@ class OperationStore(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
         ...
+
+
+def not_found(name: str) -> NotFound:
+    """The error of every store (and the service) for a missing operation."""
+    return NotFound(f"operation {name} not found", metadata={"name": name})
+
+
+def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> LroError:
+    """Why a compare-and-set of ``record`` matched no row, from the stored (version, done)
+    read in the same transaction (None: no such row)."""
+    if stored is None:
+        return not_found(record.name)
+    version, done = stored
+    if done:
+        return FailedPrecondition(
+            f"operation {record.name} is done and cannot change",
+            reason="OPERATION_DONE",
+            metadata={"name": record.name},
+        )
+    return Aborted(
+        f"operation {record.name} is at version {version}, not {record.version}",
+        metadata={"name": record.name, "version": str(version)},
+    )

@@ -44,16 +44,12 @@ from google.cloud import spanner
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
-    Aborted,
     AlreadyExists,
-    FailedPrecondition,
     InvalidArgument,
-    LroError,
-    NotFound,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create, writable_work
-from lro_server.core.store import ListQuery
+from lro_server.core.store import ListQuery, not_found, update_failure
 from lro_server.storage.spanner_client import (
     SpannerUrl,
     new_client,
@@ -280,7 +276,7 @@ class SpannerStore:
                 snapshot.read(TABLE, COLUMNS, _KeySet(keys=[[name]]), timeout=self._timeout)
             )
         if not rows:
-            raise _not_found(name)
+            raise not_found(name)
         return record_from_row(rows[0])
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
@@ -321,7 +317,7 @@ class SpannerStore:
                 txn.execute_sql(sql, params=params, param_types=UPDATE_TYPES, timeout=self._timeout)
             )
             if not rows:
-                raise self._update_failure(txn, record)
+                raise update_failure(record, self._stored_status(txn, record.name))
             return list(rows[0])
 
         version, create_us, update_us, owner, request_id, method, holder, expire_us = (
@@ -339,23 +335,12 @@ class SpannerStore:
             lease_expire_us=expire_us,
         )
 
-    def _update_failure(self, txn: Any, record: OperationRecord) -> LroError:
-        """Why a compare-and-set matched no row (read inside the same transaction)."""
-        keys = _KeySet(keys=[[record.name]])
-        rows = list(txn.read(TABLE, ("version", "done"), keys, timeout=self._timeout))
-        if not rows:
-            return _not_found(record.name)
-        version, done = rows[0]
-        if done:
-            return FailedPrecondition(
-                f"operation {record.name} is done and cannot change",
-                reason="OPERATION_DONE",
-                metadata={"name": record.name},
-            )
-        return Aborted(
-            f"operation {record.name} is at version {version}, not {record.version}",
-            metadata={"name": record.name, "version": str(version)},
+    def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
+        """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""
+        rows = list(
+            txn.read(TABLE, ("version", "done"), _KeySet(keys=[[name]]), timeout=self._timeout)
         )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def _delete(self, name: str) -> None:
         params = {"name": name}
@@ -367,7 +352,7 @@ class SpannerStore:
             return count
 
         if self._transaction(attempt) == 0:
-            raise _not_found(name)
+            raise not_found(name)
 
     def _claim(
         self, holder: str, now: int, expire: int, limit: int
@@ -449,7 +434,3 @@ def _open_database(url: SpannerUrl, threads: int) -> Any:
     return client.instance(url.instance).database(
         url.database, pool=_BurstyPool(target_size=threads)
     )
-
-
-def _not_found(name: str) -> NotFound:
-    return NotFound(f"operation {name} not found", metadata={"name": name})

@@ -44,17 +44,15 @@ from typing import Any
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
-    Aborted,
     AlreadyExists,
     FailedPrecondition,
     Internal,
     InvalidArgument,
     LroError,
-    NotFound,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create, writable_work
-from lro_server.core.store import ListQuery
+from lro_server.core.store import ListQuery, not_found, update_failure
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
 from lro_server.storage.sqlite_version import DataVersion
@@ -189,7 +187,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         if row is None:
-            raise _not_found(name)
+            raise not_found(name)
         record = schema.record_from_row(row)
         self.read_cache.put(record, _row_size(row))
         return record
@@ -222,7 +220,7 @@ class SqliteStore:
         with _translated(), self._write() as conn:
             rows = conn.execute(schema.UPDATE, params).fetchall()
             if not rows:
-                raise _update_failure(conn, record)
+                raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
         version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
         return dataclasses.replace(
             record,
@@ -242,7 +240,7 @@ class SqliteStore:
         with _translated():
             deleted = self._connection().execute(schema.DELETE, (name,)).rowcount
         if deleted == 0:
-            raise _not_found(name)
+            raise not_found(name)
 
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
@@ -373,32 +371,10 @@ def _translate(exc: sqlite3.Error) -> LroError:
     return Internal(f"SQLite store failure: {exc}")
 
 
-def _update_failure(conn: sqlite3.Connection, record: OperationRecord) -> LroError:
-    """Why a compare-and-set matched no row (read inside the same write transaction)."""
-    row = conn.execute(schema.STATUS, (record.name,)).fetchone()
-    if row is None:
-        return _not_found(record.name)
-    version, done = row
-    if done:
-        return FailedPrecondition(
-            f"operation {record.name} is done and cannot change",
-            reason="OPERATION_DONE",
-            metadata={"name": record.name},
-        )
-    return Aborted(
-        f"operation {record.name} is at version {version}, not {record.version}",
-        metadata={"name": record.name, "version": str(version)},
-    )
-
-
 def _row_size(row: tuple[Any, ...]) -> int:
     """Estimated size of a record read from ``row``: its operation, work and checkpoint."""
     checkpoint = row[10]
     return len(row[1]) + len(row[9]) + (len(checkpoint) if checkpoint is not None else 0)
-
-
-def _not_found(name: str) -> NotFound:
-    return NotFound(f"operation {name} not found", metadata={"name": name})
 
 
 def _bad_url(url: str, why: str) -> InvalidArgument:
