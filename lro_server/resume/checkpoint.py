@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lro_server.core.errors import FailedPrecondition
+from lro_server.core.record import OperationRecord
 
 #: Value of the ``format`` key; bump on an incompatible change.
 FORMAT = "lro-checkpoint/1"
@@ -98,6 +99,18 @@ class Checkpoint:
             "state": dict(self.state),
         }
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+    @staticmethod
+    def of(record: OperationRecord) -> Checkpoint:
+        """The checkpoint of ``record``; FailedPrecondition when it has none or it is
+        unreadable."""
+        if record.checkpoint is None:
+            raise FailedPrecondition(
+                f"{record.name} has no checkpoint",
+                reason="NOT_RESUMABLE",
+                metadata={"name": record.name},
+            )
+        return Checkpoint.decode(record.checkpoint, name=record.name)
 
     @staticmethod
     def decode(data: bytes, *, name: str = "") -> Checkpoint:

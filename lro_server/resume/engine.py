@@ -135,13 +135,13 @@ class Resumer:
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Make the method's first move inside the start RPC."""
         method = self._method(record.method)
-        checkpoint = self._checkpoint(record)
+        checkpoint = self.checkpoint(record)
         advance = await method.begin(record, checkpoint.state)
         return await self._commit(record, checkpoint, advance)
 
     async def request_cancel(self, record: OperationRecord) -> None:
         """Cancel the children the operation waits for; the resume then ends it CANCELLED."""
-        checkpoint = self._checkpoint(record)
+        checkpoint = self.checkpoint(record)
         if checkpoint.wait is not None:
             await self._cancel_all(record.name, checkpoint.wait.children)
 
@@ -170,7 +170,7 @@ class Resumer:
                     reason="NOT_RESUMABLE",
                     metadata={"name": name, "method": method},
                 )
-            checkpoint = self._checkpoint(record)
+            checkpoint = self.checkpoint(record)
             current = checkpoint.wait.id if checkpoint.wait else None
             if wait_id is not None and wait_id != current:
                 if wait_id > checkpoint.seq or wait_id < 1:
@@ -242,10 +242,10 @@ class Resumer:
         )
         for _ in range(CAS_ATTEMPTS):
             try:
-                stored = await self.store.update(_applied(record, committed, advance))
+                stored = await self.store.update(advance.applied_to(record, committed.encode()))
             except (Aborted, FailedPrecondition):
                 fresh = await self.store.get(record.name)
-                if fresh.done or self._checkpoint(fresh).seq != checkpoint.seq:
+                if fresh.done or self.checkpoint(fresh).seq != checkpoint.seq:
                     # Another resume of the same wait won: its decision stands (the children
                     # we may have started are the same operations, by request id).
                     _log.info("%s: a concurrent resume moved on first; no-op", record.name)
@@ -273,12 +273,12 @@ class Resumer:
         await self._hand_off(stored, checkpoint)
 
     async def _hand_off(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
-        ticket = self._ticket(record, checkpoint)
+        ticket = self.ticket(record, checkpoint)
         try:
             handle = await self.waiter.hand_off(ticket)
         except LroError as exc:
             _log.warning("%s: handing wait %d off failed: %s", record.name, ticket.wait_id, exc)
-            self._spawn(self._hand_off_failed(ticket, checkpoint))
+            self.spawn(self._hand_off_failed(ticket, checkpoint))
             return
         _log.info(
             "%s: waiting on %s (wait %d)", record.name, ", ".join(ticket.children), ticket.wait_id
@@ -307,7 +307,7 @@ class Resumer:
     async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
         for _ in range(CAS_ATTEMPTS):
             record = await self.store.get(name)
-            checkpoint = self._checkpoint(record)
+            checkpoint = self.checkpoint(record)
             if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
                 return
             try:
@@ -326,30 +326,6 @@ class Resumer:
 
     def ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
         """The waiter's ticket for the current wait of ``record``."""
-        return self._ticket(record, checkpoint)
-
-    def checkpoint(self, record: OperationRecord) -> Checkpoint:
-        """The decoded checkpoint of ``record`` (FailedPrecondition without one)."""
-        return self._checkpoint(record)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coroutine`` in the background, logging its failure (waiters use this)."""
-        self._spawn(coroutine)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(_logged(coroutine))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def stop(self) -> None:
-        """Cancel background work."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
         wait = checkpoint.wait
         assert wait is not None
         return WaitTicket(
@@ -360,6 +336,25 @@ class Resumer:
             deadline_us=wait.deadline_us,
             handle=wait.handle,
         )
+
+    @staticmethod
+    def checkpoint(record: OperationRecord) -> Checkpoint:
+        """The decoded checkpoint of ``record`` (FailedPrecondition without one)."""
+        return Checkpoint.of(record)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` in the background, logging its failure (waiters use this)."""
+        task = asyncio.get_running_loop().create_task(_logged(coroutine))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Cancel background work."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _child(self, name: str) -> OperationRecord | None:
         try:
@@ -383,37 +378,8 @@ class Resumer:
             raise Internal(f"{name} is not a resumable method")
         return method
 
-    def _checkpoint(self, record: OperationRecord) -> Checkpoint:
-        if record.checkpoint is None:
-            raise FailedPrecondition(
-                f"{record.name} has no checkpoint",
-                reason="NOT_RESUMABLE",
-                metadata={"name": record.name},
-            )
-        return Checkpoint.decode(record.checkpoint, name=record.name)
-
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
-
-
-def _applied(record: OperationRecord, checkpoint: Checkpoint, advance: Advance) -> OperationRecord:
-    if advance.failure is not None:
-        failure = advance.failure
-        finished = lifecycle.fail(
-            record,
-            failure.code,
-            failure.message,
-            details=failure.details,
-            metadata=advance.metadata,
-            state=advance.live_state,
-        )
-    elif advance.response is not None:
-        finished = lifecycle.succeed(
-            record, advance.response, metadata=advance.metadata, state=advance.live_state
-        )
-    else:
-        finished = lifecycle.with_metadata(record, advance.metadata, state=advance.live_state)
-    return dataclasses.replace(finished, checkpoint=checkpoint.encode())
 
 
 async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:

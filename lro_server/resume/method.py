@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
+from lro_server.core import lifecycle
 from lro_server.core.errors import Code, InvalidArgument
 from lro_server.core.record import OperationRecord
 
@@ -80,6 +81,26 @@ class Advance:
         outcomes = sum((bool(self.wait_on), self.response is not None, self.failure is not None))
         if outcomes != 1:
             raise ValueError("an Advance needs exactly one of wait_on, response or failure")
+
+    def applied_to(self, record: OperationRecord, checkpoint: bytes) -> OperationRecord:
+        """``record`` as this decision leaves it, with the encoded ``checkpoint``."""
+        if self.failure is not None:
+            failure = self.failure
+            finished = lifecycle.fail(
+                record,
+                failure.code,
+                failure.message,
+                details=failure.details,
+                metadata=self.metadata,
+                state=self.live_state,
+            )
+        elif self.response is not None:
+            finished = lifecycle.succeed(
+                record, self.response, metadata=self.metadata, state=self.live_state
+            )
+        else:
+            finished = lifecycle.with_metadata(record, self.metadata, state=self.live_state)
+        return dataclasses.replace(finished, checkpoint=checkpoint)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
