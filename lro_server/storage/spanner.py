@@ -12,7 +12,8 @@ Mapping of the port's rules (see :mod:`lro_server.core.store`) onto Spanner:
   retries ABORTED itself. Compare-and-set is one ``UPDATE ... WHERE version = @version
   AND NOT done`` statement, as in SQLite; when it matches nothing, a read in the same
   transaction tells NotFound, FailedPrecondition (done) and Aborted (version) apart.
-- Listing reads ``OperationsByCreateTime`` (or ``OperationsByOwnerCreateTime``) with the
+- Listing reads ``OperationsByCreateTime`` (or ``OperationsByOwnerCreateTime``; for
+  ``done = false`` their counterparts holding unfinished operations only) with the
   same filter compiler and keyset fragment as SQLite. Those fragments name the operation
   ``name``; the table keeps the reference schema's ``key``, so the query selects from a
   derived table that renames it (a plain projection: the optimizer still walks the index).
@@ -52,7 +53,7 @@ from lro_server.core.record import OperationRecord, for_create, writable_work
 from lro_server.core.store import ListQuery, not_found, update_failure
 from lro_server.storage.spanner_client import (
     SpannerUrl,
-    new_client,
+    open_database,
     parse_spanner_url,
     translated,
 )
@@ -82,7 +83,6 @@ _T = TypeVar("_T")
 
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
 _KeySet: Any = spanner.KeySet
-_BurstyPool: Any = spanner.BurstyPool
 
 #: Default worker threads (and pooled sessions) per store.
 DEFAULT_THREADS = 16
@@ -262,12 +262,7 @@ class SpannerStore:
         return record, True
 
     def _by_request(self, reader: Any, owner: str, request_id: str) -> OperationRecord | None:
-        params = {"owner": owner, "request_id": request_id}
-        rows = list(
-            reader.execute_sql(
-                BY_REQUEST, params=params, param_types=param_types_of(params), timeout=self._timeout
-            )
-        )
+        rows = self._rows(reader, BY_REQUEST, {"owner": owner, "request_id": request_id})
         return record_from_row(rows[0]) if rows else None
 
     def _get(self, name: str) -> OperationRecord:
@@ -281,19 +276,19 @@ class SpannerStore:
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
         with self._db.snapshot() as snapshot:
-            rows = list(
-                snapshot.execute_sql(
-                    sql,
-                    params=dict(params),
-                    param_types=param_types_of(params),
-                    timeout=self._timeout,
-                )
-            )
-        return [record_from_row(row) for row in rows]
+            return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
 
     def _ping(self) -> None:
         with self._db.snapshot() as snapshot:
-            list(snapshot.execute_sql(PING, timeout=self._timeout))
+            self._rows(snapshot, PING, {})
+
+    def _rows(self, reader: Any, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
+        """All rows of ``sql`` read by a snapshot or a transaction, within the deadline."""
+        return list(
+            reader.execute_sql(
+                sql, params=dict(params), param_types=param_types_of(params), timeout=self._timeout
+            )
+        )
 
     def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
         params = {
@@ -360,17 +355,11 @@ class SpannerStore:
         select = {"holder": holder, "now": now, "limit": limit}
 
         def attempt(txn: Any) -> builtins.list[OperationRecord]:
-            found = txn.execute_sql(
-                CLAIMABLE, params=select, param_types=param_types_of(select), timeout=self._timeout
-            )
-            keys = [row[0] for row in found]
+            keys = [row[0] for row in self._rows(txn, CLAIMABLE, select)]
             if not keys:
                 return []
             lease = {"holder": holder, "expire": expire, "keys": keys}
-            rows = txn.execute_sql(
-                LEASE, params=lease, param_types=param_types_of(lease), timeout=self._timeout
-            )
-            return [record_from_row(row) for row in rows]
+            return [record_from_row(row) for row in self._rows(txn, LEASE, lease)]
 
         return self._transaction(attempt)
 
@@ -416,7 +405,7 @@ async def open_spanner_store(
     if create_schema:
         await migrate(url, retention_days=retention_days)
     # Finding credentials may ask the metadata server: keep it off the event loop.
-    database = await asyncio.to_thread(_open_database, parsed, threads)
+    database = await asyncio.to_thread(open_database, parsed, threads)
     store = SpannerStore(parsed, database, clock, threads=threads, timeout=call_timeout)
     try:
         await store.ping()
@@ -425,12 +414,3 @@ async def open_spanner_store(
         raise
     _log.info("opened Spanner store %s", parsed)
     return store
-
-
-def _open_database(url: SpannerUrl, threads: int) -> Any:
-    client = new_client(url.project)
-    # One pooled session per worker thread. (With multiplexed sessions, the default on
-    # Cloud Spanner, the pool is barely used; with the emulator they must be off.)
-    return client.instance(url.instance).database(
-        url.database, pool=_BurstyPool(target_size=threads)
-    )

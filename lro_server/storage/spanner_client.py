@@ -1,4 +1,4 @@
-"""Reaching Cloud Spanner: store URLs, client construction, and the one translation of its errors.
+"""Reaching Cloud Spanner: store URLs, clients and databases, the one translation of errors.
 
 Every exception google-cloud-spanner (or the transport under it) raises is turned into a
 core error by :func:`translated`, and nowhere else:
@@ -101,6 +101,17 @@ def new_client(project: str) -> Any:
         # Typed as Any: google-cloud-spanner is only partly annotated.
         client: Any = spanner.Client(project=project)
         return client
+
+
+def open_database(url: SpannerUrl, sessions: int) -> Any:
+    """The Database ``url`` names, with a pool of ``sessions`` sessions (one per worker).
+
+    With multiplexed sessions, the default on Cloud Spanner, the pool is barely used; with
+    the emulator they must be off.
+    """
+    client = new_client(url.project)
+    pool: Any = spanner.BurstyPool  # untyped in google-cloud-spanner
+    return client.instance(url.instance).database(url.database, pool=pool(target_size=sessions))
 
 
 def schema_missing_message(database_path: str) -> str:
