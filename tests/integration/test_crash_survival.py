@@ -50,15 +50,15 @@ def test_kill_9_with_100_live_operations_then_restart(tmp_path: Path, figures):
                             operations_pb2.CancelOperationRequest(name=plan.name),
                             operations_pb2.Operation,
                         )
-                not_done = sum(
-                    not call_retrying(
+                at_kill = {
+                    plan.name: call_retrying(
                         channel,
                         "/google.longrunning.Operations/GetOperation",
                         operations_pb2.GetOperationRequest(name=plan.name),
                         operations_pb2.Operation,
-                    ).done
+                    )
                     for plan in live
-                )
+                }
                 # Starts still in flight when the process dies.
                 pending = []
                 for plan in in_flight:
@@ -73,7 +73,17 @@ def test_kill_9_with_100_live_operations_then_restart(tmp_path: Path, figures):
                         future.result()
         finally:
             first.kill()
-        assert not_done == LIVE, "every operation must still be running at the kill"
+        # Runs last 8 s, so nothing has finished at the kill, except cancels: Databricks
+        # confirms one 0.1 s after it was sent, and a poll may have seen that already.
+        finished_early = [
+            (plan.kind, plan.expect, outcome(at_kill[plan.name]))
+            for plan in live
+            if at_kill[plan.name].done
+            and (plan.expect, outcome(at_kill[plan.name])) != ("CANCELLED", "CANCELLED")
+        ]
+        assert not finished_early, finished_early
+        not_done = sum(not op.done for op in at_kill.values())
+        assert not_done >= LIVE - LIVE // 10
         runs_at_kill = len(sim.created("runs"))
 
         restarted = time.monotonic()
