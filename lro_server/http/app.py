@@ -130,8 +130,11 @@ class HttpFront:
             response = await method.handler(message, await self._context(request, headers))
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
-            return web.Response(body=body, content_type=JSON)
-        return _json(response)
+        elif isinstance(response, operations_pb2.ListOperationsResponse):
+            body = self.operation_json.render_page(response)
+        else:
+            return _json(response)
+        return web.Response(body=body, content_type=JSON)
 
     # -- REST --------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2, json_format
 
@@ -77,3 +78,34 @@ def test_the_front_uses_the_cache_it_is_given_even_while_empty() -> None:
 
     cache = OperationJson()
     assert HttpFront(Registry(), operation_json=cache).operation_json is cache
+
+
+def _page_operations() -> list[operations_pb2.Operation]:
+    failed = _operation(7, done=True, name=NAME.replace("6f1c", "0000"))
+    failed.error.code = 9
+    failed.error.message = 'the input table is empty — ünïcödé "quoted" \\ </script>'
+    succeeded = _operation(8, done=True, name=NAME.replace("6f1c", "1111"))
+    succeeded.response.Pack(duration_pb2.Duration(seconds=1, nanos=5))
+    return [_operation(5), failed, succeeded, operations_pb2.Operation(name=NAME[:-1] + "9")]
+
+
+@pytest.mark.parametrize("count", [0, 1, 4])
+@pytest.mark.parametrize("token", ["", "CiQ2ZjFjMWE1Mi0zZDhlLTRkOGEtOWE1NS0yYTRmM2Y5YTJiMTA="])
+def test_a_page_is_byte_for_byte_what_message_to_json_gives(count: int, token: str) -> None:
+    page = operations_pb2.ListOperationsResponse(
+        operations=_page_operations()[:count], next_page_token=token
+    )
+    cache = OperationJson()
+    if count:
+        cache.render(page.operations[0])  # one of them cached already
+
+    assert cache.render_page(page) == json_format.MessageToJson(page, indent=None).encode()
+
+
+def test_a_page_read_again_is_all_hits() -> None:
+    page = operations_pb2.ListOperationsResponse(operations=_page_operations())
+    cache = OperationJson()
+    first = cache.render_page(page)
+    again = operations_pb2.ListOperationsResponse.FromString(page.SerializeToString())
+    assert cache.render_page(again) == first
+    assert (cache.hits, cache.misses) == (4, 4)
