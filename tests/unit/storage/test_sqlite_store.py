@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import sqlite3
@@ -380,3 +381,24 @@ async def test_listing_unfinished_operations_walks_only_those(
     index = "unfinished_by_owner_create" if owner else "unfinished_by_create"
     assert f"USING INDEX {TABLE}_{index}" in plan
     assert "TEMP B-TREE" not in plan
+
+
+async def test_a_commit_by_another_process_is_seen_by_the_next_read(tmp_path: Path) -> None:
+    # The wal-index header is shared memory between processes, not only connections.
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        created, _ = await store.create(_named(1))
+        assert (await store.get(created.name)).state == ""  # cached now
+        script = (
+            "import sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            f"conn.execute(\"UPDATE {TABLE} SET state = 'OTHER PROCESS'\")\n"
+        )
+        other = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, str(tmp_path / "lro.db")
+        )
+        assert await other.wait() == 0
+
+        assert (await store.get(created.name)).state == "OTHER PROCESS"
+    finally:
+        await store.close()
