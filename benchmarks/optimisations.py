@@ -65,12 +65,11 @@ def _http(db: Path, paths: list[str], switch: str, quick: bool) -> dict[str, Any
     ):
         for _ in range(rounds):
             for side, server in (("before", before), ("after", after)):
-                cpu = server.cpu_seconds()
-                result = http_load(server.http_base, paths, Load(16, seconds, 0.3))
-                sides[side]["throughput"].append(result.throughput)
-                sides[side]["cpu"].append(
-                    (server.cpu_seconds() - cpu) / max(1.0, result.served) * 1e6
+                result = server.measured(
+                    lambda s=server: http_load(s.http_base, paths, Load(16, seconds, 0.3))
                 )
+                sides[side]["throughput"].append(result.throughput)
+                sides[side]["cpu"].append(result.server_cpu_us)
     return {
         side: {
             "throughput": round(statistics.median(v["throughput"]), 1),

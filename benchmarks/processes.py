@@ -8,11 +8,13 @@ import os
 import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from benchmarks.common import python
+from benchmarks.load import LoadResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +82,15 @@ class ServerProcess:
         """The end of the server's stderr."""
         text = Path(self._log.name).read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+    def measured(self, run: Callable[[], LoadResult]) -> LoadResult:
+        """``run()``'s result with ``server_cpu_us``: this server's CPU per call it answered,
+        warm-up included in both terms (steadier than throughput on a shared machine)."""
+        cpu = self.cpu_seconds()
+        result = run()
+        served = result.served
+        result.server_cpu_us = (self.cpu_seconds() - cpu) / served * 1e6 if served else 0.0
+        return result
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the server process has used so far."""

@@ -47,17 +47,11 @@ def _settings(quick: bool) -> dict[str, Any]:
 
 
 def _load(transport: str, server: ServerProcess, names: list[str], load: Load) -> LoadResult:
-    cpu = server.cpu_seconds()
     if transport == "grpc":
         requests = [operations_pb2.GetOperationRequest(name=n).SerializeToString() for n in names]
-        result = grpc_load(server.grpc_target, GET, requests, load)
-    else:
-        result = http_load(server.http_base, [f"/v1/{n}" for n in names], load)
-    # Server CPU per call (warm-up included in both terms): robust to other load on the
-    # machine, unlike throughput.
-    served = result.served
-    result.server_cpu_us = (server.cpu_seconds() - cpu) / served * 1e6 if served else 0.0
-    return result
+        return server.measured(lambda: grpc_load(server.grpc_target, GET, requests, load))
+    paths = [f"/v1/{n}" for n in names]
+    return server.measured(lambda: http_load(server.http_base, paths, load))
 
 
 def run(quick: bool, processes: int = 2) -> dict[str, Any]:

@@ -114,17 +114,12 @@ def run(quick: bool) -> dict[str, Any]:
         alone = asyncio.run(_simulator_alone(sim.url, job, concurrency, seconds))
         request = jobs_pb2.RunNowRequest(job_id=job).SerializeToString()
         with ServerProcess(**_server_config(sim, f"{tmp}/create.db", fast_tracker=False)) as server:
-            cpu = server.cpu_seconds()
-            created = grpc_load(
-                server.grpc_target, RUN_NOW, [request], Load(concurrency, seconds, warmup)
+            created = server.measured(
+                lambda: grpc_load(
+                    server.grpc_target, RUN_NOW, [request], Load(concurrency, seconds, warmup)
+                )
             )
-            cpu_us = (
-                (server.cpu_seconds() - cpu)
-                / max(1, created.calls)
-                * 1e6
-                * seconds
-                / (seconds + warmup)
-            )
+            cpu_us = created.server_cpu_us
         tracked_job = _create_job(sim, "tracked")
         sim.post(
             "/_sim/timelines", {"kind": "runs", "timeline": HOLD, "match": {"job_id": tracked_job}}

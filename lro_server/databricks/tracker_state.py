@@ -114,9 +114,8 @@ class Schedule:
         heap, ready = self._heap, []
         while heap and heap[0][0] <= now:
             due, name = heapq.heappop(heap)
-            entry = self._entries.get(name)
-            if entry is not None and not entry.busy and entry.due == due:
-                entry.busy = True
+            if self._current(due, name):
+                self._entries[name].busy = True
                 ready.append(name)
         return ready
 
@@ -154,11 +153,15 @@ class Schedule:
         heap = self._heap
         while heap:
             due, name = heap[0]
-            entry = self._entries.get(name)
-            if entry is not None and not entry.busy and entry.due == due:
+            if self._current(due, name):
                 return due
             heapq.heappop(heap)
         return math.inf
+
+    def _current(self, due: float, name: str) -> bool:
+        """Whether the heap item ``(due, name)`` still stands for an idle, due entry."""
+        entry = self._entries.get(name)
+        return entry is not None and not entry.busy and entry.due == due
 
     def _push(self, name: str, entry: _Entry) -> None:
         if entry.busy:

@@ -135,13 +135,13 @@ class Resumer:
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Make the method's first move inside the start RPC."""
         method = self._method(record.method)
-        checkpoint = self.checkpoint(record)
+        checkpoint = Checkpoint.of(record)
         advance = await method.begin(record, checkpoint.state)
         return await self._commit(record, checkpoint, advance)
 
     async def request_cancel(self, record: OperationRecord) -> None:
         """Cancel the children the operation waits for; the resume then ends it CANCELLED."""
-        checkpoint = self.checkpoint(record)
+        checkpoint = Checkpoint.of(record)
         if checkpoint.wait is not None:
             await self._cancel_all(record.name, checkpoint.wait.children)
 
@@ -170,7 +170,7 @@ class Resumer:
                     reason="NOT_RESUMABLE",
                     metadata={"name": name, "method": method},
                 )
-            checkpoint = self.checkpoint(record)
+            checkpoint = Checkpoint.of(record)
             current = checkpoint.wait.id if checkpoint.wait else None
             if wait_id is not None and wait_id != current:
                 if wait_id > checkpoint.seq or wait_id < 1:
@@ -245,7 +245,7 @@ class Resumer:
                 stored = await self.store.update(advance.applied_to(record, committed.encode()))
             except (Aborted, FailedPrecondition):
                 fresh = await self.store.get(record.name)
-                if fresh.done or self.checkpoint(fresh).seq != checkpoint.seq:
+                if fresh.done or Checkpoint.of(fresh).seq != checkpoint.seq:
                     # Another resume of the same wait won: its decision stands (the children
                     # we may have started are the same operations, by request id).
                     _log.info("%s: a concurrent resume moved on first; no-op", record.name)
@@ -307,7 +307,7 @@ class Resumer:
     async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
         for _ in range(CAS_ATTEMPTS):
             record = await self.store.get(name)
-            checkpoint = self.checkpoint(record)
+            checkpoint = Checkpoint.of(record)
             if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
                 return
             try:
@@ -336,11 +336,6 @@ class Resumer:
             deadline_us=wait.deadline_us,
             handle=wait.handle,
         )
-
-    @staticmethod
-    def checkpoint(record: OperationRecord) -> Checkpoint:
-        """The decoded checkpoint of ``record`` (FailedPrecondition without one)."""
-        return Checkpoint.of(record)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from lro_server.core.errors import FailedPrecondition, LroError
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
+from lro_server.resume.checkpoint import Checkpoint
 
 if TYPE_CHECKING:
     from lro_server.resume.engine import Resumer
@@ -49,7 +50,7 @@ async def begin_stalled(resumer: Resumer, *, created_before_us: int) -> int:
         if record.create_time_us >= created_before_us or record.checkpoint is None:
             continue
         try:
-            checkpoint = resumer.checkpoint(record)
+            checkpoint = Checkpoint.of(record)
         except FailedPrecondition:
             continue
         if checkpoint.seq == 0 and checkpoint.wait is None:
@@ -78,7 +79,7 @@ async def _recover_one(resumer: Resumer, record: OperationRecord) -> int:
     if record.checkpoint is None or record.method not in resumer.methods:
         return 0
     try:
-        checkpoint = resumer.checkpoint(record)
+        checkpoint = Checkpoint.of(record)
     except FailedPrecondition as exc:
         _log.error("%s: %s", record.name, exc)
         return 0

@@ -127,6 +127,14 @@ _LISTED = (
     " FROM {table}@{{FORCE_INDEX={index}, " + _NULL_FILTERED_OK + "}}"
 )
 
+#: The index a listing reads, by (requires unfinished operations, one owner).
+_LIST_INDEXES = {
+    (False, False): "OperationsByCreateTime",
+    (False, True): "OperationsByOwnerCreateTime",
+    (True, False): "OperationsUnfinishedByCreateTime",
+    (True, True): "OperationsUnfinishedByOwnerCreateTime",
+}
+
 
 def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     """The listing query for ``query`` (``limit`` > 0) and its parameters.
@@ -136,13 +144,12 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     ``done = false`` reads the NULL_FILTERED indexes of unfinished operations instead, so
     its cost follows the running operations, not all those ever kept.
     """
-    where = SqlFilter(Dialect.SPANNER.true)
     unfinished = requires_unfinished(query.filter)
-    index = "OperationsUnfinishedByCreateTime" if unfinished else "OperationsByCreateTime"
-    if unfinished:
-        where = SqlFilter("unfinished_create_time_us IS NOT NULL")
+    index = _LIST_INDEXES[unfinished, query.owner is not None]
+    where = SqlFilter(
+        "unfinished_create_time_us IS NOT NULL" if unfinished else Dialect.SPANNER.true
+    )
     if query.owner is not None:
-        index = index.replace("By", "ByOwner", 1)
         where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
     if query.filter is not None:
         where = where.and_(compile_filter(query.filter, Dialect.SPANNER))
