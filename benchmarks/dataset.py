@@ -6,6 +6,7 @@ them without shipping 100,000 names around.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -66,7 +67,10 @@ def record(name: str, index: int, *, done: bool) -> OperationRecord:
         owner="",
         method=METHOD,
         state="TERMINATED" if done else "RUNNING",
-        work={"family": "jobs", "action": "run_now", "run_id": 100_000 + index},
+        family="jobs",
+        payload=json.dumps(
+            {"action": "run_now", "request": {"job_id": 42}, "entity": {"run_id": 100_000 + index}}
+        ),
         lease_holder="" if done else FOREIGN_HOLDER,
         lease_expire_us=0 if done else (int(time.time()) + 86_400) * 1_000_000,
     )

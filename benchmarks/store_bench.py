@@ -73,7 +73,10 @@ def new_record(index: int) -> OperationRecord:
         owner="bench@example.com",
         method="lro.databricks.v1.Jobs/RunNow",
         state="RUNNING",
-        work={"run_id": index, "job_id": 42},
+        family="jobs",
+        payload=json.dumps(
+            {"action": "run_now", "request": {"job_id": 42}, "entity": {"run_id": index}}
+        ),
     )
 
 

@@ -14,9 +14,6 @@ The server never trusts a waiter's claim that children are done: it re-reads the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
@@ -28,7 +25,7 @@ from lro_server.api.requests import message_body, require, start_args, timeout_s
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
-from lro_server.resume.chain import METHOD
+from lro_server.resume.chain import FAMILY, METHOD, ChainWork, StepSpec
 from lro_server.resume.engine import Resumer
 from lro_server.resume.method import WaitOutcome
 
@@ -68,21 +65,23 @@ class ChainsApi:
         return await self.service.start(
             caller=ctx.principal,
             method=METHOD,
-            work={"family": "chain", "steps": steps, "timeout_seconds": args.timeout_seconds},
+            family=FAMILY,
+            payload=ChainWork(steps).payload(),
+            timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
         )
 
     async def start_child(
-        self, step: Mapping[str, Any], *, owner: str, request_id: str, timeout_seconds: float
+        self, step: StepSpec, *, owner: str, request_id: str, timeout_seconds: float
     ) -> operations_pb2.Operation:
         """Start one step as an ordinary Jobs operation owned by the chain's owner."""
         ctx = CallContext(principal=Principal(subject=owner))
-        if step["kind"] == "run_now":
-            run_now = json_format.ParseDict(step["request"], jobs_pb2.RunNowRequest())
+        if step.kind == "run_now":
+            run_now = json_format.ParseDict(step.request, jobs_pb2.RunNowRequest())
             run_now.request_id = request_id
             run_now.timeout.FromNanoseconds(int(timeout_seconds * 1e9))
             return await self.jobs.RunNow(run_now, ctx)
-        submit = json_format.ParseDict(step["request"], jobs_pb2.SubmitRunRequest())
+        submit = json_format.ParseDict(step.request, jobs_pb2.SubmitRunRequest())
         submit.request_id = request_id
         submit.timeout.FromNanoseconds(int(timeout_seconds * 1e9))
         return await self.jobs.Submit(submit, ctx)
@@ -104,11 +103,11 @@ def _wait_id(text: str) -> int | None:
         ) from None
 
 
-def _steps(request: chains_pb2.RunChainRequest) -> list[dict[str, Any]]:
-    """Validate the steps and describe them as JSON (the chain's work description)."""
+def _steps(request: chains_pb2.RunChainRequest) -> tuple[StepSpec, ...]:
+    """Validate the steps and describe them (the chain's payload)."""
     require(len(request.steps) > 0, "steps", "at least one step is required")
     require(len(request.steps) <= MAX_STEPS, "steps", f"at most {MAX_STEPS} steps")
-    out: list[dict[str, Any]] = []
+    out: list[StepSpec] = []
     names: set[str] = set()
     for index, step in enumerate(request.steps):
         field = f"steps[{index}]"
@@ -135,5 +134,5 @@ def _steps(request: chains_pb2.RunChainRequest) -> list[dict[str, Any]]:
         if message.HasField("timeout"):
             timeout = timeout_seconds(message.timeout, f"{field}.{kind}.timeout")
         body = message_body(message)
-        out.append({"name": name, "kind": kind, "request": body, "timeout_seconds": timeout})
-    return out
+        out.append(StepSpec(name=name, kind=str(kind), request=body, timeout_seconds=timeout))
+    return tuple(out)

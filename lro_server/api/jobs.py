@@ -10,7 +10,8 @@ from google.protobuf import struct_pb2
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.api.context import CallContext
 from lro_server.api.registry import Method, service_methods
-from lro_server.api.requests import require, start_args
+from lro_server.api.requests import require
+from lro_server.api.starter import Starter
 from lro_server.core.operations import OperationsService
 
 SERVICE = "lro.databricks.v1.Jobs"
@@ -20,21 +21,21 @@ class JobsApi:
     """Databricks job runs as operations."""
 
     def __init__(self, service: OperationsService) -> None:
-        self.service = service
+        self._starter = Starter(service, SERVICE, "jobs")
 
     async def RunNow(
         self, request: jobs_pb2.RunNowRequest, ctx: CallContext
     ) -> operations_pb2.Operation:
         """Run an existing job (jobs/run-now)."""
         require(request.job_id > 0, "job_id", "must be a positive job id")
-        return await self._start("RunNow", "run_now", request, ctx)
+        return await self._starter.start("RunNow", "run_now", request, ctx)
 
     async def Submit(
         self, request: jobs_pb2.SubmitRunRequest, ctx: CallContext
     ) -> operations_pb2.Operation:
         """Submit a one-time run (jobs/runs/submit)."""
         _require_task_keys(request.tasks)
-        return await self._start("Submit", "submit", request, ctx)
+        return await self._starter.start("Submit", "submit", request, ctx)
 
     async def RepairRun(
         self, request: jobs_pb2.RepairRunRequest, ctx: CallContext
@@ -46,37 +47,14 @@ class JobsApi:
             "rerun_tasks",
             "name tasks to rerun, or set rerun_all_failed_tasks",
         )
-        return await self._start("RepairRun", "repair", request, ctx)
+        return await self._starter.start("RepairRun", "repair", request, ctx)
 
     async def CreateAndRun(
         self, request: jobs_pb2.CreateAndRunRequest, ctx: CallContext
     ) -> operations_pb2.Operation:
         """Create a job and run it once (jobs/create, then jobs/run-now)."""
         _require_task_keys(request.tasks)
-        return await self._start("CreateAndRun", "create_and_run", request, ctx)
-
-    async def _start(
-        self,
-        method: str,
-        action: str,
-        request: jobs_pb2.RunNowRequest
-        | jobs_pb2.SubmitRunRequest
-        | jobs_pb2.RepairRunRequest
-        | jobs_pb2.CreateAndRunRequest,
-        ctx: CallContext,
-    ) -> operations_pb2.Operation:
-        args = start_args(request)
-        return await self.service.start(
-            caller=ctx.principal,
-            method=f"{SERVICE}/{method}",
-            work={
-                "family": "jobs",
-                "action": action,
-                "request": args.body,
-                "timeout_seconds": args.timeout_seconds,
-            },
-            request_id=args.request_id,
-        )
+        return await self._starter.start("CreateAndRun", "create_and_run", request, ctx)
 
     def methods(self) -> list[Method]:
         """The registry entries of this service."""

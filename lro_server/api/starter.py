@@ -8,6 +8,7 @@ from google.protobuf.message import Message
 from lro_server.api.context import CallContext
 from lro_server.api.requests import start_args
 from lro_server.core.operations import OperationsService
+from lro_server.databricks.work import new_payload
 
 #: Default operation timeouts where Databricks is slower than the 20-minute default.
 MINUTES = 60.0
@@ -35,11 +36,8 @@ class Starter:
         return await self.service.start(
             caller=ctx.principal,
             method=f"{self.service_name}/{method}",
-            work={
-                "family": self.family,
-                "action": action,
-                "request": args.body,
-                "timeout_seconds": args.timeout_seconds,
-            },
+            family=self.family,
+            payload=new_payload(action, args.body),
+            timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
         )

@@ -117,7 +117,7 @@ class Application:
                 {"threads": config.spanner_threads} if config.store.startswith("spanner://") else {}
             )
             inner = await open_store(config.store, clock=self.clock, **options)
-        self.notifier = Notifier(config.max_waiters)
+        self.notifier = Notifier(config.max_waiters, clock=self.clock)
         self.store = ObservedStore(
             MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
         )

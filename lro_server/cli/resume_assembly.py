@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from typing import Literal
@@ -17,12 +16,13 @@ from lro_server.core.notify import Notifier
 from lro_server.core.observed import ObservedStore
 from lro_server.core.operations import OperationsService, ServiceLimits, WorkRunner
 from lro_server.core.principal import INTERNAL
+from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
-from lro_server.resume.chain import ChainMethod
+from lro_server.resume.chain import FAMILY, ChainMethod
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
 from lro_server.resume.progress import ChainProgress
-from lro_server.resume.recovery import begin_stalled
+from lro_server.resume.recovery import begin_stalled, recover_waits
 from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
 
 _log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class ResumeAssembly:
         self.config = config
         self.clock = clock
         self.resumer = Resumer(store, [], clock=clock, metrics=metrics)
-        router = RunnerRouter(tracker, {"chain": self.resumer})
+        router = RunnerRouter(tracker, {FAMILY: self.resumer})
         self.service = OperationsService(
             store, router, notifier=notifier, clock=clock, limits=limits
         )
@@ -103,16 +103,23 @@ class ResumeAssembly:
         """Start the waiter, hand it every wait pending in the store, and keep looking for
         operations that never made their first move."""
         self.waiter.launch()
-        await self.resumer.recover()
+        methods = list(self.resumer.methods.values())
+        await recover_waits(self.resumer.store, methods, self.waiter, self._begin_again)
         self.resumer.spawn(self._begin_stalled())
+
+    def _begin_again(self, record: OperationRecord) -> None:
+        self.resumer.spawn(self.resumer.start(record))
 
     async def _begin_stalled(self) -> None:
         interval = self.config.stall_seconds
         while True:
-            await asyncio.sleep(interval)
+            await self.clock.sleep(interval)
             created_before = to_micros(self.clock.now()) - int(interval * 1_000_000)
+            methods = list(self.resumer.methods.values())
             try:
-                await begin_stalled(self.resumer, created_before_us=created_before)
+                await begin_stalled(
+                    self.resumer.store, methods, self._begin_again, created_before_us=created_before
+                )
             except LroError as exc:
                 _log.warning("looking for stalled operations failed: %s", exc)
 

@@ -13,6 +13,7 @@ Every layer raises these; each boundary translates them in exactly one place
     ├── PermissionDenied     (7)
     ├── ResourceExhausted    (8)
     ├── FailedPrecondition   (9)
+    │   └── OperationDone         a done operation cannot change (compare-and-set)
     ├── Aborted              (10)  compare-and-set conflicts
     ├── OutOfRange           (11)
     ├── Unimplemented        (12)
@@ -29,6 +30,24 @@ from typing import ClassVar
 
 #: The ErrorInfo domain of every error this service reports (AIP-193).
 ERROR_DOMAIN = "lro.databricks.v1"
+
+
+class Origin(enum.Enum):
+    """Where an error came from, set by the boundary that translated it.
+
+    Callers that must react differently to a store's answer and to Databricks' answer (the
+    tracker: a lost compare-and-set race is retried, a refused Databricks call fails the
+    operation) ask the error, never its reason text.
+    """
+
+    #: Raised by lro-server itself (validation, invariants).
+    SERVER = "server"
+    #: Translated from the operation store (SQLite, Spanner, in-memory).
+    STORE = "store"
+    #: Translated from a Databricks call.
+    DATABRICKS = "databricks"
+    #: Translated from a waiter (e.g. the Cloud Workflows executions API).
+    WAITER = "waiter"
 
 
 class Code(enum.IntEnum):
@@ -60,18 +79,25 @@ class LroError(Exception):
         message: Developer-facing text, safe to show to the caller.
         reason: UPPER_SNAKE_CASE ErrorInfo reason; defaults to the class's.
         metadata: ErrorInfo metadata (string to string), e.g. the offending field.
+        origin: Where the error came from (set by the boundary that translated it).
     """
 
     code: ClassVar[Code] = Code.UNKNOWN
     default_reason: ClassVar[str] = "UNKNOWN"
 
     def __init__(
-        self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        origin: Origin = Origin.SERVER,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
         self.metadata: dict[str, str] = dict(metadata or {})
+        self.origin = origin
 
 
 class Cancelled(LroError):
@@ -135,6 +161,16 @@ class FailedPrecondition(LroError):
 
     code = Code.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"
+
+
+class OperationDone(FailedPrecondition):
+    """The operation is done, and a done operation never changes again.
+
+    A compare-and-set that loses to the write that finished the operation raises this (not
+    Aborted): re-reading shows the final record, and there is nothing left to retry.
+    """
+
+    default_reason = "OPERATION_DONE"
 
 
 class Aborted(LroError):

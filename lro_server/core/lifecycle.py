@@ -14,7 +14,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from lro_server.core.errors import Code, FailedPrecondition
+from lro_server.core.errors import Code, OperationDone
 from lro_server.core.record import OperationRecord
 
 
@@ -73,10 +73,8 @@ def fail(
 
 def _require_open(record: OperationRecord) -> None:
     if record.done:
-        raise FailedPrecondition(
-            f"{record.name} is done and can no longer change",
-            reason="OPERATION_DONE",
-            metadata={"name": record.name},
+        raise OperationDone(
+            f"{record.name} is done and can no longer change", metadata={"name": record.name}
         )
 
 

@@ -91,7 +91,7 @@ def endpoint_label(path: str) -> str:
 
 def family_of(record: OperationRecord) -> str:
     """The label naming the kind of work behind an operation."""
-    return str(record.work.get("family") or record.method.split("/", 1)[0] or "unknown")
+    return record.family or record.method.split("/", 1)[0] or "unknown"
 
 
 class ActiveOperations:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 
+from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import ResourceExhausted
 from lro_server.core.record import OperationRecord
 
@@ -53,9 +54,11 @@ class Notifier:
 
     Args:
         max_waiters: Waiters beyond this many get ResourceExhausted instead of memory.
+        clock: Time source of the waits' timeouts.
     """
 
-    def __init__(self, max_waiters: int = 20000) -> None:
+    def __init__(self, max_waiters: int = 20000, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._slots: dict[str, _Slot] = {}
         self._counts: dict[str, int] = {}
         self._waiters = 0
@@ -125,7 +128,7 @@ class Notifier:
             slot = self._slots[name] = _Slot()
         self._counts[name] = self._counts.get(name, 0) + 1
         try:
-            async with asyncio.timeout(timeout):
+            async with self._clock.timeout(timeout):
                 await slot.event.wait()
             return Wake(True, slot.record)
         except TimeoutError:

@@ -8,20 +8,19 @@ import contextlib
 import dataclasses
 import logging
 import math
-import time
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from google.longrunning import operations_pb2
 
 from lro_server.core import filter as aip160
 from lro_server.core import filter_ast, pagetoken, tracing
+from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
-    Aborted,
     InvalidArgument,
     LroError,
     NotFound,
+    Origin,
     PermissionDenied,
 )
 from lro_server.core.logcontext import set_operation
@@ -35,8 +34,6 @@ _log = logging.getLogger(__name__)
 
 #: AIP-155 request ids longer than this are refused.
 MAX_REQUEST_ID_LENGTH = 128
-#: How many times a compare-and-set loop re-reads before giving up with Aborted.
-CAS_ATTEMPTS = 20
 
 
 class WorkRunner(Protocol):
@@ -56,7 +53,7 @@ class WorkRunner(Protocol):
         ...
 
     async def request_cancel(self, record: OperationRecord) -> None:
-        """Ask for the work of ``record`` (whose work has ``cancel_requested``) to stop soon."""
+        """Ask for the work of ``record`` (``cancel_requested`` is set) to stop soon."""
         ...
 
 
@@ -88,8 +85,8 @@ class OperationsService:
     ) -> None:
         self.store = store
         self.runner = runner
-        self.notifier = notifier or Notifier()
         self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier(clock=self.clock)
         self.limits = limits or ServiceLimits()
 
     # -- starting work -------------------------------------------------------------------
@@ -99,11 +96,23 @@ class OperationsService:
         *,
         caller: Principal,
         method: str,
-        work: Mapping[str, Any],
+        family: str,
+        payload: str,
+        timeout_seconds: float,
         request_id: str = "",
         state: str = "",
     ) -> operations_pb2.Operation:
-        """Create an operation for ``work`` and start it; AIP-155 dedupe on ``request_id``.
+        """Create an operation and start its work; AIP-155 dedupe on ``request_id``.
+
+        Args:
+            caller: Who starts it (its owner).
+            method: Full name of the method, e.g. ``lro.databricks.v1.Jobs/RunNow``.
+            family: The kind of work, which picks the runner (see WorkRunner).
+            payload: The runner's own description of the work (JSON object text).
+            timeout_seconds: The operation fails DEADLINE_EXCEEDED this long after its
+                creation (0: no deadline).
+            request_id: AIP-155 request id ("" for none).
+            state: Initial live state, for filters.
 
         Returns the operation at once; the runner follows the work from here.
         """
@@ -117,7 +126,11 @@ class OperationsService:
             request_id=request_id,
             method=method,
             state=state,
-            work=_with_traceparent(work),
+            family=family,
+            deadline_us=now + round(timeout_seconds * 1_000_000) if timeout_seconds > 0 else 0,
+            # Polls and resumes of this operation join the trace of the call starting it.
+            traceparent=tracing.current_traceparent(),
+            payload=payload,
         )
         stored, created = await self.store.create(self.runner.prepare(record))
         set_operation(stored.name)  # every later log line of this call names the operation
@@ -191,20 +204,11 @@ class OperationsService:
 
         Cancelling a done operation changes nothing.
         """
-        for _ in range(CAS_ATTEMPTS):
-            record = await self._visible(name, caller, manage=True)
-            if record.done:
-                return
-            if not record.work.get("cancel_requested"):
-                work = {**record.work, "cancel_requested": True}
-                try:
-                    record = await self.store.update(dataclasses.replace(record, work=work))
-                except Aborted:
-                    continue
-                _log.info("%s: cancellation requested", name)
+        record = await self._visible(name, caller, manage=True)
+        record = await compare_and_set(self.store, record.name, _request_cancel, current=record)
+        if not record.done:
+            _log.info("%s: cancellation requested", name)
             await self.runner.request_cancel(record)
-            return
-        raise Aborted(f"{name} changed too often to be cancelled; retry")
 
     async def delete(self, name: str, caller: Principal) -> None:
         """DeleteOperation: forget the record; the work itself is not cancelled."""
@@ -223,13 +227,13 @@ class OperationsService:
         record = await self._visible(name, caller)
         budget = self.limits.max_wait_seconds if timeout is None else timeout
         budget = min(max(budget, 0.0), self.limits.max_wait_seconds)
-        deadline = time.monotonic() + budget
+        deadline = self.clock.monotonic() + budget
         interval = self.limits.reread_seconds
         if record.done or budget <= 0:
             return record.operation
         with self.notifier.admit():  # ResourceExhausted past max_waiters held calls
             while not record.done:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self.clock.monotonic()
                 if remaining <= 0 or self.notifier.draining:
                     break  # a stopping server answers held waits with the latest state
                 woken = await self.notifier.wait(record.name, min(remaining, interval))
@@ -250,7 +254,7 @@ class OperationsService:
         record = await self.store.get(name)
         if not caller.may_see(record.owner):
             # Same answer as for a missing operation: existence must not leak.
-            raise not_found(name)
+            raise not_found(name, origin=Origin.SERVER)
         if manage and not caller.may_manage(record.owner):
             # A waiter reads every owner's operations but changes none of them.
             raise PermissionDenied(
@@ -261,10 +265,11 @@ class OperationsService:
         return record
 
 
-def _with_traceparent(work: Mapping[str, Any]) -> dict[str, Any]:
-    """The work with the starting call's trace kept, so polls and resumes join that trace."""
-    traceparent = tracing.current_traceparent()
-    return {**work, "traceparent": traceparent} if traceparent else dict(work)
+def _request_cancel(record: OperationRecord) -> OperationRecord | None:
+    """The change CancelOperation writes (nothing once done or already requested)."""
+    if record.done or record.cancel_requested:
+        return None
+    return dataclasses.replace(record, cancel_requested=True)
 
 
 def validate_request_id(request_id: str) -> None:

@@ -3,14 +3,18 @@
 Core works on the ``google.longrunning.Operation`` message itself (it is the domain object of
 AIP-151) and on this record around it; everything gRPC-specific stays in ``api``.
 Records are immutable values: change one with :func:`dataclasses.replace` and a new message.
+
+What core decides about the work behind an operation is typed here (its runner's
+``family``, ``deadline_us``, ``cancel_requested``, the ``traceparent`` of the call that
+started it). What only the runner reads (a Databricks family's entity ids, a chain's
+steps) is the runner's own typed payload, kept as opaque JSON text in ``payload`` and
+decoded by that runner alone; stores keep both in one ``work`` column
+(:mod:`lro_server.core.work_column`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping
-from typing import Any
 
 from google.longrunning import operations_pb2
 
@@ -21,7 +25,8 @@ from lro_server.core.errors import FailedPrecondition, InvalidArgument
 MAX_OPERATION_BYTES = 8 * 1024 * 1024
 #: Largest checkpoint a store accepts.
 MAX_CHECKPOINT_BYTES = 8 * 1024 * 1024
-#: Largest work description (JSON) a store accepts.
+#: Largest work description (the ``work`` column: core's fields and the payload) a store
+#: accepts.
 MAX_WORK_BYTES = 1024 * 1024
 
 
@@ -38,7 +43,14 @@ class OperationRecord:
         request_id: AIP-155 request id the operation was created with ("" if none).
         method: Full name of the method that created it, e.g. ``lro.databricks.v1.Jobs/RunNow``.
         state: Live state of the external work (e.g. Databricks ``RUNNING``), for filtering.
-        work: JSON-compatible description of the external work, owned by its runner.
+        family: The kind of work, which names its runner: a Databricks family (``jobs``,
+            ``clusters``, ...) or a resumable method's (``chain``).
+        deadline_us: When the operation times out, microseconds since the epoch (0: never).
+        cancel_requested: CancelOperation was called; the runner stops the work.
+        traceparent: W3C trace of the call that started the operation ("" if none), so
+            later polls and resumes join that trace.
+        payload: The runner's own state, a JSON object as compact text, read and written
+            only by the runner of ``family`` through its typed payload class.
         checkpoint: Checkpoint of a resumable method (language-neutral bytes), if any.
         lease_holder: Replica currently tracking the operation.
         lease_expire_us: When that claim ends unless renewed.
@@ -52,7 +64,11 @@ class OperationRecord:
     request_id: str = ""
     method: str = ""
     state: str = ""
-    work: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    family: str = ""
+    deadline_us: int = 0
+    cancel_requested: bool = False
+    traceparent: str = ""
+    payload: str = "{}"
     checkpoint: bytes | None = None
     lease_holder: str = ""
     lease_expire_us: int = 0
@@ -74,6 +90,13 @@ class OperationRecord:
         return url.rsplit("/", 1)[-1] if url else ""
 
     @property
+    def timeout_seconds(self) -> float:
+        """The operation's timeout (deadline minus creation), 0 when it has none."""
+        if not self.deadline_us:
+            return 0.0
+        return max(0, self.deadline_us - self.create_time_us) / 1e6
+
+    @property
     def error_code(self) -> int | None:
         """``error.code`` when the operation failed, else None."""
         return self.operation.error.code if self.operation.HasField("error") else None
@@ -89,20 +112,6 @@ def for_create(record: OperationRecord, now_us: int) -> OperationRecord:
         raise InvalidArgument("operation.name is required", metadata={"field": "name"})
     created = record.create_time_us or now_us
     return dataclasses.replace(record, version=1, create_time_us=created, update_time_us=created)
-
-
-def writable_work(record: OperationRecord) -> str:
-    """The ``work`` column (compact JSON) after checking every size limit.
-
-    Stores call this before writing anything, so an oversized or non-JSON record changes
-    nothing: FailedPrecondition names the limit, InvalidArgument says what is not JSON.
-    """
-    try:
-        work = json.dumps(dict(record.work), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"work is not JSON-serializable: {exc}") from exc
-    check_sizes(record, work)
-    return work
 
 
 def check_sizes(record: OperationRecord, serialized_work: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """A WorkRunner that routes each operation to the runner of its kind of work.
 
 Databricks work goes to the tracker; resumable methods (RunChain) to the resumer. The
-kind is ``work["family"]``; families without a runner of their own go to the default.
+kind is the record's ``family``; families without a runner of their own go to the default.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from lro_server.core.record import OperationRecord
 
 
 class RunnerRouter:
-    """WorkRunner dispatching on ``record.work["family"]``."""
+    """WorkRunner dispatching on ``record.family``."""
 
     def __init__(self, default: WorkRunner, by_family: Mapping[str, WorkRunner]) -> None:
         self.default = default
@@ -21,7 +21,7 @@ class RunnerRouter:
 
     def runner(self, record: OperationRecord) -> WorkRunner:
         """The runner of ``record``."""
-        return self.by_family.get(str(record.work.get("family")), self.default)
+        return self.by_family.get(record.family, self.default)
 
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """See WorkRunner.prepare."""

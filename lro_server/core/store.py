@@ -7,12 +7,13 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   with ``created=False`` (AIP-155).
 - ``update`` is compare-and-set: it succeeds only if the stored version equals
   ``record.version``, then stores ``version + 1`` and the new update time. A conflict raises
-  Aborted; a missing record NotFound; a stored record that is done FailedPrecondition
-  (a done operation never changes again).
+  Aborted; a missing record NotFound; a stored record that is done OperationDone (a
+  FailedPrecondition: a done operation never changes again). Every error a backend raises
+  carries ``origin=Origin.STORE``.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases).
 - Oversized records raise FailedPrecondition before anything is written
-  (:func:`lro_server.core.record.writable_work`).
+  (:func:`lro_server.core.work_column.writable_work`).
 - A backend that cannot be reached raises Unavailable.
 """
 
@@ -22,7 +23,7 @@ import builtins
 import dataclasses
 from typing import Protocol
 
-from lro_server.core.errors import Aborted, FailedPrecondition, LroError, NotFound
+from lro_server.core.errors import Aborted, LroError, NotFound, OperationDone, Origin
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
@@ -88,9 +89,9 @@ class OperationStore(Protocol):
         ...
 
 
-def not_found(name: str) -> NotFound:
+def not_found(name: str, *, origin: Origin = Origin.STORE) -> NotFound:
     """The error of every store (and the service) for a missing operation."""
-    return NotFound(f"operation {name} not found", metadata={"name": name})
+    return NotFound(f"operation {name} not found", metadata={"name": name}, origin=origin)
 
 
 def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> LroError:
@@ -100,12 +101,13 @@ def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> 
         return not_found(record.name)
     version, done = stored
     if done:
-        return FailedPrecondition(
+        return OperationDone(
             f"operation {record.name} is done and cannot change",
-            reason="OPERATION_DONE",
             metadata={"name": record.name},
+            origin=Origin.STORE,
         )
     return Aborted(
         f"operation {record.name} is at version {version}, not {record.version}",
         metadata={"name": record.name, "version": str(version)},
+        origin=Origin.STORE,
     )

@@ -7,7 +7,7 @@ OpenTelemetry is imported only by :func:`enable`; without it (``pip install lro-
 enabling raises ImportError and nothing else changes.
 
 An operation outlives the RPC that started it, so its start span's ``traceparent`` is kept
-in the operation's work description (``work["traceparent"]``); tracker polls and resumes
+in the operation record (its ``traceparent`` field); tracker polls and resumes
 open their spans as children of it, and the whole life of an operation reads as one trace.
 """
 
@@ -99,13 +99,12 @@ def current_traceparent() -> str:
 
 
 @contextlib.contextmanager
-def operation_scope(name: str, work: Mapping[str, Any], span_name: str) -> Iterator[None]:
+def operation_scope(name: str, parent: str, span_name: str) -> Iterator[None]:
     """Work on operation ``name`` outside its starting call (a poll, a resume).
 
-    Log lines name the operation and carry the trace of the call that started it (kept as
-    ``work["traceparent"]``); the span, if tracing is on, joins that trace.
+    Log lines name the operation and carry the trace of the call that started it
+    (``parent``, the record's ``traceparent``); the span, if tracing is on, joins that trace.
     """
-    parent = str(work.get("traceparent", ""))
     with (
         bound(operation=name, trace=parse_trace({"traceparent": parent})),
         span(span_name, parent=parent or None, attributes={"lro.operation": name}),

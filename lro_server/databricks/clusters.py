@@ -27,6 +27,7 @@ from lro_server.databricks.convert import (
     struct,
 )
 from lro_server.databricks.family import Observation, Tracked
+from lro_server.databricks.work import Entity, Work
 
 API = "/api/2.1/clusters"
 #: Action → REST path that performs it.
@@ -69,27 +70,25 @@ class ClustersFamily:
 
     name = "clusters"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """ClusterMetadata before anything happened."""
-        request = work.get("request") or {}
+        request = work.request
         meta = clusters_pb2.ClusterMetadata(
             cluster_id=str(request.get("cluster_id") or ""),
             cluster_name=str(request.get("cluster_name") or ""),
-            action=str(work.get("action") or "").upper(),
+            action=work.action.upper(),
         )
-        return stamp_initial(meta, create_time_us, deadline_us)
+        return stamp_initial(meta, work)
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """Send the action (after looking for an earlier attempt when ``retry``)."""
-        action = str(work.get("action"))
+        action = work.action
         path = ACTION_PATHS.get(action)
         if path is None:
             raise Internal(f"unknown clusters action {action!r}")
-        body = dict(work.get("request") or {})
+        body = dict(work.request)
         if action == "create":
             return await self._create(dbx, body, token, retry=retry)
         cluster_id = str(body["cluster_id"])
@@ -97,22 +96,20 @@ class ClustersFamily:
         goal = "RUNNING"
         if action == "delete" or (action == "edit" and before.get("state") == "TERMINATED"):
             goal = "TERMINATED"
-        entity = {"cluster_id": cluster_id, "goal": goal}
+        entity = Entity(cluster_id=cluster_id, goal=goal)
         if retry and before.get("state") in UNDER_WAY[action]:
             return entity  # the earlier attempt went through
         await dbx.call("POST", path, body=body, idempotent=action in ("resize", "delete"))
         return entity
 
-    async def _create(
-        self, dbx: Databricks, body: JsonDict, token: str, *, retry: bool
-    ) -> JsonDict:
+    async def _create(self, dbx: Databricks, body: JsonDict, token: str, *, retry: bool) -> Entity:
         if retry:
             found = await self._find_tagged(dbx, token)
             if found:
-                return {"cluster_id": found, "goal": "RUNNING"}
+                return Entity(cluster_id=found, goal="RUNNING")
         body["custom_tags"] = {**(body.get("custom_tags") or {}), OPERATION_TAG: token}
         answer = await dbx.call("POST", ACTION_PATHS["create"], body=body, idempotent=False)
-        return {"cluster_id": str(answer["cluster_id"]), "goal": "RUNNING"}
+        return Entity(cluster_id=str(answer["cluster_id"]), goal="RUNNING")
 
     async def _find_tagged(self, dbx: Databricks, token: str) -> str:
         async for cluster in self._list(dbx, max_pages=100):
@@ -136,18 +133,16 @@ class ClustersFamily:
     async def _get(self, dbx: Databricks, cluster_id: str) -> JsonDict:
         return await dbx.call("GET", f"{API}/get", query={"cluster_id": cluster_id})
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """GET clusters/get and judge the cluster."""
-        cluster = await self._get(dbx, str(work["entity"]["cluster_id"]))
+        cluster = await self._get(dbx, work.ids.cluster_id)
         return self.judge(dbx.host, work, cluster, metadata)
 
     async def observe_many(
         self, dbx: Databricks, tracked: Sequence[Tracked]
     ) -> list[Observation | None]:
         """One clusters/list walk for every tracked cluster."""
-        wanted = {str(work["entity"]["cluster_id"]) for work, _ in tracked}
+        wanted = {work.ids.cluster_id for work, _ in tracked}
         seen: dict[str, JsonDict] = {}
         pages = max(1, int(len(tracked) * PAGES_PER_OPERATION))
         async for cluster in self._list(dbx, max_pages=pages):
@@ -158,29 +153,29 @@ class ClustersFamily:
                     break
         out: list[Observation | None] = []
         for work, metadata in tracked:
-            found = seen.get(str(work["entity"]["cluster_id"]))
+            found = seen.get(work.ids.cluster_id)
             out.append(None if found is None else self.judge(dbx.host, work, found, metadata))
         return out
 
     def judge(
         self,
         host: str,
-        work: Mapping[str, Any],
+        work: Work,
         cluster: Mapping[str, Any],
         metadata: Message | None,
     ) -> Observation:
         """Observation of a clusters/get (or list item) body."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(clusters_pb2.ClusterMetadata, metadata, work)
-        meta.cluster_id = str(cluster.get("cluster_id") or entity["cluster_id"])
+        meta.cluster_id = str(cluster.get("cluster_id") or entity.cluster_id)
         meta.cluster_name = str(cluster.get("cluster_name") or meta.cluster_name)
         meta.state = str(cluster.get("state") or "")
         meta.state_message = str(cluster.get("state_message") or "")
         meta.num_workers = int(cluster.get("num_workers") or 0)
         meta.cluster_url = cluster_url(host, meta.cluster_id)
         meta.termination_reason.CopyFrom(_reason(cluster))
-        goal = str(entity.get("goal") or "RUNNING")
-        if work.get("cancel_sent") and goal == "RUNNING":
+        goal = entity.goal or "RUNNING"
+        if work.cancel_sent and goal == "RUNNING":
             goal = "CANCELLED"
         verdict = judge_cluster(cluster, goal)
         state = meta.state or "PENDING"
@@ -212,14 +207,14 @@ class ClustersFamily:
         )
         return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """Terminate the cluster (clusters/delete); a Delete or a stopped Edit cannot be undone."""
-        entity = work["entity"]
-        if entity.get("goal") != "RUNNING":
+        entity = work.ids
+        if entity.goal != "RUNNING":
             return
         await dbx.call(
             "POST",
             ACTION_PATHS["delete"],
-            body={"cluster_id": entity["cluster_id"]},
+            body={"cluster_id": entity.cluster_id},
             idempotent=True,
         )

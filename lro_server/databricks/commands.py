@@ -9,6 +9,7 @@ ambiguous failure they are sent again, so a command may run twice (documented).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,23 +18,24 @@ from google.protobuf.message import Message
 
 from lro_server._proto.lro.databricks.v1 import commands_pb2
 from lro_server.core.errors import Code, LroError
-from lro_server.databricks.client import Databricks, JsonDict
+from lro_server.databricks.client import Databricks
 from lro_server.databricks.clusters import cluster_url
 from lro_server.databricks.commands_states import MAX_MESSAGE, judge_command, judge_context
 from lro_server.databricks.convert import carry_over, error_info, stamp_initial, struct, value
 from lro_server.databricks.family import PENDING, Observation, Verdict
 from lro_server.databricks.states import Outcome
+from lro_server.databricks.work import Entity, Work
 
 _log = logging.getLogger(__name__)
 
 API = "/api/1.2"
 
 
-def _ids(work: Mapping[str, Any]) -> JsonDict:
-    entity = work["entity"]
-    ids = {"clusterId": entity["cluster_id"], "contextId": entity["context_id"]}
-    if entity.get("command_id"):
-        ids["commandId"] = entity["command_id"]
+def _ids(work: Work) -> dict[str, str]:
+    entity = work.ids
+    ids = {"clusterId": entity.cluster_id, "contextId": entity.context_id}
+    if entity.command_id:
+        ids["commandId"] = entity.command_id
     return ids
 
 
@@ -42,62 +44,59 @@ class CommandsFamily:
 
     name = "commands"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """CommandMetadata before anything happened."""
-        request = work.get("request") or {}
+        request = work.request
         meta = commands_pb2.CommandMetadata(
             cluster_id=str(request.get("cluster_id") or ""),
             context_id=str(request.get("context_id") or ""),
         )
-        return stamp_initial(meta, create_time_us, deadline_us)
+        return stamp_initial(meta, work)
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """Send the command, or create its context first."""
-        request = work.get("request") or {}
+        request = work.request
         cluster_id = str(request["cluster_id"])
         language = str(request.get("language") or "python")
         context_id = str(request.get("context_id") or "")
         if context_id:
-            entity = {"cluster_id": cluster_id, "context_id": context_id}
-            return {**entity, "command_id": await self._execute(dbx, work, entity)}
+            entity = Entity(cluster_id=cluster_id, context_id=context_id)
+            command_id = await self._execute(dbx, work, entity)
+            return dataclasses.replace(entity, command_id=command_id)
         answer = await dbx.call(
             "POST",
             f"{API}/contexts/create",
             body={"clusterId": cluster_id, "language": language},
             idempotent=False,
         )
-        return {"cluster_id": cluster_id, "context_id": str(answer["id"]), "created_context": True}
+        return Entity(cluster_id=cluster_id, context_id=str(answer["id"]), created_context=True)
 
-    async def _execute(self, dbx: Databricks, work: Mapping[str, Any], entity: JsonDict) -> str:
-        request = work.get("request") or {}
+    async def _execute(self, dbx: Databricks, work: Work, entity: Entity) -> str:
+        request = work.request
         body = {
-            "clusterId": entity["cluster_id"],
-            "contextId": entity["context_id"],
+            "clusterId": entity.cluster_id,
+            "contextId": entity.context_id,
             "language": str(request.get("language") or "python"),
             "command": str(request.get("command") or ""),
         }
         answer = await dbx.call("POST", f"{API}/commands/execute", body=body, idempotent=False)
         return str(answer["id"])
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """Wait for the context, send the command, then follow it."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(commands_pb2.CommandMetadata, metadata, work)
-        meta.cluster_id = str(entity["cluster_id"])
-        meta.context_id = str(entity["context_id"])
-        meta.context_created = bool(entity.get("created_context"))
+        meta.cluster_id = entity.cluster_id
+        meta.context_id = entity.context_id
+        meta.context_created = entity.created_context
         meta.cluster_url = cluster_url(dbx.host, meta.cluster_id)
-        if entity.get("command_id"):
-            meta.command_id = str(entity["command_id"])
+        if entity.command_id:
+            meta.command_id = entity.command_id
             body = await dbx.call("GET", f"{API}/commands/status", query=_ids(work))
             return await self._judge(dbx, work, body, meta)
-        if work.get("cancel_sent"):
+        if work.cancel_sent:
             verdict = Verdict(True, Code.CANCELLED, "cancelled before the command was sent")
             return Observation(state="Cancelled", metadata=meta, verdict=verdict)
         context = await dbx.call("GET", f"{API}/contexts/status", query=_ids(work))
@@ -108,16 +107,15 @@ class CommandsFamily:
         if outcome is Outcome.FAILURE:
             verdict = Verdict(True, Code.UNAVAILABLE, "the execution context failed to start")
             return Observation(state="CONTEXT_ERROR", metadata=meta, verdict=verdict)
-        meta.command_id = await self._execute(dbx, work, dict(entity))
+        meta.command_id = await self._execute(dbx, work, entity)
         meta.status = "Queued"
-        return Observation(
-            state="Queued", metadata=meta, verdict=PENDING, entity={"command_id": meta.command_id}
-        )
+        sent = dataclasses.replace(entity, command_id=meta.command_id)
+        return Observation(state="Queued", metadata=meta, verdict=PENDING, entity=sent)
 
     async def _judge(
         self,
         dbx: Databricks,
-        work: Mapping[str, Any],
+        work: Work,
         body: Mapping[str, Any],
         meta: commands_pb2.CommandMetadata,
     ) -> Observation:
@@ -151,19 +149,19 @@ class CommandsFamily:
         )
         return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
 
-    async def _destroy(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
-        entity = work["entity"]
-        if not entity.get("created_context"):
+    async def _destroy(self, dbx: Databricks, work: Work) -> None:
+        entity = work.ids
+        if not entity.created_context:
             return
-        ids = {"clusterId": entity["cluster_id"], "contextId": entity["context_id"]}
+        ids = {"clusterId": entity.cluster_id, "contextId": entity.context_id}
         try:
             await dbx.call("POST", f"{API}/contexts/destroy", body=ids, idempotent=True)
         except LroError as exc:  # best effort: an idle context only costs a slot
-            _log.info("context %s not destroyed: %s", entity["context_id"], exc)
+            _log.info("context %s not destroyed: %s", entity.context_id, exc)
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """commands/cancel (asynchronous); before the command was sent, drop the context."""
-        if work["entity"].get("command_id"):
+        if work.ids.command_id:
             await dbx.call("POST", f"{API}/commands/cancel", body=_ids(work), idempotent=True)
         else:
             await self._destroy(dbx, work)

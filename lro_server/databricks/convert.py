@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from lro_server.core.errors import ERROR_DOMAIN
+from lro_server.databricks.work import Work
 
 M = TypeVar("M", bound=Message)
 
@@ -50,23 +51,23 @@ def value(data: Any) -> struct_pb2.Value:
     return out
 
 
-def stamp_initial(metadata: Message, create_time_us: int, deadline_us: int) -> Message:
+def stamp_initial(metadata: Message, work: Work) -> Message:
     """Set the create/update/deadline times every metadata message of ours has."""
     for field, micros in (
-        ("create_time", create_time_us),
-        ("update_time", create_time_us),
-        ("deadline", deadline_us),
+        ("create_time", work.create_time_us),
+        ("update_time", work.create_time_us),
+        ("deadline", work.deadline_us),
     ):
         getattr(metadata, field).CopyFrom(timestamp(micros))
     return metadata
 
 
-def carry_over(cls: type[M], previous: Message | None, work: Mapping[str, Any]) -> M:
+def carry_over(cls: type[M], previous: Message | None, work: Work) -> M:
     """New ``cls`` metadata: a copy of ``previous`` (if of that type) with the cancel flag."""
     meta = cls()
     if isinstance(previous, cls):
         meta.CopyFrom(previous)
-    if work.get("cancel_requested"):
+    if work.cancel_requested:
         setattr(meta, "cancel_requested", True)  # noqa: B010 - every metadata type has it
     return meta
 

@@ -1,4 +1,4 @@
-"""Every Databricks family the tracker follows, by ``work["family"]``."""
+"""Every Databricks family the tracker follows, by the records' ``family``."""
 
 from __future__ import annotations
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from google.protobuf.message import Message
 
 from lro_server.core.errors import Code
-from lro_server.databricks.client import Databricks, JsonDict
+from lro_server.databricks.client import Databricks
+from lro_server.databricks.work import Entity, Work
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,8 +47,8 @@ class Observation:
         verdict: Pending, success or failure.
         response: The operation's response when it succeeded.
         details: Extra google.rpc.Status details when it failed (e.g. ErrorInfo).
-        entity: New ids to merge into ``work["entity"]`` (e.g. a command sent once its
-            execution context became ready); the tracker stores them with the metadata.
+        entity: The entity with new ids (e.g. a command sent once its execution context
+            became ready); the tracker stores it with the metadata.
     """
 
     state: str
@@ -55,25 +56,23 @@ class Observation:
     verdict: Verdict
     response: Message | None = None
     details: tuple[Message, ...] = ()
-    entity: Mapping[str, Any] | None = None
+    entity: Entity | None = None
 
 
 class Family(Protocol):
     """Starts, observes and cancels one kind of Databricks entity."""
 
-    #: Value of ``work["family"]`` this family handles.
+    #: The records' ``family`` this family handles.
     name: str
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """Metadata of a freshly created operation."""
         ...
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
-        """Start the work; return the entity's ids (stored as ``work["entity"]``).
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
+        """Start the work; return the entity's ids (stored as ``work.entity``).
 
         ``token`` is stable per operation: pass it as Databricks' idempotency token where
         the API has one, so a retried start never creates a second entity. ``retry`` is
@@ -83,19 +82,17 @@ class Family(Protocol):
         """
         ...
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """Read the entity once and judge it."""
         ...
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """Ask Databricks to stop the entity (asynchronous on Databricks' side)."""
         ...
 
 
 #: One tracked operation handed to :meth:`BatchFamily.observe_many`: its work and metadata.
-Tracked = tuple[Mapping[str, Any], Message]
+Tracked = tuple[Work, Message]
 
 
 @runtime_checkable

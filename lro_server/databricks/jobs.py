@@ -19,6 +19,7 @@ from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import Observation, Tracked
 from lro_server.databricks.jobs_states import judge_run, progress_percent
+from lro_server.databricks.work import Entity, Work
 
 API = "/api/2.2/jobs"
 #: Actions of this family and the REST path that starts each.
@@ -34,12 +35,6 @@ RUN_FIELDS = ("job_parameters",)
 LIST_LIMIT = 25
 #: Most list pages read per batch, as a share of the operations it serves.
 PAGES_PER_OPERATION = 0.25
-
-
-def _created_ms(work: Mapping[str, Any]) -> int:
-    deadline_us = int(work.get("deadline_us") or 0)
-    timeout_us = int(float(work.get("timeout_seconds") or 0) * 1_000_000)
-    return (deadline_us - timeout_us) // 1000 if deadline_us else 0
 
 
 def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -68,23 +63,20 @@ class JobsFamily:
 
     name = "jobs"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """RunMetadata of a run that has not started yet."""
-        request = work.get("request") or {}
+        request = work.request
         return stamp_initial(
             jobs_pb2.RunMetadata(job_id=int(request.get("job_id") or 0)),
-            create_time_us,
-            deadline_us,
+            work,
         )
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """Start the run: run-now / runs/submit with the idempotency token, or repair, or
         create then run-now."""
-        action = str(work.get("action"))
+        action = work.action
         path = START_PATHS.get(action)
         if path is None:
             raise Internal(f"unknown jobs action {action!r}")
@@ -92,30 +84,30 @@ class JobsFamily:
             return await self._repair(dbx, work, retry=retry)
         if action == "create_and_run":
             return await self._create_and_run(dbx, work, token, retry=retry)
-        body = {**(work.get("request") or {}), "idempotency_token": token}
+        body = {**work.request, "idempotency_token": token}
         answer = await dbx.call("POST", path, body=body, idempotent=True)
-        return {"run_id": int(answer["run_id"])}
+        return Entity(run_id=int(answer["run_id"]))
 
-    async def _repair(self, dbx: Databricks, work: Mapping[str, Any], *, retry: bool) -> JsonDict:
-        body = dict(work.get("request") or {})
+    async def _repair(self, dbx: Databricks, work: Work, *, retry: bool) -> Entity:
+        body = dict(work.request)
         run_id = int(body["run_id"])
         if retry or not body.get("latest_repair_id"):
             run = await dbx.call(
                 "GET", f"{API}/runs/get", query={"run_id": run_id, "include_history": "true"}
             )
             repairs = _repairs(run)
-            since = _created_ms(work)
+            since = work.create_time_us // 1000
             if retry and repairs and int(repairs[-1].get("start_time") or 0) >= since > 0:
-                return {"run_id": run_id, "repair_id": int(repairs[-1]["id"])}
+                return Entity(run_id=run_id, repair_id=int(repairs[-1]["id"]))
             if repairs and not body.get("latest_repair_id"):
                 body["latest_repair_id"] = int(repairs[-1]["id"])
         answer = await dbx.call("POST", START_PATHS["repair"], body=body, idempotent=False)
-        return {"run_id": run_id, "repair_id": int(answer["repair_id"])}
+        return Entity(run_id=run_id, repair_id=int(answer["repair_id"]))
 
     async def _create_and_run(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool
-    ) -> JsonDict:
-        request = dict(work.get("request") or {})
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool
+    ) -> Entity:
+        request = dict(work.request)
         run = {k: request.pop(k) for k in RUN_FIELDS if k in request}
         request["name"] = str(request.get("name") or f"lro-{token}")
         request["tags"] = {**(request.get("tags") or {}), OPERATION_TAG: token}
@@ -125,7 +117,7 @@ class JobsFamily:
             job_id = int(answer["job_id"])
         body = {**run, "job_id": job_id, "idempotency_token": token}
         answer = await dbx.call("POST", START_PATHS["run_now"], body=body, idempotent=True)
-        return {"run_id": int(answer["run_id"]), "job_id": job_id}
+        return Entity(run_id=int(answer["run_id"]), job_id=job_id)
 
     async def _find_job(self, dbx: Databricks, name: str, token: str) -> int:
         listing = await dbx.call("GET", f"{API}/list", query={"name": name, "limit": 100})
@@ -134,11 +126,9 @@ class JobsFamily:
                 return int(job["job_id"])
         return 0
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """GET runs/get and judge the run."""
-        run_id = int(work["entity"]["run_id"])
+        run_id = work.ids.run_id
         run = await dbx.call("GET", f"{API}/runs/get", query={"run_id": run_id})
         return self.judge(run, metadata, work)
 
@@ -146,7 +136,7 @@ class JobsFamily:
         self, dbx: Databricks, tracked: Sequence[Tracked]
     ) -> list[Observation | None]:
         """runs/list?active_only pages for every tracked run; ended runs are read alone."""
-        wanted = {int(work["entity"]["run_id"]) for work, _ in tracked}
+        wanted = {work.ids.run_id for work, _ in tracked}
         seen: dict[int, Mapping[str, Any]] = {}
         page_token = ""
         for _ in range(max(1, int(len(tracked) * PAGES_PER_OPERATION))):
@@ -163,7 +153,7 @@ class JobsFamily:
                 break
         out: list[Observation | None] = []
         for work, metadata in tracked:
-            run = seen.get(int(work["entity"]["run_id"]))
+            run = seen.get(work.ids.run_id)
             out.append(None if run is None else self.judge(run, metadata, work))
         return out
 
@@ -171,7 +161,7 @@ class JobsFamily:
         self,
         run: Mapping[str, Any],
         metadata: Message | None,
-        work: Mapping[str, Any] | None = None,
+        work: Work | None = None,
     ) -> Observation:
         """Observation of a runs/get (or runs/list item) body."""
         state = run.get("state") or {}
@@ -191,8 +181,8 @@ class JobsFamily:
         meta.tasks.extend(_tasks(run))
         meta.progress_percent = progress_percent(run)
         if work is not None:
-            meta.repair_id = int(work["entity"].get("repair_id") or 0)
-            meta.cancel_requested = bool(work.get("cancel_requested"))
+            meta.repair_id = work.ids.repair_id
+            meta.cancel_requested = work.cancel_requested
         verdict = judge_run(run)
         live_state = meta.life_cycle_state or meta.status or "PENDING"
         if not verdict.done:
@@ -229,7 +219,7 @@ class JobsFamily:
         )
         return Observation(state=live_state, metadata=meta, verdict=verdict, details=(info,))
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """POST runs/cancel (Databricks stops the run asynchronously)."""
-        body = {"run_id": int(work["entity"]["run_id"])}
+        body = {"run_id": work.ids.run_id}
         await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)

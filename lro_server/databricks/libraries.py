@@ -15,10 +15,11 @@ from google.protobuf.message import Message
 
 from lro_server._proto.lro.databricks.v1 import libraries_pb2
 from lro_server.core.errors import Internal
-from lro_server.databricks.client import Databricks, JsonDict
+from lro_server.databricks.client import Databricks
 from lro_server.databricks.convert import canonical, carry_over, error_info, stamp_initial, struct
 from lro_server.databricks.family import Observation, Tracked
 from lro_server.databricks.libraries_states import judge_libraries
+from lro_server.databricks.work import Entity, Work
 
 _log = logging.getLogger(__name__)
 
@@ -44,34 +45,30 @@ class LibrariesFamily:
 
     name = "libraries"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """LibrariesMetadata listing the named libraries, status unknown."""
-        request = work.get("request") or {}
+        request = work.request
         meta = libraries_pb2.LibrariesMetadata(
             cluster_id=str(request.get("cluster_id") or ""), state="PENDING"
         )
         for library in request.get("libraries") or []:
             meta.libraries.add(library=struct(library))
-        return stamp_initial(meta, create_time_us, deadline_us)
+        return stamp_initial(meta, work)
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """POST libraries/install or /uninstall (both harmless to repeat)."""
-        action = str(work.get("action"))
+        action = work.action
         if action not in ("install", "uninstall"):
             raise Internal(f"unknown libraries action {action!r}")
-        body = dict(work.get("request") or {})
+        body = dict(work.request)
         await dbx.call("POST", f"{API}/{action}", body=body, idempotent=True)
-        return {"cluster_id": str(body["cluster_id"]), "goal": action}
+        return Entity(cluster_id=str(body["cluster_id"]), goal=action)
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """GET libraries/cluster-status and judge the named libraries."""
-        cluster_id = str(work["entity"]["cluster_id"])
+        cluster_id = work.ids.cluster_id
         body = await dbx.call("GET", f"{API}/cluster-status", query={"cluster_id": cluster_id})
         return self.judge(dbx.host, work, body.get("library_statuses") or [], metadata)
 
@@ -88,34 +85,32 @@ class LibrariesFamily:
             for s in body.get("statuses") or []
         }
         return [
-            self.judge(
-                dbx.host, work, by_cluster.get(str(work["entity"]["cluster_id"]), []), metadata
-            )
+            self.judge(dbx.host, work, by_cluster.get(work.ids.cluster_id, []), metadata)
             for work, metadata in tracked
         ]
 
     def judge(
         self,
         host: str,
-        work: Mapping[str, Any],
+        work: Work,
         statuses: Sequence[Mapping[str, Any]],
         metadata: Message | None,
     ) -> Observation:
         """Observation of a cluster's library statuses."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(libraries_pb2.LibrariesMetadata, metadata, work)
-        meta.cluster_id = str(entity["cluster_id"])
+        meta.cluster_id = entity.cluster_id
         meta.cluster_url = libraries_url(host, meta.cluster_id)
         on_cluster = {canonical(s.get("library")): s for s in statuses}
         rows: list[tuple[str, str, Sequence[str]]] = []
         del meta.libraries[:]
-        for library in (work.get("request") or {}).get("libraries") or []:
+        for library in work.request.get("libraries") or []:
             status = on_cluster.get(canonical(library)) or {}
             messages = [str(m) for m in status.get("messages") or []]
             state = str(status.get("status") or "")
             meta.libraries.add(library=struct(library), status=state, messages=messages)
             rows.append((label(library), state, messages))
-        verdict, meta.progress_percent = judge_libraries(str(entity["goal"]), rows)
+        verdict, meta.progress_percent = judge_libraries(entity.goal, rows)
         if not verdict.done:
             installing = any(s in ("RESOLVING", "INSTALLING") for _, s, _ in rows)
             meta.state = "INSTALLING" if installing else "PENDING"
@@ -135,9 +130,9 @@ class LibrariesFamily:
         )
         return Observation(state=meta.state, metadata=meta, verdict=verdict, details=(info,))
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """Nothing to do: Databricks cannot cancel a library (un)installation."""
         _log.info(
             "cluster %s: library operations cannot be cancelled; it goes on",
-            work["entity"].get("cluster_id"),
+            work.ids.cluster_id,
         )

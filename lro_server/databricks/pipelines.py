@@ -20,6 +20,7 @@ from lro_server.databricks.convert import carry_over, error_info, stamp_initial,
 from lro_server.databricks.family import Observation, Tracked, Verdict
 from lro_server.databricks.paths import path_id
 from lro_server.databricks.pipelines_states import judge_stop, judge_update
+from lro_server.databricks.work import Entity, Work
 
 API = "/api/2.0/pipelines"
 #: Most list pages read per batch, as a share of the operations it serves.
@@ -34,44 +35,36 @@ def pipeline_url(host: str, pipeline_id: str, update_id: str = "") -> str:
     return f"{url}/updates/{update_id}" if update_id else url
 
 
-def _created_ms(work: Mapping[str, Any]) -> int:
-    deadline_us = int(work.get("deadline_us") or 0)
-    timeout_us = int(float(work.get("timeout_seconds") or 0) * 1_000_000)
-    return (deadline_us - timeout_us) // 1000 if deadline_us else 0
-
-
 class PipelinesFamily:
     """Pipelines StartUpdate / Stop."""
 
     name = "pipelines"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """PipelineMetadata before anything happened."""
-        request = work.get("request") or {}
+        request = work.request
         meta = pipelines_pb2.PipelineMetadata(pipeline_id=str(request.get("pipeline_id") or ""))
-        return stamp_initial(meta, create_time_us, deadline_us)
+        return stamp_initial(meta, work)
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """Start an update or stop the pipeline."""
-        action = str(work.get("action"))
-        body = dict(work.get("request") or {})
+        action = work.action
+        body = dict(work.request)
         pipeline_id = path_id(body.pop("pipeline_id"), "pipeline_id")
         if action == "stop":
             await dbx.call("POST", f"{API}/{pipeline_id}/stop", body={}, idempotent=True)
-            return {"pipeline_id": pipeline_id}
+            return Entity(pipeline_id=pipeline_id)
         if action != "start_update":
             raise Internal(f"unknown pipelines action {action!r}")
         if retry:
-            adopted = await self._recent_update(dbx, pipeline_id, _created_ms(work))
+            adopted = await self._recent_update(dbx, pipeline_id, work.create_time_us // 1000)
             if adopted:
-                return {"pipeline_id": pipeline_id, "update_id": adopted}
+                return Entity(pipeline_id=pipeline_id, update_id=adopted)
         path = f"{API}/{pipeline_id}/updates"
         answer = await dbx.call("POST", path, body=body, idempotent=False)
-        return {"pipeline_id": pipeline_id, "update_id": str(answer["update_id"])}
+        return Entity(pipeline_id=pipeline_id, update_id=str(answer["update_id"]))
 
     async def _recent_update(self, dbx: Databricks, pipeline_id: str, since_ms: int) -> str:
         listing = await dbx.call("GET", f"{API}/{pipeline_id}/updates", query={"max_results": 5})
@@ -80,14 +73,12 @@ class PipelinesFamily:
                 return str(update["update_id"])
         return ""
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """Read the update (StartUpdate) or the pipeline (Stop) and judge it."""
-        entity = work["entity"]
-        pipeline_id = str(entity["pipeline_id"])
-        if "update_id" in entity:
-            path = f"{API}/{pipeline_id}/updates/{entity['update_id']}"
+        entity = work.ids
+        pipeline_id = entity.pipeline_id
+        if entity.update_id:
+            path = f"{API}/{pipeline_id}/updates/{entity.update_id}"
             update = (await dbx.call("GET", path)).get("update") or {}
             return await self.judge_update(dbx, work, update, metadata)
         pipeline = await dbx.call("GET", f"{API}/{pipeline_id}")
@@ -111,12 +102,12 @@ class PipelinesFamily:
                 break
         out: list[Observation | None] = []
         for work, metadata in tracked:
-            entity = work["entity"]
-            status = seen.get(str(entity["pipeline_id"]))
+            entity = work.ids
+            status = seen.get(entity.pipeline_id)
             observation: Observation | None = None
-            if status is not None and "update_id" in entity:
+            if status is not None and entity.update_id:
                 for update in status.get("latest_updates") or []:
-                    if update.get("update_id") == entity["update_id"]:
+                    if update.get("update_id") == entity.update_id:
                         state = str(update.get("state") or "")
                         if not judge_update(state, "").done:  # the end is read in full
                             observation = await self.judge_update(dbx, work, update, metadata)
@@ -128,15 +119,15 @@ class PipelinesFamily:
     async def judge_update(
         self,
         dbx: Databricks,
-        work: Mapping[str, Any],
+        work: Work,
         update: Mapping[str, Any],
         metadata: Message | None,
     ) -> Observation:
         """Observation of an update; a failed one's message is read from the events."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(pipelines_pb2.PipelineMetadata, metadata, work)
-        meta.pipeline_id = str(entity["pipeline_id"])
-        meta.update_id = str(entity["update_id"])
+        meta.pipeline_id = entity.pipeline_id
+        meta.update_id = entity.update_id
         meta.state = str(update.get("state") or "")
         meta.pipeline_url = pipeline_url(dbx.host, meta.pipeline_id, meta.update_id)
         verdict = judge_update(meta.state, "", what=f"update {meta.update_id}")
@@ -182,14 +173,14 @@ class PipelinesFamily:
     def judge_pipeline(
         self,
         host: str,
-        work: Mapping[str, Any],
+        work: Work,
         pipeline: Mapping[str, Any],
         metadata: Message | None,
     ) -> Observation:
         """Observation of a pipeline body, for a Stop."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(pipelines_pb2.PipelineMetadata, metadata, work)
-        meta.pipeline_id = str(entity["pipeline_id"])
+        meta.pipeline_id = entity.pipeline_id
         meta.state = meta.pipeline_state = str(pipeline.get("state") or "")
         meta.state_message = str(pipeline.get("cause") or "")
         meta.pipeline_url = pipeline_url(host, meta.pipeline_id)
@@ -213,9 +204,9 @@ class PipelinesFamily:
         )
         return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """Stop the pipeline (its update ends CANCELED); a Stop has nothing to undo."""
-        entity = work["entity"]
-        if "update_id" not in entity:
+        entity = work.ids
+        if not entity.update_id:
             return
-        await dbx.call("POST", f"{API}/{entity['pipeline_id']}/stop", body={}, idempotent=True)
+        await dbx.call("POST", f"{API}/{entity.pipeline_id}/stop", body={}, idempotent=True)

@@ -7,22 +7,24 @@ one cadence), asks the family to observe them all through its list endpoint, and
 observation. Operations the lists do not show (e.g. a run that just left ``active_only``)
 fall back to the family's per-entity read, as do operations that must be started, timed out
 or cancelled. Per-entity intervals keep backing off while nothing changes.
+
+The :class:`Batcher` only decides: :meth:`Batcher.groups` says which operations to poll
+together, :meth:`Batcher.plan` what to do with each of a group (a :class:`BatchPlan`); the
+tracker reads the records and applies the plan.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from lro_server.core.errors import LroError, NotFound, Unavailable
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.record import OperationRecord
-from lro_server.databricks.family import BatchFamily, Observation, Tracked
-from lro_server.databricks.tracker_state import unpack_metadata
-
-if TYPE_CHECKING:
-    from lro_server.databricks.tracker import Tracker
+from lro_server.databricks.client import Databricks
+from lro_server.databricks.family import BatchFamily, Family, Observation, Tracked
+from lro_server.databricks.tracker_state import Schedule, unpack_metadata
+from lro_server.databricks.work import Work
 
 _log = logging.getLogger(__name__)
 
@@ -30,23 +32,52 @@ _log = logging.getLogger(__name__)
 MIN_BATCH = 3
 
 
-class Batcher:
-    """Groups due operations by family and polls the groups through list endpoints."""
+@dataclasses.dataclass(slots=True)
+class BatchPlan:
+    """What a batched poll found, for the tracker to apply.
 
-    def __init__(self, tracker: Tracker, *, min_batch: int = MIN_BATCH) -> None:
-        self._tracker = tracker
+    Attributes:
+        settle: Observations from the lists, to write.
+        individual: Operations to poll one by one (due, and the lists could not answer).
+        later: Operations to poll again later (the listing was unavailable).
+    """
+
+    settle: list[tuple[OperationRecord, Observation]] = dataclasses.field(default_factory=list)
+    individual: list[str] = dataclasses.field(default_factory=list)
+    later: list[str] = dataclasses.field(default_factory=list)
+
+
+class Batcher:
+    """Groups due operations by family and observes the groups through list endpoints.
+
+    Args:
+        families: Family by name; those that are ``BatchFamily`` are batched.
+        schedule: The tracker's schedule (companions of a batch are marked busy in it).
+        min_batch: Fewest operations of a family worth a list cycle.
+    """
+
+    def __init__(
+        self,
+        families: Mapping[str, Family],
+        schedule: Schedule,
+        *,
+        min_batch: int = MIN_BATCH,
+    ) -> None:
+        self._families = families
+        self._schedule = schedule
         self._min_batch = min_batch
         self._family_of: dict[str, str] = {}
         self._along: set[str] = set()  # taken along in a batch without being due
+        #: Batches observed through list endpoints so far.
         self.batches = 0
 
     def note(self, records: Iterable[OperationRecord]) -> None:
         """Remember which family each tracked operation belongs to."""
         for record in records:
-            self._family_of[record.name] = str(record.work.get("family"))
+            self._family_of[record.name] = record.family
 
     def _batching(self, family: str) -> BatchFamily | None:
-        found = self._tracker.families.get(family)
+        found = self._families.get(family)
         return found if isinstance(found, BatchFamily) else None
 
     def groups(self, due: list[str]) -> list[list[str]]:
@@ -54,7 +85,7 @@ class Batcher:
 
         A batch also takes the family's other idle operations along.
         """
-        schedule = self._tracker.schedule
+        schedule = self._schedule
         by_family: dict[str, list[str]] = {}
         singles: list[list[str]] = []
         for name in due:
@@ -80,66 +111,47 @@ class Batcher:
 
     def forget(self, names: Iterable[str]) -> None:
         """Drop bookkeeping of operations no longer tracked."""
-        schedule = self._tracker.schedule
         for name in names:
-            if name not in schedule:
+            if name not in self._schedule:
                 self._family_of.pop(name, None)
 
-    async def poll_many(self, names: Sequence[str]) -> None:
-        """Poll one family's operations together (the first ones are due, the rest along)."""
-        tracker = self._tracker
-        records: list[OperationRecord] = []
-        for name in names:
-            try:
-                record = await tracker.store.get(name)
-            except NotFound:
-                tracker.schedule.drop(name)
-                continue
-            if record.done:
-                tracker.schedule.drop(name)
-            else:
-                records.append(record)
+    async def plan(
+        self,
+        dbx: Databricks,
+        names: Sequence[str],
+        records: Sequence[OperationRecord],
+        needs_attention: Callable[[OperationRecord], bool],
+    ) -> BatchPlan:
+        """Observe one group's unfinished ``records`` (read for ``names``: the first are
+        due, the rest along) through the family's lists."""
         along = {n for n in names if n in self._along}
         self._along.difference_update(names)
-        family = self._batching(self._family_of.get(names[0], ""))
+        family = self._batching(self._family_of.get(names[0], "")) if names else None
         self.forget(names)
-        individual: list[str] = []
+        plan = BatchPlan()
         listed: list[OperationRecord] = []
         tracked: list[Tracked] = []
         for record in records:
             metadata = unpack_metadata(record.operation.metadata)
-            if metadata is None or tracker.needs_attention(record):
-                individual.append(record.name)
+            if metadata is None or needs_attention(record):
+                plan.individual.append(record.name)
             else:
                 listed.append(record)
-                tracked.append((record.work, metadata))
+                tracked.append((Work.of(record), metadata))
         observations: list[Observation | None] = [None] * len(listed)
         if family is not None and len(listed) >= self._min_batch:
             try:
-                observations = await family.observe_many(tracker.dbx, tracked)
+                observations = await family.observe_many(dbx, tracked)
                 self.batches += 1
             except Unavailable as exc:
                 _log.info("listing %s failed, will retry: %s", family.name, exc)
-                for record in listed:
-                    tracker.schedule.backoff(record.name, changed=False)
-                listed = []
+                plan.later.extend(record.name for record in listed)
+                return plan
             except LroError as exc:
                 _log.warning("listing %s failed, reading one by one: %s", family.name, exc)
         for record, observation in zip(listed, observations, strict=True):
             if observation is not None:
-                await tracker.settle(record, observation)
+                plan.settle.append((record, observation))
             elif record.name not in along:  # due, and not on the lists: read it alone
-                individual.append(record.name)
-        await self._each(individual)
-
-    async def _each(self, names: list[str]) -> None:
-        limit = max(1, self._tracker.options.concurrency)
-        for start in range(0, len(names), limit):
-            chunk = names[start : start + limit]
-            results = await asyncio.gather(
-                *(self._tracker.poll(n) for n in chunk), return_exceptions=True
-            )
-            for name, result in zip(chunk, results, strict=True):
-                if isinstance(result, Exception):
-                    _log.error("%s: poll failed unexpectedly: %r", name, result)
-                    self._tracker.schedule.backoff(name, changed=False)
+                plan.individual.append(record.name)
+        return plan

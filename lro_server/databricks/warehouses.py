@@ -25,6 +25,7 @@ from lro_server.databricks.convert import (
 from lro_server.databricks.family import Observation, Tracked
 from lro_server.databricks.paths import path_id
 from lro_server.databricks.warehouses_states import health, judge_warehouse
+from lro_server.databricks.work import Entity, Work
 
 API = "/api/2.0/sql/warehouses"
 ACTIONS = ("create", "start", "stop", "edit")
@@ -47,26 +48,24 @@ class WarehousesFamily:
 
     name = "warehouses"
 
-    def initial_metadata(
-        self, work: Mapping[str, Any], create_time_us: int, deadline_us: int
-    ) -> Message:
+    def initial_metadata(self, work: Work) -> Message:
         """WarehouseMetadata before anything happened."""
-        request = work.get("request") or {}
+        request = work.request
         meta = warehouses_pb2.WarehouseMetadata(
             warehouse_id=str(request.get("id") or ""),
             name=str(request.get("name") or ""),
-            action=str(work.get("action") or "").upper(),
+            action=work.action.upper(),
         )
-        return stamp_initial(meta, create_time_us, deadline_us)
+        return stamp_initial(meta, work)
 
     async def start(
-        self, dbx: Databricks, work: Mapping[str, Any], token: str, *, retry: bool = False
-    ) -> JsonDict:
+        self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
+    ) -> Entity:
         """Send the action (after looking for an earlier attempt when ``retry``)."""
-        action = str(work.get("action"))
+        action = work.action
         if action not in ACTIONS:
             raise Internal(f"unknown warehouses action {action!r}")
-        body = dict(work.get("request") or {})
+        body = dict(work.request)
         if action == "create":
             return await self._create(dbx, body, token, retry=retry)
         warehouse_id = path_id(body.pop("id"), "id")
@@ -74,36 +73,32 @@ class WarehousesFamily:
         goal = "STOPPED" if action == "stop" else "RUNNING"
         if action == "edit" and before.get("state") in ("STOPPED", "STOPPING"):
             goal = "STOPPED"
-        entity = {"warehouse_id": warehouse_id, "goal": goal}
+        entity = Entity(warehouse_id=warehouse_id, goal=goal)
         if retry and before.get("state") in UNDER_WAY.get(action, ()):
             return entity
         path = f"{API}/{warehouse_id}/{action}"
         await dbx.call("POST", path, body=body, idempotent=action != "edit")
         return entity
 
-    async def _create(
-        self, dbx: Databricks, body: JsonDict, token: str, *, retry: bool
-    ) -> JsonDict:
+    async def _create(self, dbx: Databricks, body: JsonDict, token: str, *, retry: bool) -> Entity:
         if retry:
             listing = await dbx.call("GET", API)
             for warehouse in listing.get("warehouses") or []:
                 if _tags(warehouse).get(OPERATION_TAG) == token:
-                    return {"warehouse_id": str(warehouse["id"]), "goal": "RUNNING"}
+                    return Entity(warehouse_id=str(warehouse["id"]), goal="RUNNING")
         tags = dict(body.get("tags") or {})
         custom = [t for t in tags.get("custom_tags") or [] if t.get("key") != OPERATION_TAG]
         tags["custom_tags"] = [*custom, {"key": OPERATION_TAG, "value": token}]
         body["tags"] = tags
         answer = await dbx.call("POST", API, body=body, idempotent=False)
-        return {"warehouse_id": str(answer["id"]), "goal": "RUNNING"}
+        return Entity(warehouse_id=str(answer["id"]), goal="RUNNING")
 
     async def _get(self, dbx: Databricks, warehouse_id: str) -> JsonDict:
         return await dbx.call("GET", f"{API}/{warehouse_id}")
 
-    async def observe(
-        self, dbx: Databricks, work: Mapping[str, Any], metadata: Message | None
-    ) -> Observation:
+    async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
         """GET the warehouse and judge it."""
-        warehouse = await self._get(dbx, str(work["entity"]["warehouse_id"]))
+        warehouse = await self._get(dbx, work.ids.warehouse_id)
         return self.judge(dbx.host, work, warehouse, metadata)
 
     async def observe_many(
@@ -114,30 +109,30 @@ class WarehousesFamily:
         seen = {str(w.get("id")): w for w in listing.get("warehouses") or []}
         out: list[Observation | None] = []
         for work, metadata in tracked:
-            found = seen.get(str(work["entity"]["warehouse_id"]))
+            found = seen.get(work.ids.warehouse_id)
             out.append(None if found is None else self.judge(dbx.host, work, found, metadata))
         return out
 
     def judge(
         self,
         host: str,
-        work: Mapping[str, Any],
+        work: Work,
         warehouse: Mapping[str, Any],
         metadata: Message | None,
     ) -> Observation:
         """Observation of a warehouse body."""
-        entity = work["entity"]
+        entity = work.ids
         meta = carry_over(warehouses_pb2.WarehouseMetadata, metadata, work)
         info = health(warehouse)
-        meta.warehouse_id = str(warehouse.get("id") or entity["warehouse_id"])
+        meta.warehouse_id = str(warehouse.get("id") or entity.warehouse_id)
         meta.name = str(warehouse.get("name") or meta.name)
         meta.state = str(warehouse.get("state") or "")
         meta.health_status = str(info.get("status") or "")
         meta.health_summary = str(info.get("summary") or "")
         meta.num_clusters = int(warehouse.get("num_clusters") or 0)
         meta.warehouse_url = warehouse_url(host, meta.warehouse_id)
-        goal = str(entity.get("goal") or "RUNNING")
-        if work.get("cancel_sent") and goal == "RUNNING":
+        goal = entity.goal or "RUNNING"
+        if work.cancel_sent and goal == "RUNNING":
             goal = "CANCELLED"
         verdict = judge_warehouse(warehouse, goal)
         state = meta.state or "PENDING"
@@ -166,10 +161,10 @@ class WarehousesFamily:
         )
         return Observation(state=state, metadata=meta, verdict=verdict, details=(detail,))
 
-    async def cancel(self, dbx: Databricks, work: Mapping[str, Any]) -> None:
+    async def cancel(self, dbx: Databricks, work: Work) -> None:
         """Stop the warehouse; a Stop (or an Edit of a stopped one) cannot be undone."""
-        entity = work["entity"]
-        if entity.get("goal") != "RUNNING":
+        entity = work.ids
+        if entity.goal != "RUNNING":
             return
-        path = f"{API}/{entity['warehouse_id']}/stop"
+        path = f"{API}/{entity.warehouse_id}/stop"
         await dbx.call("POST", path, body={}, idempotent=True)

@@ -1,7 +1,7 @@
 """RunChain as a resumable method: job runs one after the other, each a child operation.
 
-The work description (``record.work``) holds the steps as given; the checkpoint state
-holds progress: the index of the step in progress, every step's :class:`StepState` (proto3
+The payload (:class:`ChainWork`) holds the steps as given; the checkpoint state holds
+progress: the index of the step in progress, every step's :class:`StepState` (proto3
 JSON) and the run of every finished step. Children are ordinary Jobs operations started
 through the same OperationsService (tracked, listed and cancellable like any other) with
 request id ``chain-<parent id>-<step>``, so a repeated resume finds the child it started
@@ -10,6 +10,8 @@ instead of starting a second run.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
@@ -20,7 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import ERROR_DOMAIN, Aborted, Code, LroError, Unavailable
+from lro_server.core.errors import ERROR_DOMAIN, Aborted, Code, Internal, LroError, Unavailable
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.resume.method import Advance, Failure, Resumption
@@ -33,15 +35,68 @@ CHILD_PREFIX = "chain-"
 #: Default timeout of one step (as for Jobs methods), never beyond the chain's deadline.
 DEFAULT_STEP_TIMEOUT_SECONDS = 20 * 60.0
 State = chains_pb2.StepState.State
+#: The records' ``family`` of chains (routes them to the resumer).
+FAMILY = "chain"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One step of a chain, as requested.
+
+    Attributes:
+        name: The step's name (unique in the chain).
+        kind: ``run_now`` or ``submit``: the Jobs method the step calls.
+        request: That method's request in proto3 JSON (field names as in the proto).
+        timeout_seconds: The step's own timeout (0: the default).
+    """
+
+    name: str
+    kind: str
+    request: dict[str, Any]
+    timeout_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as a JSON object."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainWork:
+    """A chain's payload: its steps, in order."""
+
+    steps: tuple[StepSpec, ...]
+
+    def payload(self) -> str:
+        """The stored form (the record's ``payload``)."""
+        return json.dumps({"steps": [step.to_json() for step in self.steps]})
+
+    @staticmethod
+    def of(record: OperationRecord) -> ChainWork:
+        """The chain of ``record`` (Internal when its payload is not a chain's)."""
+        try:
+            steps = json.loads(record.payload)["steps"]
+            return ChainWork(
+                tuple(
+                    StepSpec(
+                        name=str(step["name"]),
+                        kind=str(step["kind"]),
+                        request=dict(step["request"]),
+                        timeout_seconds=float(step.get("timeout_seconds") or 0),
+                    )
+                    for step in steps
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Internal(f"{record.name}: unreadable chain payload: {exc}") from exc
 
 
 class StartChild(Protocol):
     """Starts one step's child operation (a Jobs method) on behalf of the chain's owner."""
 
     def __call__(
-        self, step: Mapping[str, Any], *, owner: str, request_id: str, timeout_seconds: float
+        self, step: StepSpec, *, owner: str, request_id: str, timeout_seconds: float
     ) -> Awaitable[operations_pb2.Operation]:
-        """Start ``step`` (``{"name", "kind", "request"}``); return its operation."""
+        """Start ``step``; return its operation."""
         ...
 
 
@@ -60,8 +115,8 @@ class ChainMethod:
     ) -> tuple[Mapping[str, Any], chains_pb2.ChainMetadata]:
         """Every step PENDING, none in progress."""
         steps = [
-            chains_pb2.StepState(name=str(step["name"]), state=State.PENDING)
-            for step in record.work["steps"]
+            chains_pb2.StepState(name=step.name, state=State.PENDING)
+            for step in ChainWork.of(record).steps
         ]
         state = {"step": -1, "steps": [_dump(s) for s in steps], "runs": []}
         return state, self._metadata(record, state, current=-1)
@@ -91,7 +146,7 @@ class ChainMethod:
             if resumption.waiter_failed:
                 code, why = Code.UNAVAILABLE, "the waiter could not follow it"
             else:
-                timeout = float(parent.work.get("timeout_seconds", 0))
+                timeout = parent.timeout_seconds
                 code, why = Code.DEADLINE_EXCEEDED, f"the chain's timeout of {timeout:g}s passed"
             message = f"{label} was cancelled: {why}"
             return self._fail(parent, state, index, code, message, cancel=(child.name,))
@@ -125,7 +180,7 @@ class ChainMethod:
                 mark=False,
             )
         if resumption.timed_out:
-            timeout = float(parent.work.get("timeout_seconds", 0))
+            timeout = parent.timeout_seconds
             return self._fail(
                 parent,
                 state,
@@ -141,10 +196,10 @@ class ChainMethod:
     async def _start_step(
         self, parent: OperationRecord, state: dict[str, Any], index: int, *, raise_errors: bool
     ) -> Advance:
-        spec = parent.work["steps"][index]
+        spec = ChainWork.of(parent).steps[index]
         steps = _steps(state)
-        remaining = (int(parent.work["deadline_us"]) - self._now_us()) / 1e6
-        asked = float(spec.get("timeout_seconds") or DEFAULT_STEP_TIMEOUT_SECONDS)
+        remaining = (parent.deadline_us - self._now_us()) / 1e6
+        asked = spec.timeout_seconds or DEFAULT_STEP_TIMEOUT_SECONDS
         try:
             child = await self.start_child(
                 spec,
@@ -161,7 +216,7 @@ class ChainMethod:
             return self._fail(parent, state, index, exc.code, message)
         steps[index].state = State.RUNNING
         steps[index].operation = child.name
-        steps[index].job_id = int((spec.get("request") or {}).get("job_id") or 0)
+        steps[index].job_id = int(spec.request.get("job_id") or 0)
         state["step"] = index
         _store(state, steps)
         return Advance(
@@ -234,10 +289,10 @@ class ChainMethod:
             current_step=current,
             current_step_name=steps[current].name if current >= 0 else "",
             failed_step=failed_step,
-            cancel_requested=bool(record.work.get("cancel_requested")),
+            cancel_requested=record.cancel_requested,
             create_time=_timestamp(record.create_time_us),
             update_time=now,
-            deadline=_timestamp(int(record.work.get("deadline_us", 0))),
+            deadline=_timestamp(record.deadline_us),
         )
         if ended:
             metadata.end_time.CopyFrom(now)

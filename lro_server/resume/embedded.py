@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import logging
 
-from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.clock import Clock, SystemClock, Timer, to_micros
 from lro_server.core.errors import FailedPrecondition, LroError, NotFound
 from lro_server.core.principal import INTERNAL
 from lro_server.core.record import OperationRecord
@@ -32,7 +32,7 @@ _log = logging.getLogger(__name__)
 class _Wait:
     ticket: WaitTicket
     pending: set[str]
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
 
 
 class EmbeddedWaiter:
@@ -118,8 +118,7 @@ class EmbeddedWaiter:
         for child in ticket.children:
             self._by_child.setdefault(child, set()).add(ticket.parent)
         delay = max(0.0, (ticket.deadline_us - to_micros(self.clock.now())) / 1e6)
-        loop = asyncio.get_running_loop()
-        wait.timer = loop.call_later(delay, self._resume, ticket, WaitOutcome.TIMEOUT)
+        wait.timer = self.clock.call_later(delay, lambda: self._resume(ticket, WaitOutcome.TIMEOUT))
 
     async def _check(self, parent: str) -> None:
         wait = self._waits.get(parent)
@@ -179,7 +178,7 @@ class EmbeddedWaiter:
 
     async def _recheck_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.recheck_seconds)
+            await self.clock.sleep(self.recheck_seconds)
             for parent in list(self._waits):
                 try:
                     await self._check(parent)

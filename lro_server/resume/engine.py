@@ -30,13 +30,14 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core import lifecycle, tracing
+from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
-    Aborted,
     FailedPrecondition,
     Internal,
     LroError,
     NotFound,
+    OperationDone,
     PermissionDenied,
 )
 from lro_server.core.metrics import Metrics
@@ -50,8 +51,6 @@ from lro_server.resume.waiter import Waiter, WaitTicket
 
 _log = logging.getLogger(__name__)
 
-#: Compare-and-set attempts before giving up with Aborted.
-CAS_ATTEMPTS = 20
 #: Hand-offs of one wait after a waiter gave up, before the parent fails.
 MAX_WAITER_RETRIES = 3
 
@@ -71,8 +70,7 @@ class Resumer:
     Args:
         store: The (observed) operation store.
         methods: The resumable methods served.
-        clock: Time source for deadlines.
-        sleep: Pause between hand-off retries (injected so tests do not wait).
+        clock: Time source of deadlines and of the pause between hand-off retries.
         metrics: Where resume latency and resume outcomes are counted.
     """
 
@@ -82,14 +80,12 @@ class Resumer:
         methods: Iterable[ResumableMethod],
         *,
         clock: Clock | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.methods = {m.method: m for m in methods}
         self.clock = clock or SystemClock()
-        self._sleep = sleep
         self._waiter: Waiter | None = None
         self._cancel_child: CancelChild | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -113,12 +109,8 @@ class Resumer:
     # -- WorkRunner ----------------------------------------------------------------------
 
     def prepare(self, record: OperationRecord) -> OperationRecord:
-        """Stamp a new record: initial metadata, deadline and checkpoint (``seq`` 0)."""
+        """Stamp a new record: initial metadata and checkpoint (``seq`` 0)."""
         method = self._method(record.method)
-        timeout_us = int(float(record.work.get("timeout_seconds", 0)) * 1_000_000)
-        record = dataclasses.replace(
-            record, work={**record.work, "deadline_us": record.create_time_us + timeout_us}
-        )
         state, metadata = method.initial(record)
         operation = operations_pb2.Operation()
         operation.CopyFrom(record.operation)
@@ -162,42 +154,33 @@ class Resumer:
                 "only the waiter identity may resume an operation", reason="NOT_WAITER"
             )
         name = validate_operation_name(name, field="x-alis-operation-id")
-        for _ in range(CAS_ATTEMPTS):
-            record = await self.store.get(name)
-            if record.method != method or record.checkpoint is None:
+        record = await self.store.get(name)
+        if record.method != method or record.checkpoint is None:
+            raise FailedPrecondition(
+                f"{name} is not an operation of {method} and cannot be resumed by it",
+                reason="NOT_RESUMABLE",
+                metadata={"name": name, "method": method},
+            )
+        checkpoint = Checkpoint.of(record)
+        current = checkpoint.wait.id if checkpoint.wait else None
+        if wait_id is not None and wait_id != current:
+            if wait_id > checkpoint.seq or wait_id < 1:
                 raise FailedPrecondition(
-                    f"{name} is not an operation of {method} and cannot be resumed by it",
-                    reason="NOT_RESUMABLE",
-                    metadata={"name": name, "method": method},
+                    f"{name} never had wait {wait_id}",
+                    reason="UNKNOWN_WAIT",
+                    metadata={"name": name, "wait_id": str(wait_id)},
                 )
-            checkpoint = Checkpoint.of(record)
-            current = checkpoint.wait.id if checkpoint.wait else None
-            if wait_id is not None and wait_id != current:
-                if wait_id > checkpoint.seq or wait_id < 1:
-                    raise FailedPrecondition(
-                        f"{name} never had wait {wait_id}",
-                        reason="UNKNOWN_WAIT",
-                        metadata={"name": name, "wait_id": str(wait_id)},
-                    )
-                _log.info("%s: wait %d was resumed already; no-op", name, wait_id)
-                self.metrics.observe_resume(method, 0.0, outcome="duplicate")
-                return record.operation
-            if record.done:
-                raise FailedPrecondition(
-                    f"{name} is done and cannot be resumed",
-                    reason="OPERATION_DONE",
-                    metadata={"name": name},
-                )
-            if checkpoint.wait is None:
-                raise FailedPrecondition(
-                    f"{name} is not waiting", reason="NOT_WAITING", metadata={"name": name}
-                )
-            try:
-                with tracing.operation_scope(record.name, record.work, "lro.resume"):
-                    return await self._resume_wait(record, checkpoint, outcome)
-            except Aborted:
-                continue  # the record changed under us: look again
-        raise Aborted(f"{name} changed too often to be resumed; retry")
+            _log.info("%s: wait %d was resumed already; no-op", name, wait_id)
+            self.metrics.observe_resume(method, 0.0, outcome="duplicate")
+            return record.operation
+        if record.done:
+            raise OperationDone(f"{name} is done and cannot be resumed", metadata={"name": name})
+        if checkpoint.wait is None:
+            raise FailedPrecondition(
+                f"{name} is not waiting", reason="NOT_WAITING", metadata={"name": name}
+            )
+        with tracing.operation_scope(record.name, record.traceparent, "lro.resume"):
+            return await self._resume_wait(record, checkpoint, outcome)
 
     async def _resume_wait(
         self, record: OperationRecord, checkpoint: Checkpoint, outcome: WaitOutcome
@@ -236,25 +219,21 @@ class Resumer:
     async def _commit(
         self, record: OperationRecord, checkpoint: Checkpoint, advance: Advance
     ) -> OperationRecord:
-        deadline_us = int(record.work.get("deadline_us", 0))
         committed = checkpoint.committed(
-            state=advance.state, wait_on=advance.wait_on or None, deadline_us=deadline_us
+            state=advance.state, wait_on=advance.wait_on or None, deadline_us=record.deadline_us
         )
-        for _ in range(CAS_ATTEMPTS):
-            try:
-                stored = await self.store.update(advance.applied_to(record, committed.encode()))
-            except (Aborted, FailedPrecondition):
-                fresh = await self.store.get(record.name)
-                if fresh.done or Checkpoint.of(fresh).seq != checkpoint.seq:
-                    # Another resume of the same wait won: its decision stands (the children
-                    # we may have started are the same operations, by request id).
-                    _log.info("%s: a concurrent resume moved on first; no-op", record.name)
-                    return fresh
-                record = fresh  # only the work changed (CancelOperation): same decision
-                continue
-            await self._after_commit(stored, committed, advance)
+        encoded = committed.encode()
+        change = _WhileAt(checkpoint, lambda fresh: advance.applied_to(fresh, encoded))
+        stored = await compare_and_set(self.store, record.name, change, current=record)
+        if not change.wrote:
+            # Another resume of the same wait won: its decision stands (the children we may
+            # have started are the same operations, by request id).
+            _log.info("%s: a concurrent resume moved on first; no-op", record.name)
             return stored
-        raise Aborted(f"{record.name} changed too often to be committed; retry")
+        # Written (after a lost race with a CancelOperation: the same decision, applied to
+        # the fresh record).
+        await self._after_commit(stored, committed, advance)
+        return stored
 
     async def _after_commit(
         self, stored: OperationRecord, checkpoint: Checkpoint, advance: Advance
@@ -267,13 +246,13 @@ class Resumer:
                 self._waiter.forget(stored.name)
             _log.info("%s: %s", stored.name, "done" if stored.done else "committed")
             return
-        if stored.work.get("cancel_requested"):
+        if stored.cancel_requested:
             # CancelOperation arrived while these children were being started.
             await self._cancel_all(stored.name, wait.children)
         await self._hand_off(stored, checkpoint)
 
     async def _hand_off(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
-        ticket = self.ticket(record, checkpoint)
+        ticket = WaitTicket.of(record, checkpoint)
         try:
             handle = await self.waiter.hand_off(ticket)
         except LroError as exc:
@@ -288,7 +267,7 @@ class Resumer:
 
     async def _hand_off_failed(self, ticket: WaitTicket, checkpoint: Checkpoint) -> None:
         retries = checkpoint.wait.retries if checkpoint.wait else 0
-        await self._sleep(min(2.0**retries, 30.0))
+        await self.clock.sleep(min(2.0**retries, 30.0))
         await self.resume(
             ticket.parent,
             INTERNAL,
@@ -299,43 +278,27 @@ class Resumer:
 
     async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
         rewaited = checkpoint.rewaited()
-        stored = await self.store.update(dataclasses.replace(record, checkpoint=rewaited.encode()))
+        encoded = rewaited.encode()
+        change = _WhileAt(checkpoint, lambda fresh: dataclasses.replace(fresh, checkpoint=encoded))
+        stored = await compare_and_set(self.store, record.name, change, current=record)
+        if not change.wrote:
+            return stored  # resumed or finished meanwhile: nothing left to wait for again
         _log.warning("%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.seq)
         await self._hand_off(stored, rewaited)
         return stored
 
     async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
-        for _ in range(CAS_ATTEMPTS):
-            record = await self.store.get(name)
-            checkpoint = Checkpoint.of(record)
-            if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
-                return
-            try:
-                await self.store.update(
-                    dataclasses.replace(record, checkpoint=checkpoint.handed_to(handle).encode())
-                )
-                return
-            except (Aborted, FailedPrecondition):
-                continue
+        def handed(fresh: OperationRecord) -> OperationRecord | None:
+            checkpoint = Checkpoint.of(fresh)
+            if fresh.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
+                return None
+            return dataclasses.replace(fresh, checkpoint=checkpoint.handed_to(handle).encode())
 
-    async def recover(self) -> int:
-        """Hand every pending wait back to the waiter after a restart (see ``recovery``)."""
-        from lro_server.resume.recovery import recover_waits
-
-        return await recover_waits(self)
-
-    def ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
-        """The waiter's ticket for the current wait of ``record``."""
-        wait = checkpoint.wait
-        assert wait is not None
-        return WaitTicket(
-            parent=record.name,
-            method=record.method,
-            wait_id=wait.id,
-            children=wait.children,
-            deadline_us=wait.deadline_us,
-            handle=wait.handle,
-        )
+        try:
+            await compare_and_set(self.store, name, handed)
+        except LroError as exc:
+            # Only a hint for a restart (which then launches a second waiter): not fatal.
+            _log.warning("%s: recording the waiter handle failed: %s", name, exc)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -375,6 +338,23 @@ class Resumer:
 
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
+
+
+class _WhileAt:
+    """A compare-and-set change that applies only while the record is still at
+    ``checkpoint`` (not done, no other commit since); ``wrote`` tells afterwards whether
+    it was written (the last decision of a compare-and-set is the one that stood)."""
+
+    def __init__(
+        self, checkpoint: Checkpoint, change: Callable[[OperationRecord], OperationRecord]
+    ) -> None:
+        self._seq = checkpoint.seq
+        self._change = change
+        self.wrote = False
+
+    def __call__(self, fresh: OperationRecord) -> OperationRecord | None:
+        self.wrote = not fresh.done and Checkpoint.of(fresh).seq == self._seq
+        return self._change(fresh) if self.wrote else None
 
 
 async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:

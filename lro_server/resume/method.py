@@ -124,7 +124,7 @@ class Resumption:
     @property
     def cancel_requested(self) -> bool:
         """Whether CancelOperation was called on the parent."""
-        return bool(self.parent.work.get("cancel_requested"))
+        return self.parent.cancel_requested
 
 
 class ResumableMethod(Protocol):

@@ -16,6 +16,7 @@ from typing import Any
 
 from lro_server._proto.lro.databricks.v1 import chains_pb2
 from lro_server.core import lifecycle
+from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, to_micros
 from lro_server.core.errors import Aborted, FailedPrecondition, LroError, NotFound
 from lro_server.core.record import OperationRecord
@@ -24,7 +25,7 @@ from lro_server.resume.chain import observe_child, parent_of
 
 _log = logging.getLogger(__name__)
 
-#: Compare-and-set attempts per change before the update is dropped.
+#: Compare-and-set attempts per change before the update is dropped (display only).
 ATTEMPTS = 3
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
@@ -47,29 +48,23 @@ class ChainProgress:
             self._spawn(self._mirror(parent[0], parent[1], record))
 
     async def _mirror(self, parent_name: str, index: int, child: OperationRecord) -> None:
-        for _ in range(ATTEMPTS):
-            try:
-                parent = await self._store.get(parent_name)
-            except LroError:
-                return
+        def mirrored(parent: OperationRecord) -> OperationRecord | None:
             metadata = chains_pb2.ChainMetadata()
             if parent.done or not parent.operation.metadata.Unpack(metadata):
-                return
+                return None
             if index >= len(metadata.steps) or metadata.steps[index].operation != child.name:
-                return
+                return None
             step = metadata.steps[index]
             before = step.SerializeToString()
             observe_child(step, child)
             if step.SerializeToString() == before:
-                return
+                return None
             metadata.update_time.FromMicroseconds(to_micros(self._clock.now()))
-            try:
-                await self._store.update(lifecycle.with_metadata(parent, metadata))
-                return
-            except Aborted:
-                continue
-            except (FailedPrecondition, NotFound):
-                return
-            except LroError as exc:
-                _log.info("%s: step progress not written: %s", parent_name, exc)
-                return
+            return lifecycle.with_metadata(parent, metadata)
+
+        try:
+            await compare_and_set(self._store, parent_name, mirrored, attempts=ATTEMPTS)
+        except (Aborted, FailedPrecondition, NotFound):
+            return  # a resume or a cancel is writing the parent: its state wins
+        except LroError as exc:
+            _log.info("%s: step progress not written: %s", parent_name, exc)

@@ -8,45 +8,73 @@ for operations created just before a crash that never made it (idempotent: child
 found again by request id). While the server runs, :func:`begin_stalled` does the same
 periodically for operations whose create answer was lost, as the tracker does for
 unstarted Databricks work.
+
+Both functions take only what they use: the store, the methods, the waiter, and a way to
+begin an operation again (the resumer's first move, run in the background).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from lro_server.core import filter as aip160
 from lro_server.core.errors import FailedPrecondition, LroError
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery
+from lro_server.core.store import ListQuery, OperationStore
 from lro_server.resume.checkpoint import Checkpoint
-
-if TYPE_CHECKING:
-    from lro_server.resume.engine import Resumer
+from lro_server.resume.method import ResumableMethod
+from lro_server.resume.waiter import Waiter, WaitTicket
 
 _log = logging.getLogger(__name__)
 
 #: Operations read per page.
 RECOVERY_PAGE = 500
 
+#: Makes the first move of an operation again, in the background.
+Begin = Callable[[OperationRecord], None]
 
-async def recover_waits(resumer: Resumer) -> int:
-    """Restore every pending wait of ``resumer``'s methods; returns how many were found."""
+
+async def recover_waits(
+    store: OperationStore, methods: Iterable[ResumableMethod], waiter: Waiter, begin: Begin
+) -> int:
+    """Restore every pending wait of ``methods``' operations; returns how many were found."""
+    served = {method.method for method in methods}
     found = 0
-    async for record in _unfinished(resumer):
-        found += await _recover_one(resumer, record)
+    async for record in _unfinished(store, methods):
+        if record.checkpoint is None or record.method not in served:
+            continue
+        try:
+            checkpoint = Checkpoint.of(record)
+        except FailedPrecondition as exc:
+            _log.error("%s: %s", record.name, exc)
+            continue
+        if checkpoint.wait is not None:
+            found += 1
+            try:
+                await waiter.restore(WaitTicket.of(record, checkpoint))
+            except LroError as exc:
+                _log.warning("%s: restoring its wait failed: %s", record.name, exc)
+        elif checkpoint.seq == 0:
+            _log.info("%s: created but never started; starting it again", record.name)
+            begin(record)
     _log.info("recovered %d pending waits", found)
     return found
 
 
-async def begin_stalled(resumer: Resumer, *, created_before_us: int) -> int:
+async def begin_stalled(
+    store: OperationStore,
+    methods: Iterable[ResumableMethod],
+    begin: Begin,
+    *,
+    created_before_us: int,
+) -> int:
     """Make the first move of operations created before ``created_before_us`` that never
     made it (the answer of their create was lost, so no start followed, and a retried call
     only found them). Returns how many were begun again."""
     begun = 0
-    async for record in _unfinished(resumer):
+    async for record in _unfinished(store, methods):
         if record.create_time_us >= created_before_us or record.checkpoint is None:
             continue
         try:
@@ -54,18 +82,21 @@ async def begin_stalled(resumer: Resumer, *, created_before_us: int) -> int:
         except FailedPrecondition:
             continue
         if checkpoint.seq == 0 and checkpoint.wait is None:
-            resumer.spawn(_begin_again(resumer, record))
+            _log.info("%s: created but never started; starting it again", record.name)
+            begin(record)
             begun += 1
     return begun
 
 
-async def _unfinished(resumer: Resumer) -> AsyncIterator[OperationRecord]:
-    """Every unfinished operation of ``resumer``'s methods, page by page."""
-    for method in resumer.methods.values():
+async def _unfinished(
+    store: OperationStore, methods: Iterable[ResumableMethod]
+) -> AsyncIterator[OperationRecord]:
+    """Every unfinished operation of ``methods``, page by page."""
+    for method in methods:
         expr = aip160.parse(f'done = false AND metadata.@type = "{method.metadata_type}"')
         after: Cursor | None = None
         while True:
-            page = await resumer.store.list(
+            page = await store.list(
                 ListQuery(filter=expr, owner=None, after=after, limit=RECOVERY_PAGE)
             )
             for record in page:
@@ -73,27 +104,3 @@ async def _unfinished(resumer: Resumer) -> AsyncIterator[OperationRecord]:
             if len(page) < RECOVERY_PAGE:
                 break
             after = Cursor(page[-1].create_time_us, page[-1].name)
-
-
-async def _recover_one(resumer: Resumer, record: OperationRecord) -> int:
-    if record.checkpoint is None or record.method not in resumer.methods:
-        return 0
-    try:
-        checkpoint = Checkpoint.of(record)
-    except FailedPrecondition as exc:
-        _log.error("%s: %s", record.name, exc)
-        return 0
-    if checkpoint.wait is not None:
-        try:
-            await resumer.waiter.restore(resumer.ticket(record, checkpoint))
-        except LroError as exc:
-            _log.warning("%s: restoring its wait failed: %s", record.name, exc)
-        return 1
-    if checkpoint.seq == 0:
-        resumer.spawn(_begin_again(resumer, record))
-    return 0
-
-
-async def _begin_again(resumer: Resumer, record: OperationRecord) -> None:
-    _log.info("%s: created but never started; starting it again", record.name)
-    await resumer.start(record)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from lro_server.core.errors import Internal
+from lro_server.core.record import OperationRecord
+from lro_server.resume.checkpoint import Checkpoint
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WaitTicket:
@@ -31,6 +35,21 @@ class WaitTicket:
     children: tuple[str, ...]
     deadline_us: int
     handle: str = ""
+
+    @staticmethod
+    def of(record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
+        """The ticket of the current wait of ``record`` (its checkpoint ``checkpoint``)."""
+        wait = checkpoint.wait
+        if wait is None:
+            raise Internal(f"{record.name} is not waiting")
+        return WaitTicket(
+            parent=record.name,
+            method=record.method,
+            wait_id=wait.id,
+            children=wait.children,
+            deadline_us=wait.deadline_us,
+            handle=wait.handle,
+        )
 
 
 class Waiter(Protocol):

@@ -49,8 +49,9 @@ from lro_server.core.errors import (
     InvalidArgument,
     Unavailable,
 )
-from lro_server.core.record import OperationRecord, for_create, writable_work
+from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_client import (
     SpannerUrl,
     open_database,

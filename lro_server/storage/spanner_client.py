@@ -28,7 +28,14 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exceptions
 from google.cloud import spanner
 
-from lro_server.core.errors import FailedPrecondition, Internal, InvalidArgument, Unavailable
+from lro_server.core.errors import (
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    LroError,
+    Origin,
+    Unavailable,
+)
 
 #: URL scheme of this backend.
 SCHEME = "spanner"
@@ -132,12 +139,16 @@ def translated(resource: str) -> Iterator[None]:
     try:
         yield
     except (gexc.GoogleAPIError, grpc.RpcError, auth_exceptions.GoogleAuthError) as exc:
-        raise _translate(exc, resource) from exc
+        error = _translate(exc, resource)
+        error.origin = Origin.STORE
+        raise error from exc
     except (ConnectionError, TimeoutError, concurrent.futures.TimeoutError) as exc:
-        raise Unavailable(f"Spanner ({resource}) is unreachable: {exc}") from exc
+        raise Unavailable(
+            f"Spanner ({resource}) is unreachable: {exc}", origin=Origin.STORE
+        ) from exc
 
 
-def _translate(exc: Exception, resource: str) -> Exception:
+def _translate(exc: Exception, resource: str) -> LroError:
     message = _message(exc)
     if isinstance(exc, gexc.NotFound | gexc.InvalidArgument | gexc.FailedPrecondition) and (
         _SCHEMA_MISSING.search(message)

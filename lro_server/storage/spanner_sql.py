@@ -7,7 +7,6 @@ its own. Column names follow the schema in ``spanner_schema.sql``.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
 from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
+from lro_server.core.work_column import work_fields
 from lro_server.storage.spanner_schema import TABLE
 
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
@@ -181,7 +181,7 @@ def record_from_row(row: Sequence[Any]) -> OperationRecord:
         request_id=request_id or "",
         method=method,
         state=state,
-        work=json.loads(work),
+        **work_fields(work),
         checkpoint=None if checkpoint is None else base64.b64decode(checkpoint),
         lease_holder=holder,
         lease_expire_us=expire_us,

@@ -49,10 +49,12 @@ from lro_server.core.errors import (
     Internal,
     InvalidArgument,
     LroError,
+    Origin,
     Unavailable,
 )
-from lro_server.core.record import OperationRecord, for_create, writable_work
+from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
 from lro_server.storage.sqlite_version import DataVersion
@@ -367,8 +369,8 @@ def _translate(exc: sqlite3.Error) -> LroError:
     """The core error of a sqlite3 exception: the one place where that is decided."""
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(exc, sqlite3.OperationalError) and (code is None or code & 0xFF in _TRANSIENT):
-        return Unavailable(f"the SQLite store is unavailable: {exc}")
-    return Internal(f"SQLite store failure: {exc}")
+        return Unavailable(f"the SQLite store is unavailable: {exc}", origin=Origin.STORE)
+    return Internal(f"SQLite store failure: {exc}", origin=Origin.STORE)
 
 
 def _row_size(row: tuple[Any, ...]) -> int:

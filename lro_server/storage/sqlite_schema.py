@@ -7,7 +7,6 @@ brought forward by replaying the tail of the list.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -19,6 +18,7 @@ from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
 from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
+from lro_server.core.work_column import work_fields
 
 #: Name of the one table.
 TABLE = "operations"
@@ -250,7 +250,7 @@ def record_from_row(row: tuple[Any, ...]) -> OperationRecord:
         request_id=request_id,
         method=method,
         state=state,
-        work=json.loads(work),
+        **work_fields(work),
         checkpoint=checkpoint,
         lease_holder=holder,
         lease_expire_us=expire_us,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2, struct_pb2
@@ -43,7 +42,11 @@ def new_record(
     method: str = METHOD,
     state: str = "PENDING",
     metadata: Message | any_pb2.Any | None = None,
-    work: Mapping[str, Any] | None = None,
+    family: str = "",
+    deadline_us: int = 0,
+    cancel_requested: bool = False,
+    traceparent: str = "",
+    payload: str = "{}",
     checkpoint: bytes | None = None,
     done: bool = False,
     error_code: int | None = None,
@@ -65,7 +68,11 @@ def new_record(
         request_id=request_id,
         method=method,
         state=state,
-        work=dict(work or {}),
+        family=family,
+        deadline_us=deadline_us,
+        cancel_requested=cancel_requested,
+        traceparent=traceparent,
+        payload=payload,
         checkpoint=checkpoint,
         lease_holder=lease_holder,
         lease_expire_us=lease_expire_us,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -33,7 +34,11 @@ async def test_create_then_get_round_trips_every_field(store: OperationStore) ->
         method="lro.databricks.v1.Jobs/SubmitRun",
         state="RUNNING",
         metadata=duration_pb2.Duration(seconds=5),
-        work={"run_id": 123, "nested": {"list": [1, "two", None, True, 2.5]}, "ünï": "cødé"},
+        family="jobs",
+        deadline_us=T0 + 60_000_000,
+        cancel_requested=True,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        payload='{"run_id":123,"nested":{"list":[1,"two",null,true,2.5]},"ünï":"cødé"}',
         checkpoint=b"\x00\x01binary\xff",
         lease_holder="replica-a",
         lease_expire_us=T0 + 30_000_000,
@@ -105,7 +110,7 @@ async def test_a_repeated_request_id_returns_the_first_record(
 ) -> None:
     first, _ = await store.create(new_record(owner="alice", request_id="r1"))
     updated = await store.update(dataclasses.replace(first, state="RUNNING"))
-    clock.advance(1)
+    clock.step(1)
 
     again, created = await store.create(new_record(owner="alice", request_id="r1"))
 
@@ -147,11 +152,12 @@ async def test_update_stores_the_new_state_and_bumps_the_version(
     store: OperationStore, clock: FakeClock
 ) -> None:
     created, _ = await store.create(new_record(state="PENDING"))
-    clock.advance(2)
+    clock.step(2)
     change = dataclasses.replace(
         created,
         state="RUNNING",
-        work={"run_id": 7},
+        payload='{"run_id":7}',
+        cancel_requested=True,
         checkpoint=b"step-2",
         operation=new_record(
             name=created.name, metadata=duration_pb2.Duration(seconds=1)
@@ -293,7 +299,7 @@ async def test_an_oversized_operation_is_refused_before_anything_is_written(
 
 async def test_an_oversized_checkpoint_or_work_is_refused(store: OperationStore) -> None:
     too_big = new_record(checkpoint=b"c" * (MAX_CHECKPOINT_BYTES + 1))
-    too_much_work = new_record(work={"blob": "w" * MAX_WORK_BYTES})
+    too_much_work = new_record(payload=json.dumps({"blob": "w" * MAX_WORK_BYTES}))
 
     for record in (too_big, too_much_work):
         with pytest.raises(FailedPrecondition):
@@ -349,7 +355,7 @@ async def test_concurrent_writers_of_one_version_have_exactly_one_winner(
 
 
 async def test_retrying_writers_lose_no_update(store: OperationStore) -> None:
-    created, _ = await store.create(new_record(work={"count": 0}))
+    created, _ = await store.create(new_record(payload='{"count":0}'))
     writers, increments = 6, 5
 
     async def increment() -> None:
@@ -359,7 +365,7 @@ async def test_retrying_writers_lose_no_update(store: OperationStore) -> None:
                 await asyncio.sleep(0)  # let the other writers read the same version
                 try:
                     await store.update(
-                        dataclasses.replace(current, work={"count": current.work["count"] + 1})
+                        dataclasses.replace(current, payload=_incremented(current.payload))
                     )
                     break
                 except Aborted:
@@ -370,7 +376,7 @@ async def test_retrying_writers_lose_no_update(store: OperationStore) -> None:
     await asyncio.gather(*(increment() for _ in range(writers)))
 
     stored = await store.get(created.name)
-    assert stored.work == {"count": writers * increments}
+    assert json.loads(stored.payload) == {"count": writers * increments}
     assert stored.version == 1 + writers * increments
 
 
@@ -470,3 +476,7 @@ async def test_close_is_idempotent(store: OperationStore) -> None:
 
 async def test_ping_succeeds_on_a_healthy_store(store: OperationStore) -> None:
     await store.ping()
+
+
+def _incremented(payload: str) -> str:
+    return json.dumps({"count": json.loads(payload)["count"] + 1})

@@ -51,20 +51,20 @@ async def test_a_lease_excludes_other_holders_until_it_expires(
     await store.claim("a", LEASE, limit=10)
 
     assert await store.claim("b", LEASE, limit=10) == []
-    clock.advance(LEASE - 0.001)
+    clock.step(LEASE - 0.001)
     assert await store.claim("b", LEASE, limit=10) == []
 
 
 async def test_the_holder_renews_its_lease(store: OperationStore, clock: FakeClock) -> None:
     pending = await _unfinished(store, 2)
     await store.claim("a", LEASE, limit=10)
-    clock.advance(20)
+    clock.step(20)
 
     renewed = await store.claim("a", LEASE, limit=10)
 
     assert sorted(names(renewed)) == sorted(names(pending))
     assert {r.lease_expire_us for r in renewed} == {T0 + 20_000_000 + LEASE_US}
-    clock.advance(LEASE - 1)  # past the first lease's end, within the renewal
+    clock.step(LEASE - 1)  # past the first lease's end, within the renewal
     assert await store.claim("b", LEASE, limit=10) == []
 
 
@@ -73,7 +73,7 @@ async def test_another_holder_takes_over_an_expired_lease(
 ) -> None:
     pending = await _unfinished(store, 3)
     await store.claim("a", LEASE, limit=10)
-    clock.advance(LEASE + 0.001)
+    clock.step(LEASE + 0.001)
 
     taken = await store.claim("b", 10, limit=10)
 
@@ -86,7 +86,7 @@ async def test_a_lease_given_at_create_is_honoured(store: OperationStore, clock:
     record, _ = await store.create(new_record(lease_holder="a", lease_expire_us=T0 + LEASE_US))
 
     assert await store.claim("b", LEASE, limit=10) == []
-    clock.advance(LEASE + 1)
+    clock.step(LEASE + 1)
     assert names(await store.claim("b", LEASE, limit=10)) == [record.name]
 
 
@@ -100,7 +100,7 @@ async def test_an_operation_that_becomes_done_is_no_longer_claimed(
     )
 
     assert await store.claim("a", LEASE, limit=10) == []
-    clock.advance(LEASE + 1)
+    clock.step(LEASE + 1)
     assert await store.claim("b", LEASE, limit=10) == []
 
 
@@ -121,7 +121,7 @@ async def test_the_holder_renews_its_own_leases_before_taking_new_ones(
     await _unfinished(store, 2)
     mine = await store.claim("a", LEASE, limit=2)
     await _unfinished(store, 5)  # unleased: claimable by anyone
-    clock.advance(LEASE - 1)
+    clock.step(LEASE - 1)
 
     renewed = await store.claim("a", LEASE, limit=2)
 
@@ -216,5 +216,5 @@ async def test_leases_are_exclusive_between_two_stores(
     assert sorted(names(mine + theirs)) == sorted(names(pending))
     renewed = await other.claim("b", LEASE, limit=10)
     assert sorted(names(renewed)) == sorted(names(theirs))
-    clock.advance(LEASE + 1)
+    clock.step(LEASE + 1)
     assert len(await other.claim("b", LEASE, limit=10)) == 6

@@ -29,7 +29,7 @@ async def _create_in_batches(
     for _ in range(batches):
         for _ in range(per_batch):
             created.append((await store.create(new_record(owner=owner)))[0])
-        clock.advance(0.001)
+        clock.step(0.001)
     return created
 
 
@@ -79,7 +79,7 @@ async def test_records_created_behind_the_cursor_do_not_appear(
 ) -> None:
     ordered = listing_order(await _create_in_batches(store, clock, batches=2, per_batch=2))
     first_page = await list_page(store, limit=2)
-    clock.advance(10)
+    clock.step(10)
     await store.create(new_record())  # newer: belongs before the cursor
 
     rest = await list_page(store, after=Cursor(first_page[-1].create_time_us, first_page[-1].name))
@@ -159,10 +159,10 @@ async def labelled(store: OperationStore, clock: FakeClock) -> dict[str, str]:
     for label, record in specs:
         created, _ = await store.create(record)
         label_of[created.name] = label
-        clock.advance(1)
-    clock.advance(10)
+        clock.step(1)
+    clock.step(10)
     running = await store.get(name_for(1))
-    await store.update(dataclasses.replace(running, work={"touched": True}))
+    await store.update(dataclasses.replace(running, payload='{"touched":true}'))
     return label_of
 
 

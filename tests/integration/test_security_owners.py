@@ -102,7 +102,7 @@ def test_another_owners_operation_is_indistinguishable_from_a_missing_one(
         compared += 1
     # Nothing happened to Alice's operation.
     record = secured.server.run(secured.server.application.store.get(op.name))
-    assert not record.work.get("cancel_requested")
+    assert not record.cancel_requested
     run_id = wait_until(
         lambda: (
             run_metadata(
@@ -191,7 +191,7 @@ def test_the_waiter_reads_everything_but_changes_nothing(secured, channel):
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert grpc_status(caught.value).message.startswith("the caller may read")
     record = secured.server.run(secured.server.application.store.get(op.name))
-    assert not record.done and not record.work.get("cancel_requested")
+    assert not record.done and not record.cancel_requested
 
 
 def test_an_admin_manages_every_owners_operation(secured, channel):

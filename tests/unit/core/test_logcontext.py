@@ -62,7 +62,7 @@ def test_active_operations_claim_replaces_and_done_removes():
 
     def record(name: str, state: str, done: bool = False) -> OperationRecord:
         op = operations_pb2.Operation(name=name, done=done)
-        return OperationRecord(operation=op, state=state, work={"family": "jobs"}, version=2)
+        return OperationRecord(operation=op, state=state, family="jobs", version=2)
 
     active = ActiveOperations()
     active.changed("a", record("a", "RUNNING"))

@@ -161,7 +161,7 @@ async def test_bad_arguments_are_invalid(tmp_path: Path) -> None:
     store = SqliteStore(":memory:", FakeClock())
     try:
         with pytest.raises(InvalidArgument):
-            await store.create(OperationRecord(operation=_record().operation, work={"x": {1, 2}}))
+            await store.create(OperationRecord(operation=_record().operation, payload="not json"))
         with pytest.raises(InvalidArgument):
             await store.claim("", 30, limit=1)
         with pytest.raises(InvalidArgument):

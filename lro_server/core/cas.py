@@ -1,0 +1,87 @@
+"""Compare-and-set with retries: the one read, apply, write loop of every writer.
+
+Every change to a stored operation is a compare-and-set on its version. A writer that
+loses to a concurrent write (a lease renewal, a CancelOperation, another replica) reads the
+record again and re-applies its change to what is stored now; it never overwrites what it
+did not see. ``apply`` decides from the fresh record each time, so it also sees when the
+operation was finished or changed in a way that makes the change moot, and says so by
+returning None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from lro_server.core.errors import Aborted, OperationDone
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
+
+#: Writes tried before giving up with Aborted (each loss means somebody else wrote).
+CAS_ATTEMPTS = 20
+
+#: A change: the record to write given the stored one, or None to write nothing.
+Change = Callable[[OperationRecord], OperationRecord | None]
+#: An asynchronous change (it may call out, e.g. to decide from other records).
+AsyncChange = Callable[[OperationRecord], Awaitable[OperationRecord | None]]
+
+
+async def compare_and_set(
+    store: OperationStore,
+    name: str,
+    apply: Change,
+    *,
+    current: OperationRecord | None = None,
+    attempts: int = CAS_ATTEMPTS,
+) -> OperationRecord:
+    """Write ``apply(record)`` over the stored record ``name``, retrying on conflict.
+
+    Args:
+        store: Where the record lives.
+        name: The operation.
+        apply: Builds the record to write from the stored one (same version), or returns
+            None when there is nothing to write; called again after every lost race.
+        current: The record as the caller last read it (saves the first read).
+        attempts: Writes tried before giving up.
+
+    Returns:
+        The stored record after the write, or the record ``apply`` declined to change.
+
+    Raises:
+        Aborted: Every attempt lost a race.
+        NotFound: The record does not exist (or was deleted meanwhile).
+        OperationDone: The write was refused because the record is done and ``apply``
+            still wanted to change it (it sees ``record.done`` and may decline instead).
+    """
+
+    async def apply_async(record: OperationRecord) -> OperationRecord | None:
+        return apply(record)
+
+    return await compare_and_set_async(store, name, apply_async, current=current, attempts=attempts)
+
+
+async def compare_and_set_async(
+    store: OperationStore,
+    name: str,
+    apply: AsyncChange,
+    *,
+    current: OperationRecord | None = None,
+    attempts: int = CAS_ATTEMPTS,
+) -> OperationRecord:
+    """:func:`compare_and_set` with an asynchronous ``apply``."""
+    record = current if current is not None else await store.get(name)
+    for _ in range(attempts):
+        changed = await apply(record)
+        if changed is None:
+            return record
+        if record.done:
+            raise _done(name)
+        try:
+            return await store.update(changed)
+        except (Aborted, OperationDone):
+            # Somebody else wrote (or finished it) since the read: decide again on theirs.
+            record = await store.get(name)
+    raise Aborted(f"{name} changed too often to be written; retry", metadata={"name": name})
+
+
+def _done(name: str) -> OperationDone:
+    return OperationDone(f"operation {name} is done and cannot change", metadata={"name": name})

@@ -1,0 +1,280 @@
+"""One poll of one operation: start it, time it out, send its cancel, observe it, write it.
+
+The :class:`Poller` holds the decisions of the tracker about a single operation; the
+:class:`~lro_server.databricks.tracker.Tracker` decides when to call it. Every write is
+compare-and-set through :func:`~lro_server.core.cas.compare_and_set`, so a concurrent
+CancelOperation, a lease renewal or another replica is never overwritten: what a poll
+learned is applied again to what is stored now. Transient errors (Databricks throttling or
+an outage, an unreachable store) only delay the next poll; a Databricks refusal is the
+operation's outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator, Mapping
+
+from google.protobuf.message import Message
+
+from lro_server.core import lifecycle, tracing
+from lro_server.core.cas import Change, compare_and_set
+from lro_server.core.clock import Clock, to_micros
+from lro_server.core.errors import (
+    Aborted,
+    Code,
+    FailedPrecondition,
+    Internal,
+    LroError,
+    NotFound,
+    Origin,
+    Unavailable,
+)
+from lro_server.core.names import operation_id
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
+from lro_server.databricks.client import Databricks
+from lro_server.databricks.family import Family, Observation
+from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
+from lro_server.databricks.work import Work
+
+_log = logging.getLogger(__name__)
+
+#: Delay of the re-read after a write lost its race (the other writer's record is newer).
+REREAD_SECONDS = 0.05
+
+
+class Poller:
+    """Advances operations of the Databricks families one poll at a time.
+
+    Args:
+        store: The operation store.
+        dbx: The Databricks client the families call.
+        families: Family by name (the records' ``family``).
+        schedule: The tracker's schedule, told when to poll each operation next.
+        clock: Wall time of deadlines and metadata.
+    """
+
+    def __init__(
+        self,
+        store: OperationStore,
+        dbx: Databricks,
+        families: Mapping[str, Family],
+        schedule: Schedule,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.dbx = dbx
+        self.families = families
+        self.schedule = schedule
+        self.clock = clock
+        #: Polls so far (for metrics).
+        self.polls = 0
+
+    def family(self, record: OperationRecord) -> Family:
+        """The family of ``record`` (Internal for a record no family handles)."""
+        family = self.families.get(record.family)
+        if family is None:
+            raise Internal(f"no tracker family for {record.family!r}")
+        return family
+
+    async def poll(self, name: str) -> None:
+        """Advance one operation: start, time out, cancel, observe, finish."""
+        self.polls += 1
+        try:
+            record = await self.store.get(name)
+        except NotFound:
+            self.schedule.drop(name)  # deleted: DeleteOperation does not cancel the work
+            return
+        except Unavailable as exc:
+            _log.warning("%s: store unavailable, will retry: %s", name, exc)
+            self.schedule.backoff(name, changed=False)
+            return
+        if record.done:
+            self.schedule.drop(name)
+            return
+        with self._lost_races(name), _about(record, "lro.poll"):
+            await self._advance(record)
+
+    def needs_attention(self, record: OperationRecord) -> bool:
+        """Whether a poll must do more than observe (start, time out, send a cancel)."""
+        work = Work.of(record)
+        return (
+            not work.started
+            or self._past_deadline(record)
+            or (record.cancel_requested and not work.cancel_sent)
+        )
+
+    async def settle(self, record: OperationRecord, observation: Observation) -> None:
+        """Write what a (batched) observation showed."""
+        with self._lost_races(record.name), _about(record, "lro.settle"):
+            await self._record(record, observation)
+
+    async def start(self, record: OperationRecord, *, retry: bool = False) -> OperationRecord:
+        """Start the work of ``record`` and store the entity Databricks answered with."""
+        family = self.family(record)
+        # The operation id is the idempotency token: a retried start finds the same entity.
+        entity = await family.start(
+            self.dbx, Work.of(record), operation_id(record.name), retry=retry
+        )
+        _log.info("%s: started %s", record.name, entity)
+
+        def started(fresh: OperationRecord) -> OperationRecord | None:
+            work = Work.of(fresh)
+            if fresh.done or work.started:
+                return None  # finished meanwhile, or another poll stored it first
+            return dataclasses.replace(work, entity=entity).stored_in(fresh)
+
+        return await compare_and_set(self.store, record.name, started, current=record)
+
+    # -- inside one poll ----------------------------------------------------------------
+
+    async def _advance(self, record: OperationRecord) -> None:
+        family = self.family(record)
+        try:
+            if not Work.of(record).started:
+                # An earlier start may have reached Databricks: the family looks first.
+                record = await self.start(record, retry=True)
+                if record.done:
+                    return
+            if self._past_deadline(record):
+                await self._time_out(record, family)
+                return
+            work = Work.of(record)
+            if record.cancel_requested and not work.cancel_sent:
+                await family.cancel(self.dbx, work)
+                record = await compare_and_set(
+                    self.store, record.name, _cancel_sent, current=record
+                )
+                if record.done:
+                    return
+                work = Work.of(record)
+            observation = await family.observe(
+                self.dbx, work, unpack_metadata(record.operation.metadata)
+            )
+        except Unavailable as exc:
+            # Throttling or an outage, of Databricks or of the store: try again later.
+            _log.info("%s: unavailable, will retry: %s", record.name, exc)
+            self.schedule.backoff(record.name, changed=False)
+            return
+        except LroError as exc:
+            if exc.origin is Origin.STORE:
+                raise  # the store's answer (a lost race, a done or deleted record): see poll()
+            await self._finish_failed(record, exc)
+            return
+        await self._record(record, observation)
+
+    async def _record(self, record: OperationRecord, observation: Observation) -> None:
+        metadata = observation.metadata
+        _touch(metadata, to_micros(self.clock.now()))
+        verdict = observation.verdict
+        if not verdict.done:
+            changed = observation.state != record.state or differs(
+                unpack_metadata(record.operation.metadata), metadata
+            )
+            if observation.entity is not None or changed:
+                await self._write(record, _observed(observation))
+            self.schedule.backoff(record.name, changed=changed or observation.entity is not None)
+            return
+
+        def finished(fresh: OperationRecord) -> OperationRecord | None:
+            if fresh.done:
+                return None
+            if verdict.succeeded and observation.response is not None:
+                return lifecycle.succeed(
+                    fresh, observation.response, metadata=metadata, state=observation.state
+                )
+            message = verdict.message
+            if fresh.cancel_requested and verdict.code == Code.CANCELLED:
+                message = f"operation cancelled: {message}" if message else "operation cancelled"
+            return lifecycle.fail(
+                fresh,
+                verdict.code,
+                message,
+                details=observation.details,
+                metadata=metadata,
+                state=observation.state,
+            )
+
+        await self._write(record, finished)
+        self.schedule.drop(record.name)
+        _log.info("%s: done (%s)", record.name, verdict.code.name)
+
+    async def _time_out(self, record: OperationRecord, family: Family) -> None:
+        work = Work.of(record)
+        if work.started:
+            try:
+                await family.cancel(self.dbx, work)
+            except LroError as exc:
+                _log.warning("%s: cancel at timeout failed: %s", record.name, exc)
+        message = (
+            f"operation did not finish within its timeout of {record.timeout_seconds:g}s; "
+            "the work was cancelled"
+        )
+        await self._write(
+            record,
+            lambda fresh: (
+                None
+                if fresh.done
+                else lifecycle.fail(fresh, Code.DEADLINE_EXCEEDED, message, state="TIMED_OUT")
+            ),
+        )
+        self.schedule.drop(record.name)
+        _log.info("%s: timed out", record.name)
+
+    async def _finish_failed(self, record: OperationRecord, error: LroError) -> None:
+        # Databricks refused a call for good (e.g. the run was deleted): that is the outcome.
+        _log.warning("%s: failing, Databricks answered %s", record.name, error)
+        await self._write(
+            record,
+            lambda fresh: None if fresh.done else lifecycle.fail(fresh, error.code, error.message),
+        )
+        self.schedule.drop(record.name)
+
+    async def _write(self, record: OperationRecord, change: Change) -> OperationRecord:
+        return await compare_and_set(self.store, record.name, change, current=record)
+
+    def _past_deadline(self, record: OperationRecord) -> bool:
+        return 0 < record.deadline_us <= to_micros(self.clock.now())
+
+    @contextlib.contextmanager
+    def _lost_races(self, name: str) -> Iterator[None]:
+        """Store answers that end a poll: re-read soon after a race lost too often, stop
+        tracking a deleted operation."""
+        try:
+            yield
+        except (Aborted, FailedPrecondition):
+            self.schedule.add(name, delay=REREAD_SECONDS)
+        except NotFound:
+            self.schedule.drop(name)
+
+
+def _observed(observation: Observation) -> Change:
+    """The change writing a pending observation: metadata, live state and new entity ids."""
+
+    def apply(fresh: OperationRecord) -> OperationRecord | None:
+        if fresh.done:
+            return None
+        if observation.entity is not None:
+            fresh = dataclasses.replace(Work.of(fresh), entity=observation.entity).stored_in(fresh)
+        return lifecycle.with_metadata(fresh, observation.metadata, state=observation.state)
+
+    return apply
+
+
+def _cancel_sent(fresh: OperationRecord) -> OperationRecord | None:
+    work = Work.of(fresh)
+    if fresh.done or work.cancel_sent:
+        return None
+    return dataclasses.replace(work, cancel_sent=True).stored_in(fresh)
+
+
+def _about(record: OperationRecord, span_name: str) -> contextlib.AbstractContextManager[None]:
+    """Log lines and spans of a poll belong to the operation and to the trace that started it."""
+    return tracing.operation_scope(record.name, record.traceparent, span_name)
+
+
+def _touch(metadata: Message, now_us: int) -> None:
+    if "update_time" in metadata.DESCRIPTOR.fields_by_name:
+        getattr(metadata, "update_time").FromMicroseconds(now_us)  # noqa: B009  any family
