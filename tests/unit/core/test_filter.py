@@ -1,11 +1,8 @@
-"""AIP-160 filters: parsing, typing, errors, canonical text, and SQL run on real SQLite."""
+"""AIP-160 filters: parsing, typing, errors, canonical text; SQL against the Python evaluator."""
 
 from __future__ import annotations
 
-import operator
 import sqlite3
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +31,7 @@ from lro_server.core.filter import (
 from lro_server.core.filter_ast import requires_unfinished
 from lro_server.core.filter_sql import compile_filter
 from lro_server.core.sql import Dialect
+from lro_server.testing.memory_filter import matches
 
 F = OPERATION_FIELDS
 RUN = "lro.databricks.v1.RunMetadata"
@@ -83,45 +81,13 @@ def select_expr(expr: Expr | None) -> set[str]:
     return {name for (name,) in rows}
 
 
-# -- a reference evaluator: AIP-160 semantics written plainly in Python -----------------
-
-_OPS: dict[Op, Callable[[Any, Any], bool]] = {
-    Op.EQ: operator.eq, Op.NE: operator.ne, Op.LT: operator.lt,
-    Op.GT: operator.gt, Op.LE: operator.le, Op.GE: operator.ge,
-}  # fmt: skip
-
-
-def evaluate(expr: Expr, row: Mapping[str, object]) -> bool:
-    match expr:
-        case Compare(field=spec, op=op, value=value, prefix=prefix):
-            actual = row[spec.column]
-            if actual is None:
-                return False  # unset: every comparison is false
-            if prefix:
-                assert isinstance(actual, str) and isinstance(value, str)
-                return actual.startswith(value) == (op is Op.EQ)
-            return _OPS[op](actual, value)
-        case Has(field=spec, value=value):
-            actual = row[spec.column]
-            if actual is None:
-                return False
-            if value is None:
-                return actual != "" if spec.type is FieldType.STRING else True
-            assert isinstance(actual, str)
-            return value in actual
-        case Not(operand=operand):
-            return not evaluate(operand, row)
-        case And(operands=operands):
-            return all(evaluate(o, row) for o in operands)
-        case Or(operands=operands):
-            return any(evaluate(o, row) for o in operands)
-    raise AssertionError(expr)
+# -- the reference: MemoryStore's evaluator must select exactly what the SQL selects -----
 
 
 def reference(expr: Expr | None) -> set[str]:
     keys = (*COLUMNS, "state")
     rows = [dict(zip(keys, row, strict=True)) for row in ROWS]
-    return {str(r["name"]) for r in rows if expr is None or evaluate(expr, r)}
+    return {str(r["name"]) for r in rows if matches(expr, r)}
 
 
 # -- parsing --------------------------------------------------------------------------
