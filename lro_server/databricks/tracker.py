@@ -34,6 +34,7 @@ from lro_server.core.names import operation_id
 from lro_server.core.operations import CAS_ATTEMPTS
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family, Observation
 from lro_server.databricks.tracker_batch import Batcher
@@ -67,7 +68,7 @@ class Tracker:
         self.schedule = Schedule(options)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: Supervised | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
         self.polls = 0
         self.batcher = Batcher(self)
@@ -119,16 +120,14 @@ class Tracker:
 
     # -- life of the loop --------------------------------------------------------------
 
-    def launch(self) -> None:
-        """Start the background loop."""
-        self._task = asyncio.create_task(self._run(), name="tracker")
+    def launch(self, supervisor: Supervisor) -> None:
+        """Start the background loop under ``supervisor``."""
+        self._loop = supervisor.start("tracker", self._run)
 
     async def stop(self) -> None:
         """Stop polling and release this replica's leases so another can take over at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
