@@ -18,7 +18,8 @@ from google.longrunning import operations_pb2
 from google.protobuf import timestamp_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
-from lro_server.core.record import OperationRecord, writable_work
+from lro_server.core.record import OperationRecord
+from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 
 #: Lease holder of loaded running operations: no benchmark server tracks them.

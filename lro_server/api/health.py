@@ -1,15 +1,16 @@
-"""Readiness follows the store: a background task pings it and flips gRPC health and /readyz.
+"""Readiness follows the store and the background loops; it flips gRPC health and /readyz.
 
 Without its store the server can answer nothing useful, so a failing ping turns the standard
 gRPC health service to NOT_SERVING (overall and for each served service) and ``/readyz`` to
-503; load balancers then route elsewhere until a ping succeeds again. Liveness (``/healthz``)
-is not tied to the store: restarting the process would not bring the store back.
+503; load balancers then route elsewhere until a ping succeeds again. The same happens while
+a supervised background loop is down (:mod:`lro_server.core.supervisor`): a server whose
+tracker died would accept work it never follows. Liveness (``/healthz``) is tied to neither:
+restarting the process would not bring the store back, and the supervisor restarts loops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -17,6 +18,7 @@ from grpc_health.v1 import health, health_pb2
 
 from lro_server.core.errors import LroError
 from lro_server.core.store import OperationStore
+from lro_server.core.supervisor import Supervised, Supervisor
 
 _log = logging.getLogger(__name__)
 
@@ -25,12 +27,15 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class HealthMonitor:
-    """Pings ``store`` every ``interval`` seconds and publishes the result.
+    """Pings ``store`` every ``interval`` seconds and publishes readiness: the store answers
+    and no loop of ``supervisor`` is down.
 
     Args:
         store: The store to ping.
         servicer: The gRPC health servicer to update.
-        services: Service names whose status follows the store (besides the overall "").
+        services: Service names whose status follows readiness (besides the overall "").
+        supervisor: The background loops that must be running; tells the monitor at once
+            when one goes down or runs again.
         interval: Seconds between pings.
         timeout: A ping slower than this counts as a failure (a hung network store).
     """
@@ -40,6 +45,7 @@ class HealthMonitor:
         store: OperationStore,
         servicer: health.aio.HealthServicer,
         services: Iterable[str],
+        supervisor: Supervisor,
         *,
         interval: float = 5.0,
         timeout: float = 5.0,
@@ -47,11 +53,27 @@ class HealthMonitor:
         self.store = store
         self.servicer = servicer
         self.services = ["", *services]
+        self.supervisor = supervisor
         self.interval = interval
         self.timeout = timeout
-        self.ready = False
-        self.reason = "not checked yet"
-        self._task: asyncio.Task[None] | None = None
+        self.store_ready = False
+        self.store_reason = "not checked yet"
+        self._published: bool | None = None
+        self._loop: Supervised | None = None
+        supervisor.add_listener(self.publish)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the server is ready: the store answers and every background loop runs."""
+        return self.store_ready and not self.supervisor.down
+
+    @property
+    def reason(self) -> str:
+        """Why the server is not ready ("ok" when it is)."""
+        if not self.store_ready:
+            return self.store_reason
+        down = self.supervisor.down
+        return "; ".join(down[name] for name in sorted(down)) if down else "ok"
 
     async def check(self) -> bool:
         """Ping once, publish the result, and return whether the store answered."""
@@ -66,18 +88,24 @@ class HealthMonitor:
             ready, reason = False, f"store ping failed: {type(exc).__name__}"
         else:
             ready, reason = True, "ok"
-        if ready != self.ready:
+        self.store_ready, self.store_reason = ready, reason
+        await self.publish()
+        return ready
+
+    async def publish(self) -> None:
+        """Set the gRPC health status of every service to the current readiness."""
+        ready = self.ready
+        if ready != self._published:
             log = _log.info if ready else _log.warning
-            log("readiness: %s (%s)", "SERVING" if ready else "NOT_SERVING", reason)
-        self.ready, self.reason = ready, reason
+            log("readiness: %s (%s)", "SERVING" if ready else "NOT_SERVING", self.reason)
+        self._published = ready
         status = SERVING if ready else NOT_SERVING
         for service in self.services:
             await self.servicer.set(service, status)
-        return ready
 
     def launch(self) -> None:
-        """Start pinging in the background."""
-        self._task = asyncio.create_task(self._run(), name="health")
+        """Start pinging in the background, under the supervisor."""
+        self._loop = self.supervisor.start("health", self._run)
 
     async def _run(self) -> None:
         while True:
@@ -86,8 +114,6 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         """Stop pinging (before the servicer enters graceful shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._loop is not None:
+            await self._loop.stop()
+            self._loop = None

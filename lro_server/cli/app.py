@@ -34,6 +34,7 @@ from lro_server.core.observed import ObservedStore
 from lro_server.core.operations import OperationsService, ServiceLimits
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.core.supervisor import Supervisor
 from lro_server.databricks.client import Databricks, DatabricksOptions
 from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
@@ -96,6 +97,8 @@ class Application:
         self._http: web.AppRunner | None = None
         self.health = health.aio.HealthServicer()
         self.metrics = Metrics()
+        #: Every background loop of the server runs under it.
+        self.supervisor = Supervisor(self.clock)
         self.authenticator: IdTokenAuthenticator | None = None
 
     @property
@@ -161,6 +164,7 @@ class Application:
             self.store,
             self.health,
             self.registry.services(),
+            self.supervisor,
             interval=config.health_check_seconds,
         )
         if config.auth is not None:
@@ -184,8 +188,8 @@ class Application:
                 extra_routes=operator_routes(self.metrics, self.monitor),
             )
             self._http, self.http_port = await start_http(front, config.host, config.http_port)
-        self.tracker.launch()
-        await self.resume.launch()
+        self.tracker.launch(self.supervisor)
+        await self.resume.launch(self.supervisor)
         await self.monitor.check()
         self.monitor.launch()
         _log.info(
@@ -223,6 +227,18 @@ class Application:
             lambda: self.notifier.waiters,
             counter=False,
         )
+        self.metrics.sample(
+            "lro_background_loop_restarts",
+            "Times a background loop died and was started again.",
+            lambda: self.supervisor.restarts,
+            counter=True,
+        )
+        self.metrics.sample(
+            "lro_background_loops_down",
+            "Background loops that died and wait to be started again.",
+            lambda: len(self.supervisor.down),
+            counter=False,
+        )
 
     def _bind_grpc(self, server: grpc.aio.Server) -> int:
         address = f"{self.config.host}:{self.config.grpc_port}"
@@ -256,5 +272,6 @@ class Application:
             await self.authenticator.close()
         await self.resume.stop()
         await self.tracker.stop()
+        await self.supervisor.stop()  # whatever loop its owner did not stop
         await self.databricks.close()
         await self.store.close()

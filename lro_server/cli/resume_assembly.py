@@ -18,6 +18,7 @@ from lro_server.core.operations import OperationsService, ServiceLimits, WorkRun
 from lro_server.core.principal import INTERNAL
 from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
+from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.resume.chain import FAMILY, ChainMethod
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
@@ -89,6 +90,7 @@ class ResumeAssembly:
                 self.resumer, store, clock=clock, recheck_seconds=config.recheck_seconds
             )
             store.add_listener(self.waiter.on_change)
+        self._sweep: Supervised | None = None
         self.resumer.bind(self.waiter, self._cancel_child)
         store.add_listener(ChainProgress(store, self.resumer.spawn, clock=clock).changed)
 
@@ -99,13 +101,13 @@ class ResumeAssembly:
         """Registry entries of the Chains service."""
         return self.chains.methods()
 
-    async def launch(self) -> None:
+    async def launch(self, supervisor: Supervisor) -> None:
         """Start the waiter, hand it every wait pending in the store, and keep looking for
-        operations that never made their first move."""
-        self.waiter.launch()
+        operations that never made their first move (loops run under ``supervisor``)."""
+        self.waiter.launch(supervisor)
         methods = list(self.resumer.methods.values())
         await recover_waits(self.resumer.store, methods, self.waiter, self._begin_again)
-        self.resumer.spawn(self._begin_stalled())
+        self._sweep = supervisor.start("stalled-chains", self._begin_stalled)
 
     def _begin_again(self, record: OperationRecord) -> None:
         self.resumer.spawn(self.resumer.start(record))
@@ -125,5 +127,7 @@ class ResumeAssembly:
 
     async def stop(self) -> None:
         """Stop the waiter and background resumes (waits stay in their checkpoints)."""
+        if self._sweep is not None:
+            await self._sweep.stop()
         await self.waiter.stop()
         await self.resumer.stop()

@@ -2,7 +2,8 @@
 
 ``parse(text, fields)`` turns a ``ListOperations`` filter into the small immutable tree
 of ``filter_ast`` whose leaves are already type-checked against the declared fields;
-``filter_sql`` compiles that tree for a store, ``canonical`` prints it back in one normal
+each store evaluates that tree (the SQL stores compile it with
+``lro_server.storage.filter_sql``), ``canonical`` prints it back in one normal
 form (page tokens are bound to that text, so ``done=true`` and ``done = true`` are the
 same filter).
 

@@ -1,6 +1,7 @@
 """The typed tree of an AIP-160 filter, the filterable-field registry, and ``canonical``.
 
-``filter.parse`` builds these nodes; ``filter_sql`` compiles them. Leaves are typed
+``filter.parse`` builds these nodes; the stores evaluate them (the SQL stores through
+``lro_server.storage.filter_sql``). Leaves are typed
 already (timestamps as INT64 microseconds since the epoch), so consumers never see raw
 filter text.
 """
@@ -33,7 +34,8 @@ class FieldSpec:
     Attributes:
         name: The path as users write it, e.g. ``metadata.@type``.
         type: The value type; decides the comparators and literals allowed.
-        column: The SQL column (an identifier; TIMESTAMP columns hold INT64 micros).
+        column: The column the stores keep the field in (TIMESTAMP columns hold INT64
+            micros since the epoch).
         normalize: Maps a string literal to the stored form (STRING fields only).
     """
 
@@ -43,7 +45,7 @@ class FieldSpec:
     normalize: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
-        # The column is spliced into SQL text: insist on a plain identifier.
+        # The SQL stores splice the column into their queries: insist on a plain name.
         if not _COLUMN.fullmatch(self.column):
             raise ValueError(f"column {self.column!r} is not a plain SQL identifier")
 

@@ -1,4 +1,4 @@
-"""AIP-158 pagination: opaque page tokens, page sizes and the keyset condition.
+"""AIP-158 pagination: opaque page tokens and page sizes.
 
 ``ListOperations`` pages in the order ``(create_time_us DESC, name DESC)``. A page
 token carries the last row's key of the previous page and is bound to the request's
@@ -25,7 +25,6 @@ import struct
 from dataclasses import dataclass
 
 from lro_server.core.errors import InvalidArgument
-from lro_server.core.sql import Dialect, ParamBuilder, SqlFilter
 
 VERSION = 1
 _HEAD = struct.Struct(">B8s8sqH")  # version, scope tag, filter tag, create_time_us, name length
@@ -130,19 +129,6 @@ def page_size(requested: int, *, default: int, maximum: int) -> int:
     if requested == 0:
         return min(default, maximum)
     return min(requested, maximum)
-
-
-def keyset_condition(cursor: Cursor, dialect: Dialect) -> SqlFilter:
-    """The rows after ``cursor`` in ``(create_time_us DESC, name DESC)`` order.
-
-    Parameters are named ``cursor_time_us`` and ``cursor_name`` so the fragment can be
-    combined with a compiled filter (``p0``, ``p1``, ...) through ``SqlFilter.and_``.
-    """
-    params = ParamBuilder(dialect)
-    time = params.named("cursor_time_us", cursor.create_time_us)
-    name = params.named("cursor_name", cursor.name)
-    sql = f"(create_time_us < {time} OR (create_time_us = {time} AND name < {name}))"
-    return SqlFilter(sql, params.params)
 
 
 def _check_key(key: bytes) -> None:

@@ -1,4 +1,4 @@
-"""The OperationStore port: what every backend (SQLite, Spanner) implements.
+"""The OperationStore port: what every backend (SQLite, Spanner, in-memory) implements.
 
 Semantics every backend must share (tests/conformance/test_store.py proves them):
 

@@ -21,6 +21,7 @@ from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import LroError, NotFound, Unavailable
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family
 from lro_server.databricks.tracker_batch import Batcher
@@ -60,8 +61,8 @@ class Tracker:
         self.poller = Poller(store, dbx, self.families, self.schedule, self.clock)
         self.batcher = Batcher(self.families, self.schedule)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._loop: Supervised | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
 
     @property
@@ -109,9 +110,9 @@ class Tracker:
 
     # -- the loop -------------------------------------------------------------------------
 
-    def launch(self) -> None:
-        """Start :meth:`run` in the background."""
-        self._task = asyncio.create_task(self.run(), name="tracker")
+    def launch(self, supervisor: Supervisor) -> None:
+        """Start :meth:`run` under ``supervisor``."""
+        self._loop = supervisor.start("tracker", self.run)
 
     async def run(self) -> None:
         """Claim, poll what is due, sleep until the next due time; forever (supervised)."""
@@ -134,10 +135,8 @@ class Tracker:
 
     async def stop(self) -> None:
         """Stop polling and release this replica's leases so another can take over at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)

@@ -1,7 +1,8 @@
 """Operator routes of the HTTP front: ``/healthz``, ``/readyz`` and ``/metrics``.
 
 - ``GET /healthz``: liveness, 200 while the process runs (the loop answers).
-- ``GET /readyz``: readiness, 200 while the store answers its pings, else 503.
+- ``GET /readyz``: readiness, 200 while the store answers its pings and every background
+  loop runs, else 503 with the reason.
 - ``GET /metrics``: Prometheus text exposition of this server's own registry.
 """
 
@@ -18,8 +19,15 @@ from lro_server.core.metrics import Metrics
 class Readiness(Protocol):
     """What /readyz reports (the health monitor)."""
 
-    ready: bool
-    reason: str
+    @property
+    def ready(self) -> bool:
+        """Whether the server can serve."""
+        ...
+
+    @property
+    def reason(self) -> str:
+        """Why it cannot ("ok" when it can)."""
+        ...
 
 
 def operator_routes(metrics: Metrics, readiness: Readiness) -> list[web.RouteDef]:

@@ -11,8 +11,6 @@ awaited children (every ``recheck_seconds``) covers that case.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 
@@ -21,6 +19,7 @@ from lro_server.core.errors import FailedPrecondition, LroError, NotFound
 from lro_server.core.principal import INTERNAL
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.resume.engine import Resumer
 from lro_server.resume.method import WaitOutcome
 from lro_server.resume.waiter import WaitTicket
@@ -61,7 +60,7 @@ class EmbeddedWaiter:
         self.recheck_seconds = recheck_seconds
         self._waits: dict[str, _Wait] = {}
         self._by_child: dict[str, set[str]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop: Supervised | None = None
         #: Resumes triggered so far (for tests and metrics).
         self.resumes = 0
 
@@ -163,16 +162,14 @@ class EmbeddedWaiter:
 
     # -- life --------------------------------------------------------------------------------
 
-    def launch(self) -> None:
-        """Start the periodic re-read of awaited children."""
-        self._task = asyncio.get_running_loop().create_task(self._recheck_loop())
+    def launch(self, supervisor: Supervisor) -> None:
+        """Start the periodic re-read of awaited children under ``supervisor``."""
+        self._loop = supervisor.start("embedded-waiter", self._recheck_loop)
 
     async def stop(self) -> None:
         """Stop timers and the re-read loop (pending waits stay in their checkpoints)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()
         for parent in list(self._waits):
             self.forget(parent)
 

@@ -26,6 +26,7 @@ from typing import Any
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import InvalidArgument, Unavailable
 from lro_server.core.names import operation_id
+from lro_server.core.supervisor import Supervisor
 from lro_server.resume.waiter import WaitTicket
 
 _log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class WorkflowsWaiter:
     def forget(self, parent: str) -> None:
         """Nothing to drop: executions end by themselves."""
 
-    def launch(self) -> None:
+    def launch(self, supervisor: Supervisor) -> None:
         """Nothing runs in the background."""
 
     async def stop(self) -> None:

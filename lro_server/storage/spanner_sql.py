@@ -15,13 +15,12 @@ from google.cloud.spanner_v1 import param_types
 from google.longrunning import operations_pb2
 
 from lro_server.core.filter_ast import requires_unfinished
-from lro_server.core.filter_sql import compile_filter
-from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
-from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
+from lro_server.storage.filter_sql import compile_filter
 from lro_server.storage.spanner_schema import TABLE
+from lro_server.storage.sql import Dialect, SqlFilter, keyset_condition
 
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
 _ProtoMessage: Any = param_types.ProtoMessage

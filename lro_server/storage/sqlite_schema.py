@@ -13,12 +13,11 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core.errors import FailedPrecondition
-from lro_server.core.filter_sql import compile_filter
-from lro_server.core.pagetoken import keyset_condition
 from lro_server.core.record import OperationRecord
-from lro_server.core.sql import Dialect, SqlFilter
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
+from lro_server.storage.filter_sql import compile_filter
+from lro_server.storage.sql import Dialect, SqlFilter, keyset_condition
 
 #: Name of the one table.
 TABLE = "operations"

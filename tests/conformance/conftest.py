@@ -20,6 +20,7 @@ from spanner_fixtures import spanner_backend
 from lro_server.core.store import OperationStore
 from lro_server.storage.sqlite import SqliteStore
 from lro_server.testing.clock import FakeClock
+from lro_server.testing.memory_store import MemoryData, MemoryStore
 
 
 @dataclasses.dataclass
@@ -67,7 +68,26 @@ async def sqlite_memory(clock: FakeClock, tmp_path: Path) -> AsyncIterator[Backe
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def memory(clock: FakeClock, tmp_path: Path) -> AsyncIterator[Backend]:
+    """The in-memory reference store; ``connect`` opens another store over the same data."""
+    data = MemoryData()
+    opened: list[MemoryStore] = []
+
+    async def connect() -> OperationStore:
+        store = MemoryStore(clock, data=data)
+        opened.append(store)
+        return store
+
+    try:
+        yield Backend(await connect(), connect)
+    finally:
+        for store in opened:
+            await store.close()
+
+
 BACKENDS: dict[str, BackendFactory] = {
+    "memory": memory,
     "sqlite": sqlite_file,
     "sqlite-memory": sqlite_memory,
     "spanner": spanner_backend,

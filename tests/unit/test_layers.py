@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,42 @@ def test_only_the_databricks_layer_uses_the_sdk() -> None:
         if name == "databricks" or name.startswith("databricks.")
     ]
     assert offences == []
+
+
+# SQL keywords and functions the stores' statements are made of (outside docstrings).
+_SQL = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|WHERE|IS NOT NULL|IS NULL|STARTS_WITH|STRPOS)\b"
+    r"|\b(substr|instr|length)\("
+)
+
+
+def _sql_strings(path: Path) -> list[str]:
+    """String literals (f-string parts included) of ``path`` that look like SQL."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and _SQL.search(node.value)
+    ]
+
+
+def test_core_holds_no_sql() -> None:
+    # Dialects, filter-to-SQL and keyset conditions belong to storage/.
+    offences = {
+        str(path.relative_to(PACKAGE.parent)): found
+        for path in sorted((PACKAGE / "core").rglob("*.py"))
+        if (found := _sql_strings(path))
+    }
+    assert offences == {}
+    assert _sql_strings(PACKAGE / "storage" / "filter_sql.py")  # the check sees SQL

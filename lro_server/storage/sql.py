@@ -1,7 +1,8 @@
-"""SQL fragments with named parameters, for the two store dialects (SQLite and Spanner).
+"""SQL fragments with named parameters, for the two SQL stores (SQLite and Spanner).
 
-Core builds WHERE fragments (list filters, keyset cursors) without importing any
-database driver; the stores execute them. Values always travel as named parameters,
+Both stores build their WHERE clauses from these fragments (list filters from
+:mod:`lro_server.storage.filter_sql`, the keyset cursor from :func:`keyset_condition`),
+so they select alike. Values always travel as named parameters,
 never inside the SQL text. The placeholder syntax is the only dialect difference
 handled here: ``:name`` for SQLite, ``@name`` for Spanner GoogleSQL. Spanner's
 parameter types are derived by the store from the Python values (bool, int, str).
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+
+from lro_server.core.pagetoken import Cursor
 
 #: Python types a parameter may have; both stores map each to one SQL type.
 ParamValue = bool | int | str
@@ -81,3 +84,16 @@ class ParamBuilder:
             raise ValueError(f"parameter {name!r} already set")
         self.params[name] = value
         return self.dialect.placeholder(name)
+
+
+def keyset_condition(cursor: Cursor, dialect: Dialect) -> SqlFilter:
+    """The rows after ``cursor`` in ``(create_time_us DESC, name DESC)`` order.
+
+    Parameters are named ``cursor_time_us`` and ``cursor_name`` so the fragment can be
+    combined with a compiled filter (``p0``, ``p1``, ...) through ``SqlFilter.and_``.
+    """
+    params = ParamBuilder(dialect)
+    time = params.named("cursor_time_us", cursor.create_time_us)
+    name = params.named("cursor_name", cursor.name)
+    sql = f"(create_time_us < {time} OR (create_time_us = {time} AND name < {name}))"
+    return SqlFilter(sql, params.params)

@@ -17,7 +17,7 @@ construct whose meaning differs between them:
 from __future__ import annotations
 
 from lro_server.core.filter_ast import And, Compare, Expr, FieldType, Has, Not, Op, Or
-from lro_server.core.sql import Dialect, ParamBuilder, SqlFilter
+from lro_server.storage.sql import Dialect, ParamBuilder, SqlFilter
 
 _SQL_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.GT: ">", Op.LE: "<=", Op.GE: ">="}
 
