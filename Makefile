@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint proto bench bench-quick simulate clean wrk
+.PHONY: run test unit lint proto bench bench-quick simulate clean wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,9 +43,13 @@ wrk:
 	       && apt-get install -y -q wrk >/dev/null 2>&1; } \
 	  || echo "wrk is not installed: HTTP benchmarks use the Python client" >&2
 
-## Lint, type-check, then the whole test suite.
-test: $(STAMP) $(CHECKOV_STAMP) wrk lint
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+## Lint, type-check, the unit tier (seconds: fake time, in-memory store), then the rest.
+test: $(STAMP) $(CHECKOV_STAMP) wrk lint unit
+	$(BIN)/python -m pytest -n auto --dist loadfile --ignore=tests/unit $(PYTEST_ARGS)
+
+## The unit tier alone: no server, no sleeps; stops at the first failure.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -x -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lro_server tests benchmarks scripts
