@@ -126,7 +126,7 @@ class Application:
         )
         self.operation_json = OperationJson()
         self.store.add_listener(self.operation_json.changed)
-        self.databricks = Databricks(config.databricks, metrics=self.metrics)
+        self.databricks = Databricks(config.databricks, metrics=self.metrics, clock=self.clock)
         self.tracker = Tracker(
             self.store,
             self.databricks,

@@ -32,9 +32,11 @@ from databricks.sdk import errors as sdk_errors
 from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.config import Config
 
+from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import FailedPrecondition, LroError
 from lro_server.core.metrics import Metrics
 from lro_server.databricks.errors import translate
+from lro_server.databricks.limiter import RateLimiter
 
 _log = logging.getLogger(__name__)
 
@@ -88,48 +90,21 @@ class DatabricksOptions:
     requests_per_second: float = 20.0
 
 
-class RateLimiter:
-    """Token bucket shared by all calls to one workspace; a 429 pauses everybody."""
-
-    def __init__(self, per_second: float, burst: float | None = None) -> None:
-        self._rate = per_second
-        self._burst = burst if burst is not None else max(1.0, per_second)
-        self._tokens = self._burst
-        self._updated = time.monotonic()
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-        self.waits = 0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (Retry-After of a 429)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-    async def acquire(self) -> None:
-        """Wait for a token."""
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self._paused_until:
-                    self.waits += 1
-                    await asyncio.sleep(self._paused_until - now)
-                    continue
-                self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                self.waits += 1
-                await asyncio.sleep((1 - self._tokens) / self._rate)
-
-
 class Databricks:
     """Async facade over one workspace."""
 
-    def __init__(self, options: DatabricksOptions, *, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        options: DatabricksOptions,
+        *,
+        metrics: Metrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.options = options
         self.metrics = metrics or Metrics()
+        self.clock: Clock = clock or SystemClock()
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="databricks")
-        self.limiter = RateLimiter(options.requests_per_second)
+        self.limiter = RateLimiter(options.requests_per_second, clock=self.clock)
         self._client: WorkspaceClient | None = None
         self.calls = 0
 
@@ -219,7 +194,8 @@ class Databricks:
                 that may have been applied (dropped connection, 5xx) only when idempotent.
         """
         repeatable = method.upper() == "GET" if idempotent is None else idempotent
-        deadline = time.monotonic() + self.options.call_timeout_seconds
+        clock = self.clock
+        deadline = clock.monotonic() + self.options.call_timeout_seconds
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
@@ -244,9 +220,9 @@ class Databricks:
                     self.limiter.pause(retry_after)
                 refused = isinstance(cause, sdk_errors.TooManyRequests)
                 delay = retry_after or min(MAX_RETRY_DELAY_SECONDS, 0.1 * 2**attempt)
-                if (repeatable or refused) and time.monotonic() + delay < deadline:
+                if (repeatable or refused) and clock.monotonic() + delay < deadline:
                     if not retry_after:
-                        await asyncio.sleep(delay)
+                        await clock.sleep(delay)
                     _log.debug("retrying %s %s after %s", method, path, type(cause).__name__)
                     continue
                 raise translate(cause) from cause

@@ -36,6 +36,7 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family, Observation
+from lro_server.databricks.limiter import urgent
 from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
 from lro_server.databricks.work import Work
 
@@ -115,9 +116,11 @@ class Poller:
         """Start the work of ``record`` and store the entity Databricks answered with."""
         family = self.family(record)
         # The operation id is the idempotency token: a retried start finds the same entity.
-        entity = await family.start(
-            self.dbx, Work.of(record), operation_id(record.name), retry=retry
-        )
+        # Starts go before polls in the workspace's rate limiter.
+        with urgent():
+            entity = await family.start(
+                self.dbx, Work.of(record), operation_id(record.name), retry=retry
+            )
         _log.info("%s: started %s", record.name, entity)
 
         def started(fresh: OperationRecord) -> OperationRecord | None:
@@ -143,7 +146,8 @@ class Poller:
                 return
             work = Work.of(record)
             if record.cancel_requested and not work.cancel_sent:
-                await family.cancel(self.dbx, work)
+                with urgent():
+                    await family.cancel(self.dbx, work)
                 record = await compare_and_set(
                     self.store, record.name, _cancel_sent, current=record
                 )
@@ -205,7 +209,8 @@ class Poller:
         work = Work.of(record)
         if work.started:
             try:
-                await family.cancel(self.dbx, work)
+                with urgent():
+                    await family.cancel(self.dbx, work)
             except LroError as exc:
                 _log.warning("%s: cancel at timeout failed: %s", record.name, exc)
         message = (
