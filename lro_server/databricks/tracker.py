@@ -24,7 +24,7 @@ from lro_server.core.store import OperationStore
 from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Family
-from lro_server.databricks.tracker_batch import Batcher
+from lro_server.databricks.tracker_batch import Batcher, PollGroup
 from lro_server.databricks.tracker_poll import Poller
 from lro_server.databricks.tracker_state import Schedule, TrackerOptions
 from lro_server.databricks.work import Work
@@ -59,7 +59,7 @@ class Tracker:
         self.clock = clock or SystemClock()
         self.schedule = Schedule(options, self.clock.monotonic)
         self.poller = Poller(store, dbx, self.families, self.schedule, self.clock)
-        self.batcher = Batcher(self.families, self.schedule)
+        self.batcher = Batcher(self.families, self.schedule, spacing=options.poll_interval_seconds)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: Supervised | None = None
@@ -100,11 +100,13 @@ class Tracker:
             self._wake.set()
 
     async def request_cancel(self, record: OperationRecord) -> None:
-        """Poll ``record`` at once: the poll sends the cancel and follows it."""
-        self.poke(record.name)
+        """Poll ``record`` at once, by itself: the poll sends the cancel and follows it."""
+        if self.schedule.poke(record.name, alone=True):
+            self._wake.set()
 
     def poke(self, name: str) -> None:
-        """Refresh ``name`` now if this replica tracks it (a hint; Databricks is re-read)."""
+        """Refresh ``name`` soon if this replica tracks it (a hint; Databricks is re-read,
+        with its family's next list walk where it has one)."""
         if self.schedule.poke(name):
             self._wake.set()
 
@@ -122,12 +124,12 @@ class Tracker:
             if now >= next_claim:
                 await self._claim()
                 next_claim = now + self.options.lease_seconds / 3
-            for group in self.batcher.groups(self.schedule.due(now)):
+            for group in self.batcher.groups(self.schedule.due(now), now):
                 await self._slots.acquire()
                 task = asyncio.create_task(self._poll_guarded(group))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-            wake_at = min(next_claim, self.schedule.next_due())
+            wake_at = min(next_claim, self.schedule.next_due(), self.batcher.next_walk())
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with self.clock.timeout(wake_at - self.clock.monotonic()):
@@ -157,12 +159,13 @@ class Tracker:
         self.batcher.prune()
         self.batcher.note(records)
 
-    async def _poll_guarded(self, names: list[str]) -> None:
+    async def _poll_guarded(self, group: PollGroup) -> None:
+        names = group.names
         try:
-            if len(names) == 1:
-                await self.poller.poll(names[0])
-            else:
+            if group.walk:
                 await self._poll_many(names)
+            else:
+                await self.poller.poll(names[0])
         except Exception:
             _log.exception("%s: poll failed unexpectedly", ", ".join(names[:3]))
             for name in names:
@@ -171,6 +174,8 @@ class Tracker:
             self._slots.release()
             for name in names:
                 self.schedule.finished(name)
+            if group.walk:
+                self.batcher.walk_done(group.walk)
             self._wake.set()
 
     async def _poll_many(self, names: list[str]) -> None:
