@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -136,15 +137,23 @@ class ServerProcess:
 class SimulatorProcess:
     """The Databricks REST simulator in a child process, on a manual clock."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, real_clock: bool = False) -> None:
         self.port = port
+        self.real_clock = real_clock
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SimulatorProcess:
-        """Start it (on a manual clock, see :mod:`benchmarks.sim_process`) and wait for it."""
+        """Start it (on a manual clock unless ``real_clock``, see
+        :mod:`benchmarks.sim_process`) and wait for it."""
         self._proc = subprocess.Popen(
-            [python(), "-m", "benchmarks.sim_process", str(self.port)],
+            [
+                python(),
+                "-m",
+                "benchmarks.sim_process",
+                str(self.port),
+                *(["real"] if self.real_clock else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -169,6 +178,20 @@ class SimulatorProcess:
             raw = response.read()
         answer: dict[str, Any] = json.loads(raw) if raw.strip() else {}
         return answer
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET JSON from the simulator (REST or ``/_sim/`` control routes)."""
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": "Bearer bench"}, method="GET"
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+    def calls(self, path_contains: str) -> int:
+        """REST calls the simulator answered so far whose path contains ``path_contains``."""
+        query = urllib.parse.urlencode({"path_contains": path_contains})
+        return int(self.get(f"/_sim/calls?{query}")["count"])
 
     def stop(self) -> None:
         """Terminate it."""
