@@ -20,16 +20,18 @@ Names (all prefixed ``lro_``):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from lro_server.core.errors import Code
 from lro_server.core.record import OperationRecord
@@ -126,6 +128,91 @@ class ActiveOperations:
             return dict(Tally(self._labels.values()))
 
 
+class LatencySlot:
+    """Count, sum and buckets of the latencies of one label set."""
+
+    __slots__ = ("_bounds", "buckets", "count", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(bounds) + 1)  # the last one: +Inf
+
+    def add(self, seconds: float) -> None:
+        """One observation of ``seconds``."""
+        self.count += 1
+        self.total += seconds
+        self.buckets[bisect.bisect_left(self._bounds, seconds)] += 1
+
+
+class CountSlot:
+    """The count of one label set."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class HistogramTally(Collector):
+    """A latency histogram kept as plain numbers, turned into its metric family at scrape.
+
+    For the hot paths (every RPC, every store call): prometheus-client takes a lock per
+    value it changes, three per observation; here a caller resolves its label set once
+    (:meth:`slot`) and an observation is a few additions on the event loop's thread. A
+    scrape exposes what a prometheus ``Histogram`` would (``_bucket``, ``_count``,
+    ``_sum``).
+    """
+
+    def __init__(
+        self, name: str, documentation: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> None:
+        self._name, self._documentation, self._labels = name, documentation, list(labels)
+        self._bounds = buckets
+        self._slots: dict[tuple[str, ...], LatencySlot] = {}
+
+    def slot(self, *values: str) -> LatencySlot:
+        """The slot of one label set (created at first use)."""
+        found = self._slots.get(values)
+        if found is None:
+            found = self._slots[values] = LatencySlot(self._bounds)
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        """The histogram family."""
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labels)
+        bounds = [*map(floatToGoString, self._bounds), "+Inf"]
+        for values, slot in sorted(self._slots.items()):
+            cumulative = itertools.accumulate(slot.buckets)
+            family.add_metric(
+                list(values), list(zip(bounds, cumulative, strict=True)), sum_value=slot.total
+            )
+        yield family
+
+
+class CounterTally(Collector):
+    """A counter kept as plain numbers (see :class:`HistogramTally`)."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        self._name, self._documentation, self._labels = name, documentation, list(labels)
+        self._slots: dict[tuple[str, ...], CountSlot] = {}
+
+    def slot(self, *values: str) -> CountSlot:
+        """The slot of one label set (created at first use)."""
+        found = self._slots.get(values)
+        if found is None:
+            found = self._slots[values] = CountSlot()
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        """The counter family (``_total``)."""
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+        for values, slot in sorted(self._slots.items()):
+            family.add_metric(list(values), slot.n)
+        yield family
+
+
 class _Sampled(Collector):
     """Values read from live objects at scrape time (cheap attribute reads, no I/O)."""
 
@@ -161,18 +248,18 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.rpc_requests = Counter(
+        # The hot paths (every RPC, every store call) count in tallies, not prometheus
+        # metrics: see HistogramTally.
+        self.rpc_requests = CounterTally(
             "lro_rpc_requests",
             "RPCs handled, by front (grpc, http), full method and canonical code.",
-            ["front", "method", "code"],
-            registry=r,
+            ("front", "method", "code"),
         )
-        self.rpc_duration = Histogram(
+        self.rpc_duration = HistogramTally(
             "lro_rpc_duration_seconds",
             "RPC latency by front and method (WaitOperation is held on purpose).",
-            ["front", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("front", "method"),
+            LATENCY_BUCKETS,
         )
         self.operations_created = Counter(
             "lro_operations_created", "Operations created, by family.", ["family"], registry=r
@@ -202,12 +289,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.store_duration = Histogram(
+        self.store_duration = HistogramTally(
             "lro_store_duration_seconds",
             "Operation store call latency by method.",
-            ["method"],
-            buckets=STORE_BUCKETS,
-            registry=r,
+            ("method",),
+            STORE_BUCKETS,
         )
         self.store_errors = Counter(
             "lro_store_errors",
@@ -228,8 +314,9 @@ class Metrics:
             ["method", "outcome"],
             registry=r,
         )
+        for tally in (self.rpc_requests, self.rpc_duration, self.store_duration):
+            r.register(tally)
         self.active = ActiveOperations()
-        self._rpc_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.sampled: list[tuple[str, str, str, Callable[[], float | None]]] = []
         r.register(_Sampled(self))
 
@@ -244,20 +331,6 @@ class Metrics:
         self.sampled.append((name, "counter" if counter else "gauge", documentation, probe))
 
     # -- hooks -------------------------------------------------------------------------
-
-    def observe_rpc(self, front: str, method: str, code: str, seconds: float) -> None:
-        """Count one RPC and its latency."""
-        # Label children resolved once per (front, method, code): ``labels()`` validates
-        # and takes a lock on every call, a third of this function's cost otherwise.
-        key = (front, method, code)
-        children = self._rpc_children.get(key)
-        if children is None:
-            children = self._rpc_children[key] = (
-                self.rpc_requests.labels(front, method, code),
-                self.rpc_duration.labels(front, method),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
 
     def observe_databricks(self, method: str, path: str, status: str, seconds: float) -> None:
         """Count one Databricks REST call and its latency."""

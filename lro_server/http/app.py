@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
-from lro_server.api.telemetry import RpcTelemetry
+from lro_server.api.telemetry import MethodProbe, RpcTelemetry, code_of
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.principal import ANONYMOUS, Principal
 from lro_server.http.errors import error_body
@@ -63,6 +63,7 @@ class HttpFront:
         #: Rendered operations reused across reads (see lro_server.http.json_cache).
         self.operation_json = operation_json if operation_json is not None else OperationJson()
         self.telemetry = telemetry or RpcTelemetry()
+        self._probes: dict[str, MethodProbe] = {}
         self.authenticate = authenticate
         self.max_request_bytes = max_request_bytes
         self.app = web.Application(client_max_size=max_request_bytes, middlewares=[self._errors])
@@ -126,8 +127,19 @@ class HttpFront:
     async def _invoke(self, method: Method, message: Message, request: web.Request) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
-        with self.telemetry.call("http", method.path, headers, operation):
+        probe = self._probes.get(method.path)
+        if probe is None:
+            probe = self._probes[method.path] = self.telemetry.probe("http", method.path)
+        opened = probe.open(headers, operation)
+        code: str = "OK"
+        escaped: BaseException | None = None
+        try:
             response = await method.handler(message, await self._context(request, headers))
+        except BaseException as exc:
+            code, escaped = code_of(exc), exc
+            raise
+        finally:
+            probe.close(opened, code, escaped)
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
         elif isinstance(response, operations_pb2.ListOperationsResponse):
