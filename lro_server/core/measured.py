@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from lro_server.core.errors import LroError
@@ -28,8 +28,19 @@ class MeasuredStore:
         # Label sets resolved once: every store call observes one.
         self._timers = {
             m: metrics.store_duration.slot(m)
-            for m in ("create", "get", "list", "update", "delete", "claim", "release", "ping")
+            for m in (
+                "create",
+                "get",
+                "list",
+                "update",
+                "update_many",
+                "delete",
+                "claim",
+                "release",
+                "ping",
+            )
         }
+        self._rows = metrics.store_batched_rows.slot()
 
     async def _timed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
@@ -71,6 +82,14 @@ class MeasuredStore:
     async def update(self, record: OperationRecord) -> OperationRecord:
         """See OperationStore.update."""
         return await self._timed("update", lambda: self.inner.update(record))
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """See OperationStore.update_many (timed as one call; ``rows_written`` counts rows)."""
+        results = await self._timed("update_many", lambda: self.inner.update_many(records))
+        self._rows.n += sum(1 for r in results if not isinstance(r, LroError))
+        return results
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

@@ -13,7 +13,8 @@ Names (all prefixed ``lro_``):
 - ``tracker_polls_total``, ``tracker_tracked_operations``: the tracker's work.
 - ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
   ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
-- ``store_duration_seconds{method}``, ``store_errors_total{method,code}``.
+- ``store_duration_seconds{method}``, ``store_errors_total{method,code}``,
+  ``store_batched_rows_total`` (records written by batched updates).
 - ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
 - ``wait_operation_waiters``: WaitOperation calls held right now.
 """
@@ -314,7 +315,17 @@ class Metrics:
             ["method", "outcome"],
             registry=r,
         )
-        for tally in (self.rpc_requests, self.rpc_duration, self.store_duration):
+        self.store_batched_rows = CounterTally(
+            "lro_store_batched_rows",
+            "Records written by batched compare-and-set calls (update_many), all calls.",
+            (),
+        )
+        for tally in (
+            self.rpc_requests,
+            self.rpc_duration,
+            self.store_duration,
+            self.store_batched_rows,
+        ):
             r.register(tally)
         self.active = ActiveOperations()
         self.sampled: list[tuple[str, str, str, Callable[[], float | None]]] = []

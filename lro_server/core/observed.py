@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from lro_server.core.errors import LroError
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery, OperationStore
 
@@ -58,6 +59,16 @@ class ObservedStore:
         stored = await self.inner.update(record)
         self._changed(stored.name, stored)
         return stored
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """See OperationStore.update_many; listeners hear of each record written."""
+        results = await self.inner.update_many(records)
+        for result in results:
+            if not isinstance(result, LroError):
+                self._changed(result.name, result)
+        return results
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

@@ -10,6 +10,9 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   Aborted; a missing record NotFound; a stored record that is done OperationDone (a
   FailedPrecondition: a done operation never changes again). Every error a backend raises
   carries ``origin=Origin.STORE``.
+- ``update_many`` is ``update`` of several records in one transaction: each row is still
+  compare-and-set on its own version, and a row that fails (its error is returned in its
+  place) neither stops nor undoes the others. Only a failure of the store itself raises.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases).
 - Oversized records raise FailedPrecondition before anything is written
@@ -21,9 +24,17 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol
 
-from lro_server.core.errors import Aborted, LroError, NotFound, OperationDone, Origin
+from lro_server.core.errors import (
+    Aborted,
+    InvalidArgument,
+    LroError,
+    NotFound,
+    OperationDone,
+    Origin,
+)
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
@@ -63,6 +74,19 @@ class OperationStore(Protocol):
 
     async def update(self, record: OperationRecord) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result."""
+        ...
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set every record, in one transaction (one commit for the batch).
+
+        Returns, in order, what ``update`` would have returned for each record, or the
+        error it would have raised (Aborted, NotFound, OperationDone, FailedPrecondition
+        for a record over a size limit); the other records are written regardless. Raises
+        InvalidArgument (writing nothing) when a name appears twice, Unavailable when the
+        store cannot be reached (nothing, or everything, may have been written).
+        """
         ...
 
     async def delete(self, name: str) -> None:
@@ -111,3 +135,13 @@ def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> 
         metadata={"name": record.name, "version": str(version)},
         origin=Origin.STORE,
     )
+
+
+def distinct_names(records: Sequence[OperationRecord]) -> None:
+    """Raise InvalidArgument when two of ``records`` name the same operation (a batch write
+    could not compare-and-set both against one stored version)."""
+    names = [record.name for record in records]
+    if len(set(names)) != len(names):
+        raise InvalidArgument(
+            "a batch of updates names the same operation twice", origin=Origin.STORE
+        )

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
-import dataclasses
 import functools
 import logging
 import random
@@ -47,11 +46,13 @@ from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     AlreadyExists,
     InvalidArgument,
+    LroError,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
 from lro_server.core.work_column import writable_work
+from lro_server.storage.spanner_batch import UpdateBatch
 from lro_server.storage.spanner_client import (
     SpannerUrl,
     open_database,
@@ -68,13 +69,13 @@ from lro_server.storage.spanner_sql import (
     LEASE,
     PING,
     RELEASE,
-    UPDATE,
     UPDATE_TYPES,
-    encode_bytes,
     insert_values,
     list_query,
     param_types_of,
     record_from_row,
+    update_statement,
+    updated_record,
 )
 
 __all__ = ["SpannerStore", "migrate", "open_spanner_store"]
@@ -159,6 +160,24 @@ class SpannerStore:
         work = writable_work(record)
         now = to_micros(self._clock.now())
         return await self._run(self._update, record, work, now)
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set each record in one read-write transaction: the updates go as
+        one batch of DML statements, then one read tells each row's outcome; see
+        OperationStore.update_many."""
+        distinct_names(records)
+        works: builtins.list[str | LroError] = []
+        for record in records:
+            try:
+                works.append(writable_work(record))
+            except LroError as exc:
+                works.append(exc)
+        batch = UpdateBatch(records, works, to_micros(self._clock.now()))
+        if batch.empty:
+            return batch.results({})
+        return batch.results(await self._run(self._transaction, batch.run, self._timeout))
 
     async def delete(self, name: str) -> None:
         """Forget the record, or raise NotFound."""
@@ -292,21 +311,7 @@ class SpannerStore:
         )
 
     def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
-        params = {
-            "operation": record.operation,
-            "now": now,
-            "metadata_type": record.metadata_type,
-            "error_code": record.error_code,
-            "state": record.state,
-            "work": work,
-            "checkpoint": encode_bytes(record.checkpoint),
-            "name": record.name,
-            "version": record.version,
-        }
-        # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
-        sql = UPDATE.format(
-            done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else ""
-        )
+        sql, params = update_statement(record, work, now)
 
         def attempt(txn: Any) -> builtins.list[Any]:
             rows = list(
@@ -316,20 +321,7 @@ class SpannerStore:
                 raise update_failure(record, self._stored_status(txn, record.name))
             return list(rows[0])
 
-        version, create_us, update_us, owner, request_id, method, holder, expire_us = (
-            self._transaction(attempt)
-        )
-        return dataclasses.replace(
-            record,
-            version=version,
-            create_time_us=create_us,
-            update_time_us=update_us,
-            owner=owner,
-            request_id=request_id or "",
-            method=method,
-            lease_holder=holder,
-            lease_expire_us=expire_us,
-        )
+        return updated_record(record, self._transaction(attempt))
 
     def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
         """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""

@@ -7,6 +7,7 @@ its own. Column names follow the schema in ``spanner_schema.sql``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,6 +97,43 @@ UPDATE_TYPES = {
     "name": param_types.STRING,
     "version": param_types.INT64,
 }
+
+
+def update_statement(record: OperationRecord, work: str, now: int) -> tuple[str, dict[str, Any]]:
+    """The compare-and-set UPDATE of ``record`` and its parameters (types: UPDATE_TYPES)."""
+    params = {
+        "operation": record.operation,
+        "now": now,
+        "metadata_type": record.metadata_type,
+        "error_code": record.error_code,
+        "state": record.state,
+        "work": work,
+        "checkpoint": encode_bytes(record.checkpoint),
+        "name": record.name,
+        "version": record.version,
+    }
+    # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
+    sql = UPDATE.format(done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else "")
+    return sql, params
+
+
+def updated_record(record: OperationRecord, row: Sequence[Any]) -> OperationRecord:
+    """``record`` as stored by its update, from the columns UPDATE returns (in order; more
+    may follow)."""
+    version, create_us, update_us, owner, request_id, method, holder, expire_us = row[:8]
+    return dataclasses.replace(
+        record,
+        version=version,
+        create_time_us=create_us,
+        update_time_us=update_us,
+        owner=owner,
+        request_id=request_id or "",
+        method=method,
+        lease_holder=holder,
+        lease_expire_us=expire_us,
+    )
+
+
 #: Delete one record; the row count tells whether it existed.
 DELETE = f"DELETE FROM {TABLE} WHERE key = @name"
 #: Names of claimable operations. Same order as SQLite: the holder's own leases first,

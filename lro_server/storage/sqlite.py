@@ -53,7 +53,7 @@ from lro_server.core.errors import (
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -61,6 +61,7 @@ from lro_server.storage.sqlite_version import DataVersion
 
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
+_Results = list[OperationRecord | LroError]
 
 #: URL scheme of this backend.
 SCHEME = "sqlite"
@@ -213,16 +214,43 @@ class SqliteStore:
                 limit; nothing was written.
         """
         work = writable_work(record)
-        params = {
-            **schema.row_params(record, work),
-            "now": to_micros(self._clock.now()),
-            "version": record.version,
-        }
+        now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
         with _translated(), self._write() as conn:
-            rows = conn.execute(schema.UPDATE, params).fetchall()
-            if not rows:
-                raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
+            return self._update(conn, record, work, now)
+
+    async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
+        """Compare-and-set each record in one write transaction (one commit, one fsync of
+        the WAL at most); see OperationStore.update_many."""
+        distinct_names(records)
+        now = to_micros(self._clock.now())
+        works: list[str | LroError] = []
+        for record in records:
+            try:
+                works.append(writable_work(record))
+            except LroError as exc:
+                works.append(exc)
+            self.read_cache.discard(record.name)
+        results: _Results = []
+        with _translated(), self._write() as conn:
+            for record, work in zip(records, works, strict=True):
+                if isinstance(work, LroError):
+                    results.append(work)
+                    continue
+                try:
+                    results.append(self._update(conn, record, work, now))
+                except LroError as exc:  # this row's compare-and-set failed
+                    results.append(exc)
+        return results
+
+    def _update(
+        self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
+    ) -> OperationRecord:
+        """One compare-and-set inside the caller's write transaction."""
+        params = {**schema.row_params(record, work), "now": now, "version": record.version}
+        rows = conn.execute(schema.UPDATE, params).fetchall()
+        if not rows:
+            raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
         version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
         return dataclasses.replace(
             record,

@@ -16,7 +16,7 @@ import random
 import threading
 from collections.abc import Sequence
 
-from lro_server.core.errors import Unavailable
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery, OperationStore
 
@@ -41,7 +41,9 @@ class FlakyStore:
         *,
         probability: float = 0.0,
         lost_answer_share: float = 0.0,
-        lost_answer_methods: frozenset[str] = frozenset({"create", "update", "delete"}),
+        lost_answer_methods: frozenset[str] = frozenset(
+            {"create", "update", "update_many", "delete"}
+        ),
         seed: int = 0,
     ) -> None:
         self.inner = inner
@@ -119,6 +121,18 @@ class FlakyStore:
         if fail == "after":
             raise self._error("update")
         return result
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """See OperationStore.update_many (one draw for the whole transaction)."""
+        fail = self._draw("update_many", write=True)
+        if fail == "before":
+            raise self._error("update_many")
+        results = await self.inner.update_many(records)
+        if fail == "after":
+            raise self._error("update_many")
+        return results
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

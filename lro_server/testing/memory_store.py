@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import AlreadyExists, InvalidArgument, Unavailable
+from lro_server.core.errors import AlreadyExists, InvalidArgument, LroError, Unavailable
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.testing.memory_filter import filter_row, matches
 
@@ -138,26 +138,47 @@ class MemoryStore:
         work = writable_work(record)
         now = self._now()
         with self.data.lock:
-            current = self.data.entries.get(record.name)
-            if current is None:
-                raise update_failure(record, None)
-            stored = current.record
-            if stored.done or stored.version != record.version:
-                raise update_failure(record, (stored.version, stored.done))
-            updated = dataclasses.replace(
-                record,
-                operation=_copy(record.operation),
-                version=stored.version + 1,
-                update_time_us=max(now, stored.update_time_us + 1),
-                create_time_us=stored.create_time_us,
-                owner=stored.owner,
-                request_id=stored.request_id,
-                method=stored.method,
-                lease_holder=stored.lease_holder,
-                lease_expire_us=stored.lease_expire_us,
-            )
-            entry = _Entry(updated, work)
-            self.data.entries[record.name] = entry
+            return self._update(record, work, now)
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set each record, all under one hold of the lock (a transaction);
+        see OperationStore.update_many."""
+        self._check_open()
+        distinct_names(records)
+        now = self._now()
+        results: builtins.list[OperationRecord | LroError] = []
+        with self.data.lock:
+            for record in records:
+                try:
+                    results.append(self._update(record, writable_work(record), now))
+                except LroError as exc:
+                    results.append(exc)
+        return results
+
+    def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
+        """One compare-and-set (the caller holds the lock)."""
+        current = self.data.entries.get(record.name)
+        if current is None:
+            raise update_failure(record, None)
+        stored = current.record
+        if stored.done or stored.version != record.version:
+            raise update_failure(record, (stored.version, stored.done))
+        updated = dataclasses.replace(
+            record,
+            operation=_copy(record.operation),
+            version=stored.version + 1,
+            update_time_us=max(now, stored.update_time_us + 1),
+            create_time_us=stored.create_time_us,
+            owner=stored.owner,
+            request_id=stored.request_id,
+            method=stored.method,
+            lease_holder=stored.lease_holder,
+            lease_expire_us=stored.lease_expire_us,
+        )
+        entry = _Entry(updated, work)
+        self.data.entries[record.name] = entry
         return _record(entry)
 
     async def delete(self, name: str) -> None:

@@ -169,6 +169,10 @@ class MeddlingStore:
 
     async def update(self, record: OperationRecord) -> OperationRecord:
         self.updates += 1
+        await self._meddle(record)
+        return await self.inner.update(record)
+
+    async def _meddle(self, record: OperationRecord) -> None:
         pending = self._meddles.get(record.name)
         if pending is not None:
             meddle, times = pending
@@ -177,7 +181,14 @@ class MeddlingStore:
             else:
                 self._meddles[record.name] = (meddle, times - 1)
             await meddle(record)
-        return await self.inner.update(record)
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        self.updates += len(records)
+        for record in records:
+            await self._meddle(record)
+        return await self.inner.update_many(records)
 
     async def delete(self, name: str) -> None:
         await self.inner.delete(name)
