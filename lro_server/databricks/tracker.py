@@ -17,8 +17,9 @@ import logging
 from collections.abc import Mapping
 
 from lro_server.core import lifecycle
-from lro_server.core.clock import Clock, SystemClock
+from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import LroError, NotFound, Unavailable
+from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.core.supervisor import Supervised, Supervisor
@@ -82,8 +83,44 @@ class Tracker:
             lease_expire_us=record.create_time_us + int(self.options.lease_seconds * 1e6),
         )
 
+    async def start_and_store(self, record: OperationRecord, create: Create) -> OperationRecord:
+        """Start the work inside the RPC, then store the record once, with the entity's ids.
+
+        A refusal propagates (nothing started, nothing stored). An outage stores the
+        record unstarted: the tracker retries the start with the same idempotency token.
+        When the record cannot be stored, the work just started is cancelled (best effort)
+        before the error propagates, so the caller's retry does not leave two running.
+        """
+        try:
+            launched = await self.poller.start_unstored(record)
+        except Unavailable as exc:
+            _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
+            stored = await create(record)
+            self._track(stored, delay=self.options.poll_interval_seconds)
+            return stored
+        # The lease runs from now, not from the call's start (the start may be slow).
+        launched = dataclasses.replace(
+            launched,
+            lease_expire_us=to_micros(self.clock.now()) + int(self.options.lease_seconds * 1e6),
+        )
+        try:
+            stored = await create(launched)
+        except LroError:
+            await self.poller.abandon(launched)
+            raise
+        self._track(stored, delay=self.options.first_poll_seconds)
+        return stored
+
+    def _track(self, record: OperationRecord, *, delay: float) -> None:
+        """Follow ``record`` from now on (its family noted with it: a claim meanwhile
+        forgets the families of operations the schedule does not know)."""
+        self.batcher.note([record])
+        self.schedule.add(record.name, delay=delay)
+        self._wake.set()
+
     async def start(self, record: OperationRecord) -> OperationRecord:
-        """Start the work now, inside the RPC; rejections propagate, outages are retried."""
+        """Start the work of a stored record now, inside the RPC; rejections propagate,
+        outages are retried."""
         self.batcher.note([record])
         # Busy while the start is under way, so that no poll starts it a second time.
         self.schedule.add(record.name, delay=self.options.first_poll_seconds)
@@ -193,8 +230,7 @@ class Tracker:
                 records.append(record)
         self.batcher.note(records)
         plan = await self.batcher.plan(self.dbx, names, records, self.poller.needs_attention)
-        for record, observation in plan.settle:
-            await self.poller.settle(record, observation)
+        await self.poller.settle_many(plan.settle)
         for name in plan.later:
             self.schedule.backoff(name, changed=False)
         await self._each(plan.individual)

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
+from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
@@ -130,6 +131,11 @@ class FakeRunner:
     def prepare(self, record: OperationRecord) -> OperationRecord:
         self.prepared.append(record.name)
         return lifecycle.with_metadata(record, struct(prepared=True))
+
+    async def start_and_store(
+        self, record: OperationRecord, create: Create
+    ) -> OperationRecord | None:
+        return None  # stored first, then started (the path of requests with an id)
 
     async def start(self, record: OperationRecord) -> OperationRecord:
         self.started.append(record.name)
