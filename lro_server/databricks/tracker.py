@@ -93,7 +93,11 @@ class Tracker:
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             self.schedule.add(record.name, delay=self.options.poll_interval_seconds)
-            return record
+            try:
+                return await self.poller.defer(record, exc)
+            except LroError as error:  # the start stays deferred; the poll says so later
+                _log.warning("%s: recording the deferral failed: %s", record.name, error)
+                return record
         finally:
             self.schedule.finished(record.name)
             self.schedule.add(record.name, delay=self.options.first_poll_seconds)

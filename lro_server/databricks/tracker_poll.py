@@ -35,6 +35,7 @@ from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
+from lro_server.databricks.convert import START_DEFERRED, deferred, undeferred
 from lro_server.databricks.family import Family, Observation
 from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
 from lro_server.databricks.work import Work
@@ -124,9 +125,35 @@ class Poller:
             work = Work.of(fresh)
             if fresh.done or work.started:
                 return None  # finished meanwhile, or another poll stored it first
-            return dataclasses.replace(work, entity=entity).stored_in(fresh)
+            fresh = dataclasses.replace(work, entity=entity).stored_in(fresh)
+            if fresh.state != START_DEFERRED:
+                return fresh
+            metadata = unpack_metadata(fresh.operation.metadata)
+            if metadata is None:
+                return dataclasses.replace(fresh, state="")
+            return lifecycle.with_metadata(fresh, undeferred(metadata), state="")
 
         return await compare_and_set(self.store, record.name, started, current=record)
+
+    async def defer(self, record: OperationRecord, error: LroError) -> OperationRecord:
+        """Say in the operation that its start waits for Databricks (state and message);
+        the start is retried by later polls with the same idempotency token."""
+        message = (
+            f"{error.message}; the start is retried with the same idempotency token, "
+            "so the work starts once"
+        )
+
+        def waiting(fresh: OperationRecord) -> OperationRecord | None:
+            metadata = unpack_metadata(fresh.operation.metadata)
+            if fresh.done or Work.of(fresh).started or metadata is None:
+                return None
+            marked = deferred(metadata, message)
+            if fresh.state == START_DEFERRED and marked == metadata:
+                return None
+            _touch(marked, to_micros(self.clock.now()))
+            return lifecycle.with_metadata(fresh, marked, state=START_DEFERRED)
+
+        return await compare_and_set(self.store, record.name, waiting, current=record)
 
     # -- inside one poll ----------------------------------------------------------------
 
@@ -135,7 +162,11 @@ class Poller:
         try:
             if not Work.of(record).started:
                 # An earlier start may have reached Databricks: the family looks first.
-                record = await self.start(record, retry=True)
+                try:
+                    record = await self.start(record, retry=True)
+                except Unavailable as exc:
+                    await self.defer(record, exc)
+                    raise
                 if record.done:
                     return
             if self._past_deadline(record):

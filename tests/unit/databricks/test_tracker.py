@@ -14,6 +14,7 @@ import json
 import pytest
 from engine_fakes import NO_DATABRICKS, FakeBatchFamily, FakeFamily, MeddlingStore, bump
 
+from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import (
     Code,
     InvalidArgument,
@@ -116,14 +117,25 @@ async def test_a_refused_start_fails_the_rpc_and_leaves_nothing(rig: Rig) -> Non
 async def test_a_start_during_an_outage_is_deferred_and_retried_with_the_same_token(
     running: Rig,
 ) -> None:
-    running.family.fail_next["start"] = Unavailable("503", origin=Origin.DATABRICKS)
+    running.family.fail_next["start"] = Unavailable(
+        "Databricks is unavailable: 503", origin=Origin.DATABRICKS
+    )
     name = await running.start()
-    assert not Work.of(await running.record(name)).started
+    deferred = await running.record(name)
+    assert not Work.of(deferred).started
+    # The operation says so: live state and the metadata's state and message.
+    assert deferred.state == "START_DEFERRED"
+    metadata = _metadata(deferred)
+    assert metadata.life_cycle_state == "START_DEFERRED"
+    assert metadata.state_message.startswith("Databricks is unavailable: 503; the start is")
 
     await running.clock.advance(5.0)
 
     assert running.family.starts == [(operation_id(name), False), (operation_id(name), True)]
-    assert Work.of(await running.record(name)).started
+    started = await running.record(name)
+    assert Work.of(started).started and started.state != "START_DEFERRED"
+    assert _metadata(started).life_cycle_state != "START_DEFERRED"
+    assert _metadata(started).state_message == ""
 
 
 # --- polling --------------------------------------------------------------------------------
@@ -342,3 +354,9 @@ async def test_a_failed_listing_delays_the_batch(rig: Rig) -> None:
 def test_the_payload_round_trips_and_ignores_core_fields() -> None:
     payload = json.loads(new_payload("run", {"job_id": 1}))
     assert payload == {"action": "run", "request": {"job_id": 1}}
+
+
+def _metadata(record: OperationRecord) -> jobs_pb2.RunMetadata:
+    message = jobs_pb2.RunMetadata()
+    assert record.operation.metadata.Unpack(message)
+    return message
