@@ -71,6 +71,7 @@ class AppConfig:
     max_waiters: int = 20000
     max_request_bytes: int = 4 * 1024 * 1024
     spanner_threads: int = 16
+    sqlite_busy_timeout_seconds: float = 2.0
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
     health_check_seconds: float = 5.0
     #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
@@ -116,10 +117,7 @@ class Application:
         config = self.config
         inner = self._given_store
         if inner is None:
-            options = (
-                {"threads": config.spanner_threads} if config.store.startswith("spanner://") else {}
-            )
-            inner = await open_store(config.store, clock=self.clock, **options)
+            inner = await open_store(config.store, clock=self.clock, **self._store_options())
         self.notifier = Notifier(config.max_waiters, clock=self.clock)
         self.store = ObservedStore(
             MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
@@ -200,6 +198,11 @@ class Application:
             self.http_port,
             config.store,
         )
+
+    def _store_options(self) -> dict[str, float]:
+        if self.config.store.startswith("spanner://"):
+            return {"threads": self.config.spanner_threads}
+        return {"busy_timeout": self.config.sqlite_busy_timeout_seconds}
 
     def _expose_samples(self) -> None:
         # Counts the components keep anyway, read at scrape time: free on the hot path.

@@ -42,6 +42,7 @@ def app_config(settings: Settings) -> AppConfig:
         max_waiters=settings.max_waiters,
         max_request_bytes=settings.max_request_bytes,
         spanner_threads=settings.spanner_threads,
+        sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
         health_check_seconds=settings.health_check_seconds,
         resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
         auth=_auth(settings),

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     spanner_threads: int = Field(
         16, ge=1, le=256, description="Thread pool size for Spanner calls."
     )
+    sqlite_busy_timeout_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a SQLite write waits for another process's lock before it "
+        "fails with UNAVAILABLE (the wait never blocks other calls).",
+    )
     retention_days: int = Field(
         30, ge=1, description="Days a done operation is kept before it is deleted."
     )
