@@ -73,7 +73,7 @@ class AppConfig:
     spanner_threads: int = 16
     sqlite_busy_timeout_seconds: float = 2.0
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
-    health_check_seconds: float = 5.0
+    health_check_seconds: float = 1.0
     #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
     benchmark_ceiling: bool = False
     #: Caller authentication; None: off (every caller is ANONYMOUS).
@@ -119,9 +119,8 @@ class Application:
         if inner is None:
             inner = await open_store(config.store, clock=self.clock, **self._store_options())
         self.notifier = Notifier(config.max_waiters, clock=self.clock)
-        self.store = ObservedStore(
-            MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
-        )
+        measured = MeasuredStore(inner, self.metrics)
+        self.store = ObservedStore(measured, [self._on_change, self.metrics.operation_changed])
         self.operation_json = OperationJson()
         self.store.add_listener(self.operation_json.changed)
         self.databricks = Databricks(config.databricks, metrics=self.metrics)
@@ -164,7 +163,9 @@ class Application:
             self.registry.services(),
             self.supervisor,
             interval=config.health_check_seconds,
+            clock=self.clock,
         )
+        measured.add_unavailable_listener(self.monitor.store_failed)
         if config.auth is not None:
             self.authenticator = IdTokenAuthenticator(config.auth)
         self._grpc = build_server(

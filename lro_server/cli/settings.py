@@ -129,7 +129,10 @@ class Settings(BaseSettings):
         "(projects/P/traces/T, which Cloud Logging links to Cloud Trace); empty: bare trace id.",
     )
     health_check_seconds: float = Field(
-        5.0, gt=0, description="Interval of the store pings behind gRPC health and /readyz."
+        1.0,
+        gt=0,
+        description="Interval of the store pings behind gRPC health and /readyz while the "
+        "store answers (while it does not: every 0.25 s; at once when a store call fails).",
     )
     tracing: Literal["off", "otlp", "console"] = Field(
         "off",

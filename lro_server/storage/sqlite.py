@@ -154,8 +154,8 @@ class SqliteStore:
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
-        # The attempt inline rather than through _attempt(): a cached read costs ~2 µs and
-        # one more coroutine would add a quarter of that.
+        # The attempt inline rather than through _attempt(): get is the hottest call, and
+        # a cached read is so cheap that one more coroutine would show.
         try:
             return self._get(name)
         except sqlite3.Error as exc:

@@ -190,9 +190,9 @@ async def test_open_store_hands_spanner_urls_to_the_spanner_backend(
         calls.append((url, kwargs))
         return sentinel
 
-    fake = types.ModuleType("lro_server.storage.spanner")
+    fake = types.ModuleType("lro_server.storage.spanner_open")
     fake.open_spanner_store = open_spanner_store  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lro_server.storage.spanner", fake)
+    monkeypatch.setitem(sys.modules, "lro_server.storage.spanner_open", fake)
     clock = FakeClock()
     url = "spanner://projects/p/instances/i/databases/d"
 
