@@ -12,17 +12,17 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health
 
 from lro_server.api.auth import AuthOptions, IdTokenAuthenticator
-from lro_server.api.ceiling import with_constant_get
 from lro_server.api.databricks_services import databricks_methods
 from lro_server.api.health import HealthMonitor
 from lro_server.api.operations import OperationsApi
-from lro_server.api.registry import Registry
+from lro_server.api.registry import Method, Registry
 from lro_server.api.server import build_server
 from lro_server.api.telemetry import RpcTelemetry
 from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
@@ -74,8 +74,6 @@ class AppConfig:
     sqlite_busy_timeout_seconds: float = 2.0
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
     health_check_seconds: float = 1.0
-    #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
-    benchmark_ceiling: bool = False
     #: Caller authentication; None: off (every caller is ANONYMOUS).
     auth: AuthOptions | None = None
     #: PEM files for TLS on the gRPC port; both empty: plaintext (h2c, as on Cloud Run).
@@ -84,14 +82,28 @@ class AppConfig:
 
 
 class Application:
-    """One server process: call :meth:`start`, then :meth:`stop`."""
+    """One server process: call :meth:`start`, then :meth:`stop`.
+
+    Args:
+        config: What to serve and how.
+        store: The backend to use instead of opening ``config.store``.
+        clock: Time of the whole server (the system clock by default).
+        methods: Applied to the list of served methods before they are registered (the
+            benchmarks serve a constant GetOperation this way; see benchmarks/ceiling.py).
+    """
 
     def __init__(
-        self, config: AppConfig, *, store: OperationStore | None = None, clock: Clock | None = None
+        self,
+        config: AppConfig,
+        *,
+        store: OperationStore | None = None,
+        clock: Clock | None = None,
+        methods: Callable[[list[Method]], list[Method]] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self._given_store = store
+        self._methods = methods
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
@@ -152,8 +164,8 @@ class Application:
             *databricks_methods(self.service, self.tracker.poke),
             *self.resume.methods(),
         ]
-        if config.benchmark_ceiling:
-            methods = with_constant_get(methods)
+        if self._methods is not None:
+            methods = self._methods(methods)
         self.registry = Registry(methods)
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
