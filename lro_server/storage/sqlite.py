@@ -113,8 +113,7 @@ class SqliteStore:
         with translated():
             # check_same_thread=False only lets close() run from a shutdown thread; all
             # calls happen on the loop thread. isolation_level=None: we issue BEGIN ourselves.
-            # Opening and migrating may wait for another process's lock (nothing is served
-            # yet); afterwards the connection never waits (see sqlite_errors).
+            # Only opening waits for another process's lock; calls never do (sqlite_errors).
             conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
