@@ -16,6 +16,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry
+from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
@@ -48,12 +49,14 @@ def _wrap(
             )
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
         operation = getattr(request, "name", "") if method.service == OPERATIONS_SERVICE else ""
-        with telemetry.call("grpc", method.path, metadata, operation) as outcome:
+        remaining = context.time_remaining()
+        with (
+            telemetry.call("grpc", method.path, metadata, operation) as outcome,
+            serving(remaining),
+        ):
             try:
                 principal = await authenticate(metadata) if authenticate else ANONYMOUS
-                ctx = CallContext(
-                    principal=principal, metadata=metadata, time_remaining=context.time_remaining()
-                )
+                ctx = CallContext(principal=principal, metadata=metadata, time_remaining=remaining)
                 return await method.handler(request, ctx)
             except Exception as exc:
                 error = as_lro_error(exc, where=method.path)
