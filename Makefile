@@ -8,7 +8,20 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint proto bench bench-quick simulate clean wrk
 
+# A .venv whose Python no longer runs (removed, upgraded) or is too old is removed here, with
+# one line saying so, so that the rules below build it again. Checked as the Makefile is read:
+# make has already looked at $(STAMP) by the time any recipe runs.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),run)),)
+ifneq ($(shell command -v $(PYTHON)),)
+$(shell $(PYTHON) scripts/check_python.py --venv $(VENV) 1>&2)
+endif
+endif
+
 $(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "lro-server: needs Python 3.11 or newer, and \
+	$(PYTHON) was not found: install Python 3.11+ and run make with it, e.g. \
+	make run PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) scripts/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
