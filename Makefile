@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) scripts/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,test]'
 	touch $(STAMP)
 
 ## Start the server on the embedded SQLite store (gRPC :50051, HTTP :8080).
@@ -48,6 +48,23 @@ $(CHECKOV_STAMP):
 	  rm -rf $(CHECKOV_VENV); \
 	fi
 
+# The client extra's dependencies as wheels, for tests/integration/test_client_install.py:
+# it installs `lro-server[client]` into a bare virtualenv offline (pip --no-index), so the
+# wheels are fetched here, at setup time, like .venv's. Where they cannot be, that test
+# skips, except in CI.
+WHEELHOUSE := .wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.built
+
+$(WHEELHOUSE_STAMP): pyproject.toml constraints.txt | $(STAMP)
+	@if $(BIN)/python -m pip wheel --quiet -c constraints.txt -w $(WHEELHOUSE) \
+	    grpcio protobuf googleapis-common-protos google-api-core; then \
+	  touch $@; \
+	elif [ "$$CI" = true ]; then \
+	  echo "the client wheelhouse could not be built" >&2; exit 1; \
+	else \
+	  echo "the client wheelhouse could not be built: test_client_install will skip" >&2; \
+	fi
+
 # wrk drives the HTTP load of the benchmarks (Debian package; no download at run time).
 # Without it they fall back to a Python client and say so in their output.
 wrk:
@@ -57,7 +74,7 @@ wrk:
 	  || echo "wrk is not installed: HTTP benchmarks use the Python client" >&2
 
 ## Lint, type-check, then the whole test suite.
-test: $(STAMP) $(CHECKOV_STAMP) wrk lint
+test: $(STAMP) $(CHECKOV_STAMP) $(WHEELHOUSE_STAMP) wrk lint
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -79,4 +96,4 @@ simulate: $(STAMP)
 	$(BIN)/lro-server simulate-databricks --port 8765 $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache var/
+	rm -rf $(VENV) $(CHECKOV_VENV) $(WHEELHOUSE) .pytest_cache .mypy_cache .ruff_cache var/
