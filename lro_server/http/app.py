@@ -35,6 +35,7 @@ from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry
 from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
+from lro_server.core.logcontext import set_operation
 from lro_server.core.principal import ANONYMOUS, Principal
 from lro_server.http.bodies import JSON, parse_body
 from lro_server.http.errors import error_body
@@ -130,13 +131,27 @@ class HttpFront:
         method = self.registry.get(path)
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
-        return await self._invoke(method, message, request)
+        return await self._invoke(method, request, message)
 
-    async def _invoke(self, method: Method, message: Message, request: web.Request) -> web.Response:
+    async def _invoke(
+        self, method: Method, request: web.Request, message: Message | None = None
+    ) -> web.Response:
+        """Call ``method``; without ``message``, the body is parsed once the caller is known
+        (an unauthenticated caller gets 401, not a lesson in the request's fields)."""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
+        operations = path_is_operations(method.path)
+        operation = getattr(message, "name", "") if operations else ""
         with self.telemetry.call("http", method.path, headers, operation), serving(None):
-            response = await method.handler(message, await self._context(request, headers))
+            context = await self._context(request, headers)
+            if message is None:
+                # A resume call's body means nothing; deployed waiters send {"data": {}}.
+                resume = bool(headers.get(RESUME_HEADER))
+                message = await parse_body(
+                    request, method.request_type, ignore_unknown_fields=resume
+                )
+                if operations:
+                    set_operation(getattr(message, "name", ""))
+            response = await method.handler(message, context)
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
         elif isinstance(response, operations_pb2.ListOperationsResponse):
@@ -191,10 +206,7 @@ class HttpFront:
         method: Method | None = self.registry.get(path)
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
-        # A resume call's body means nothing; deployed waiters send {"data": {}}.
-        resume = bool(request.headers.get(RESUME_HEADER))
-        message = await parse_body(request, method.request_type, ignore_unknown_fields=resume)
-        return await self._invoke(method, message, request)
+        return await self._invoke(method, request)
 
 
 def path_is_operations(path: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .demo import DEMO_JOB, DEMO_JOB_ID
 from .errors import ApiError, invalid_parameter, invalid_state
 from .job_runs import RUN_PRESETS, JobRun, TaskRun, cancel_timeline, is_terminal
 from .paging import page
@@ -19,29 +20,6 @@ __all__ = ["JobsFamily"]
 _VERSIONS = "2.0 2.1 2.2"
 #: The task key of a run whose job or submit request names no tasks.
 DEFAULT_TASK_KEY = "main"
-#: The job ``simulate-databricks`` starts with (so that examples can run job 1 as written).
-DEMO_JOB_ID = 1
-DEMO_JOB: JSON = {
-    "name": "demo",
-    "tasks": [
-        {"task_key": "ingest", "notebook_task": {"notebook_path": "/demo/ingest"}},
-        {
-            "task_key": "features",
-            "depends_on": [{"task_key": "ingest"}],
-            "notebook_task": {"notebook_path": "/demo/features"},
-        },
-        {
-            "task_key": "quality",
-            "depends_on": [{"task_key": "ingest"}],
-            "notebook_task": {"notebook_path": "/demo/quality"},
-        },
-        {
-            "task_key": "train",
-            "depends_on": [{"task_key": "features"}, {"task_key": "quality"}],
-            "notebook_task": {"notebook_path": "/demo/train"},
-        },
-    ],
-}
 
 
 @dataclass
