@@ -49,14 +49,13 @@ def _wrap(
             )
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
         operation = getattr(request, "name", "") if method.service == OPERATIONS_SERVICE else ""
-        remaining = context.time_remaining()
-        with (
-            telemetry.call("grpc", method.path, metadata, operation) as outcome,
-            serving(remaining),
-        ):
+        deadline = serving(context.time_remaining())
+        with telemetry.call("grpc", method.path, metadata, operation) as outcome, deadline:
             try:
                 principal = await authenticate(metadata) if authenticate else ANONYMOUS
-                ctx = CallContext(principal=principal, metadata=metadata, time_remaining=remaining)
+                ctx = CallContext(
+                    principal=principal, metadata=metadata, time_remaining=context.time_remaining()
+                )
                 return await method.handler(request, ctx)
             except Exception as exc:
                 error = as_lro_error(exc, where=method.path)

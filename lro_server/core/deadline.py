@@ -10,11 +10,10 @@ keeps its own budgets, however long the call that spawned it lived.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import math
 import time
-from collections.abc import Iterator
+from types import TracebackType
 
 _CURRENT: contextvars.ContextVar[tuple[float, asyncio.Task[object] | None] | None] = (
     contextvars.ContextVar("lro_call_deadline", default=None)
@@ -28,15 +27,30 @@ def _task() -> asyncio.Task[object] | None:
         return None
 
 
-@contextlib.contextmanager
-def serving(timeout: float | None) -> Iterator[None]:
-    """Mark the current task as serving a call with ``timeout`` seconds left (None: none)."""
-    deadline = math.inf if timeout is None else time.monotonic() + max(0.0, timeout)
-    token = _CURRENT.set((deadline, _task()))
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+class serving:  # noqa: N801  used as a function: ``with serving(timeout):``
+    """Mark the current task as serving a call with ``timeout`` seconds left (None: none).
+
+    A plain class rather than a generator-based context manager: it wraps every RPC.
+    """
+
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, timeout: float | None) -> None:
+        self._deadline = math.inf if timeout is None else time.monotonic() + max(0.0, timeout)
+        self._token: contextvars.Token[tuple[float, asyncio.Task[object] | None] | None] | None
+        self._token = None
+
+    def __enter__(self) -> None:
+        self._token = _CURRENT.set((self._deadline, _task()))
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
 
 
 def remaining() -> float | None:
