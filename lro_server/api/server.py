@@ -16,6 +16,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry
+from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
@@ -48,7 +49,8 @@ def _wrap(
             )
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
         operation = getattr(request, "name", "") if method.service == OPERATIONS_SERVICE else ""
-        with telemetry.call("grpc", method.path, metadata, operation) as outcome:
+        deadline = serving(context.time_remaining())
+        with telemetry.call("grpc", method.path, metadata, operation) as outcome, deadline:
             try:
                 principal = await authenticate(metadata) if authenticate else ANONYMOUS
                 ctx = CallContext(

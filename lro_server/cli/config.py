@@ -27,6 +27,8 @@ def app_config(settings: Settings) -> AppConfig:
         databricks=DatabricksOptions(
             threads=settings.databricks_threads,
             call_timeout_seconds=settings.databricks_call_timeout_seconds,
+            connect_timeout_seconds=settings.databricks_connect_timeout_seconds,
+            start_timeout_seconds=settings.databricks_start_timeout_seconds,
             requests_per_second=settings.databricks_requests_per_second,
         ),
         replica_id=settings.replica_id or default_replica_id(),

@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LRO_", extra="ignore")
 
     # --- listening ---
-    host: str = Field("0.0.0.0", description="Address both fronts bind to.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address both fronts bind to (0.0.0.0 for every interface, as in containers).",
+    )
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free port).")
     http_port: int = Field(
         8080, ge=-1, le=65535, description="HTTP/JSON port (0: any free port; -1 disables it)."
@@ -92,6 +95,19 @@ class Settings(BaseSettings):
     )
     databricks_call_timeout_seconds: float = Field(
         60.0, gt=0, description="Retry budget of one Databricks call (the SDK's retry timeout)."
+    )
+    databricks_connect_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Connect timeout of every Databricks call, and read timeout of the SDK's "
+        "probe of `/.well-known/databricks-config`.",
+    )
+    databricks_start_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Longest a start method waits for Databricks; a start that did not get "
+        "through by then is deferred: its operation is returned and the start retried in the "
+        "background with the same idempotency token.",
     )
     # --- resume ---
     waiter: Literal["embedded", "workflows"] = Field(

@@ -192,6 +192,13 @@ class Poller:
         except LroError as exc:
             if exc.origin is Origin.STORE:
                 raise  # the store's answer (a lost race, a done or deleted record): see poll()
+            if exc.origin is not Origin.DATABRICKS:
+                # The server's own trouble (Databricks not configured, its credentials
+                # refused, a bug): not the work's outcome. Try again later; the operation's
+                # deadline still ends it.
+                _log.warning("%s: cannot follow the work now: %s", record.name, exc)
+                self.schedule.backoff(record.name, changed=False)
+                return
             await self._finish_failed(record, exc)
             return
         await self._record(record, observation)

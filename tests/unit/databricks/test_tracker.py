@@ -17,6 +17,7 @@ from engine_fakes import NO_DATABRICKS, FakeBatchFamily, FakeFamily, MeddlingSto
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import (
     Code,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     Origin,
@@ -360,3 +361,16 @@ def _metadata(record: OperationRecord) -> jobs_pb2.RunMetadata:
     message = jobs_pb2.RunMetadata()
     assert record.operation.metadata.Unpack(message)
     return message
+
+
+async def test_the_servers_own_trouble_does_not_fail_the_operation(rig: Rig) -> None:
+    # E.g. Databricks not configured after a restart, or the server's token refused: the
+    # work is not at fault, so the poll backs off and the operation stays as it was.
+    name = await rig.start()
+    before = await rig.record(name)
+    rig.family.fail_next["observe"] = FailedPrecondition(
+        "Databricks is not configured: no workspace host", reason="DATABRICKS_NOT_CONFIGURED"
+    )
+    await rig.tracker.poller.poll(name)
+    assert await rig.record(name) == before
+    assert name in rig.tracker.schedule
