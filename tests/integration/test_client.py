@@ -58,9 +58,14 @@ def test_run_now_succeeds_with_a_typed_run(client, sim, create_job):
     assert run.result_state == "SUCCESS" and len(run.tasks) == 2
     assert op.done() and not op.cancelled()
     assert isinstance(op.metadata, v1.RunMetadata) and op.metadata.progress_percent == 100
-    # AIP-155: the same request id is the same operation.
-    again = client.jobs.run_now(job_id=run.job_id, request_id="client-ok")
+    # AIP-155: the same request with the same id is the same operation ...
+    again = client.jobs.run_now(
+        job_id=run.job_id, notebook_params={"day": "2026-12-01"}, request_id="client-ok"
+    )
     assert again.name == op.name and len(sim.created("runs")) == 1
+    # ... and the id reused for another request is refused.
+    with pytest.raises(exceptions.InvalidArgument, match="different request"):
+        client.jobs.run_now(job_id=run.job_id, request_id="client-ok")
 
 
 def test_a_failed_run_raises_with_databricks_message(client, sim, create_job):
