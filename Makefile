@@ -8,10 +8,23 @@ PYTEST_ARGS ?=
 
 .PHONY: run test unit lint proto bench bench-quick simulate clean wrk
 
+# A .venv whose Python no longer runs (removed, upgraded) or is too old is removed here, with
+# one line saying so, so that the rules below build it again. Checked as the Makefile is read:
+# make has already looked at $(STAMP) by the time any recipe runs.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),run)),)
+ifneq ($(shell command -v $(PYTHON)),)
+$(shell $(PYTHON) scripts/check_python.py --venv $(VENV) 1>&2)
+endif
+endif
+
 $(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "lro-server: needs Python 3.11 or newer, and \
+	$(PYTHON) was not found: install Python 3.11+ and run make with it, e.g. \
+	make run PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) scripts/check_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,test]'
 	touch $(STAMP)
 
 ## Start the server on the embedded SQLite store (gRPC :50051, HTTP :8080).
@@ -35,6 +48,23 @@ $(CHECKOV_STAMP):
 	  rm -rf $(CHECKOV_VENV); \
 	fi
 
+# The client extra's dependencies as wheels, for tests/integration/test_client_install.py:
+# it installs `lro-server[client]` into a bare virtualenv offline (pip --no-index), so the
+# wheels are fetched here, at setup time, like .venv's. Where they cannot be, that test
+# skips, except in CI.
+WHEELHOUSE := .wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.built
+
+$(WHEELHOUSE_STAMP): pyproject.toml constraints.txt | $(STAMP)
+	@if $(BIN)/python -m pip wheel --quiet -c constraints.txt -w $(WHEELHOUSE) \
+	    grpcio protobuf googleapis-common-protos google-api-core; then \
+	  touch $@; \
+	elif [ "$$CI" = true ]; then \
+	  echo "the client wheelhouse could not be built" >&2; exit 1; \
+	else \
+	  echo "the client wheelhouse could not be built: test_client_install will skip" >&2; \
+	fi
+
 # wrk drives the HTTP load of the benchmarks (Debian package; no download at run time).
 # Without it they fall back to a Python client and say so in their output.
 wrk:
@@ -44,7 +74,7 @@ wrk:
 	  || echo "wrk is not installed: HTTP benchmarks use the Python client" >&2
 
 ## Lint, type-check, the unit tier (seconds: fake time, in-memory store), then the rest.
-test: $(STAMP) $(CHECKOV_STAMP) wrk lint unit
+test: $(STAMP) $(CHECKOV_STAMP) $(WHEELHOUSE_STAMP) wrk lint unit
 	$(BIN)/python -m pytest -n auto --dist loadfile --ignore=tests/unit $(PYTEST_ARGS)
 
 ## The unit tier alone: no server, no sleeps; stops at the first failure.
@@ -70,4 +100,4 @@ simulate: $(STAMP)
 	$(BIN)/lro-server simulate-databricks --port 8765 $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache var/
+	rm -rf $(VENV) $(CHECKOV_VENV) $(WHEELHOUSE) .pytest_cache .mypy_cache .ruff_cache var/

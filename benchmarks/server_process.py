@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from benchmarks import dataset
-from lro_server.api.ceiling import constant_operation
+from benchmarks.ceiling import constant_operation, with_constant_get
 from lro_server.cli.app import AppConfig, Application
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
@@ -114,7 +114,8 @@ async def complete(app: Application, seed: int, count: int) -> dict[str, Any]:
 
 async def serve(config: AppConfig, switches: dict[str, Any]) -> None:
     """Start, report the ports, obey commands until ``stop`` or end of input."""
-    app = Application(config)
+    methods = with_constant_get if switches.get("benchmark_ceiling") else None
+    app = Application(config, methods=methods)
     await app.start()
     _undo_optimisations(app, switches)
     print(json.dumps({"grpc_port": app.grpc_port, "http_port": app.http_port}), flush=True)
@@ -146,8 +147,9 @@ async def serve(config: AppConfig, switches: dict[str, Any]) -> None:
         await app.stop(grace=0.5)
 
 
-#: Switches of :func:`_undo_optimisations`.
-SWITCHES = ("render_every_get", "reread_on_wake", "ask_sqlite_every_get")
+#: Switches of :func:`_undo_optimisations`, and ``benchmark_ceiling``: GetOperation answers
+#: a constant (benchmarks/ceiling.py).
+SWITCHES = ("render_every_get", "reread_on_wake", "ask_sqlite_every_get", "benchmark_ceiling")
 
 
 def _undo_optimisations(app: Application, switches: dict[str, Any]) -> None:

@@ -194,7 +194,7 @@ async def sqlite_store(workdir: Path) -> AsyncIterator[OperationStore]:
 @contextlib.asynccontextmanager
 async def spanner_store(workdir: Path, threads: int) -> AsyncIterator[OperationStore]:
     """A fresh database on a private emulator."""
-    from lro_server.storage.spanner import open_spanner_store
+    from lro_server.storage.spanner_open import open_spanner_store
     from lro_server.testing.spanner_emulator import SpannerEmulator
 
     with SpannerEmulator() as emulator, emulator.activated():

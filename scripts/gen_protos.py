@@ -1,9 +1,15 @@
-"""Generate lro_server/_proto from protos/, and the Spanner proto descriptor set.
+"""Generate lro_server/_proto from protos/, the Spanner proto descriptor set, and the
+published descriptor set protos/descriptor_set.pb.
 
 The output is committed. tests/unit/test_generated_code.py runs this into a temporary
 directory and fails when the result differs from what is committed.
 
-Usage: python scripts/gen_protos.py [--out DIR]
+protos/descriptor_set.pb is for clients generated in other languages: our protos and every
+file they, google.longrunning and the google.rpc error details import, so that each
+``@type`` the server puts in an ``Any`` (metadata, responses, ``Operation.error.details``)
+can be resolved from it alone (docs/clients.md).
+
+Usage: python scripts/gen_protos.py [--out DIR] [--descriptor-set FILE]
 """
 
 from __future__ import annotations
@@ -25,6 +31,15 @@ PACKAGE = "lro_server._proto"
 OUT = ROOT / "lro_server" / "_proto"
 # Descriptor set of google.longrunning.Operation for Spanner's CREATE PROTO BUNDLE.
 DESCRIPTORS = "operation_descriptors.pb"
+#: The published descriptor set (see the module docstring).
+PUBLISHED = PROTOS / "descriptor_set.pb"
+#: What the published set holds besides our own protos (with everything they import).
+PUBLISHED_EXTRA = (
+    "google/longrunning/operations.proto",
+    "google/rpc/status.proto",
+    "google/rpc/code.proto",
+    "google/rpc/error_details.proto",
+)
 
 
 def _includes(shim: Path) -> list[str]:
@@ -44,6 +59,24 @@ def _includes(shim: Path) -> list[str]:
 def _run(args: list[str]) -> None:
     if protoc.main(["protoc", *args]) != 0:
         sys.exit(f"protoc failed: {' '.join(args)}")
+
+
+def publish(path: Path) -> None:
+    """Write the published descriptor set (our protos, google.rpc details and imports)."""
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    shim = Path(tempfile.mkdtemp())
+    try:
+        _run(
+            [
+                *_includes(shim),
+                "--include_imports",
+                f"--descriptor_set_out={path}",
+                *sources,
+                *PUBLISHED_EXTRA,
+            ]
+        )
+    finally:
+        shutil.rmtree(shim)
 
 
 def generate(out: Path) -> None:
@@ -102,7 +135,10 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=OUT)
-    generate(parser.parse_args().out)
+    parser.add_argument("--descriptor-set", type=Path, default=PUBLISHED)
+    args = parser.parse_args()
+    generate(args.out)
+    publish(args.descriptor_set)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class SpannerBackend:
 @contextlib.asynccontextmanager
 async def spanner_backend(clock: Clock, tmp_path: Path) -> AsyncIterator[Any]:
     """Conformance backend: a fresh emulator database; ``connect`` opens another replica."""
-    from lro_server.storage.spanner import open_spanner_store
+    from lro_server.storage.spanner_open import open_spanner_store
 
     emulator = shared_emulator()
     url = emulator.create_database()

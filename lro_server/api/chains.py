@@ -1,7 +1,8 @@
 """lro.databricks.v1.Chains handlers: start a chain, or resume one (``x-alis-operation-id``).
 
-A call with the ``x-alis-operation-id`` header is a resume, whatever its body (the gateway
-ignores unknown fields, so the seed's ``{"data": {}}`` is fine). Two optional headers tell
+A call with the ``x-alis-operation-id`` header is a resume, whatever its body (the HTTP
+gateway does not check the fields of a resume call's body, so the seed's ``{"data": {}}``
+is fine; see ``lro_server.http.bodies``). Two optional headers tell
 the server about the wait being ended:
 
 - ``x-lro-wait-id``: the wait id the waiter was given; a resume of an older wait is a no-op.

@@ -2,7 +2,9 @@
 
 The gRPC front aborts with this status; the HTTP front renders the same status as JSON with
 the HTTP code from ``lro_server.http.errors``. Anything that is not an LroError is a bug:
-it is logged with its traceback and answered INTERNAL with a generic message.
+it is logged with its traceback and answered INTERNAL with a generic message. An INTERNAL
+that an LroError carries is a bug too, and is logged the same way: every INTERNAL the server
+answers has a traceback in its log.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ _log = logging.getLogger(__name__)
 
 
 def as_lro_error(exc: BaseException, *, where: str) -> LroError:
-    """Return ``exc`` if it is an LroError; otherwise log it and return a generic Internal."""
+    """Return ``exc`` if it is an LroError; otherwise log it and return a generic Internal.
+
+    Every INTERNAL answer is logged here with its traceback (and the chain of causes).
+    """
     if isinstance(exc, LroError):
+        if exc.code == Code.INTERNAL:
+            _log.error("internal error in %s: %s", where, exc.message, exc_info=exc)
         return exc
-    _log.exception("unexpected error in %s", where, exc_info=exc)
+    _log.error("unexpected error in %s", where, exc_info=exc)
     return Internal("internal error", reason="INTERNAL")
 
 

@@ -11,11 +11,13 @@ restarting the process would not bring the store back, and the supervisor restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
 from grpc_health.v1 import health, health_pb2
 
+from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import LroError
 from lro_server.core.store import OperationStore
 from lro_server.core.supervisor import Supervised, Supervisor
@@ -27,8 +29,12 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class HealthMonitor:
-    """Pings ``store`` every ``interval`` seconds and publishes readiness: the store answers
-    and no loop of ``supervisor`` is down.
+    """Pings ``store`` and publishes readiness: the store answers and no loop of
+    ``supervisor`` is down.
+
+    The store is pinged every ``interval`` seconds while it answers, at once when a store
+    call fails with Unavailable (:meth:`store_failed`), and every ``recheck`` seconds while
+    it does not answer, so readiness follows the store both ways within about a second.
 
     Args:
         store: The store to ping.
@@ -36,8 +42,10 @@ class HealthMonitor:
         services: Service names whose status follows readiness (besides the overall "").
         supervisor: The background loops that must be running; tells the monitor at once
             when one goes down or runs again.
-        interval: Seconds between pings.
+        interval: Seconds between pings while the store answers.
         timeout: A ping slower than this counts as a failure (a hung network store).
+        recheck: Seconds between pings while it does not.
+        clock: Time of the schedule and of the ping's deadline.
     """
 
     def __init__(
@@ -47,8 +55,10 @@ class HealthMonitor:
         services: Iterable[str],
         supervisor: Supervisor,
         *,
-        interval: float = 5.0,
-        timeout: float = 5.0,
+        interval: float = 1.0,
+        timeout: float = 1.0,
+        recheck: float = 0.25,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
         self.servicer = servicer
@@ -56,6 +66,9 @@ class HealthMonitor:
         self.supervisor = supervisor
         self.interval = interval
         self.timeout = timeout
+        self.recheck = recheck
+        self._clock: Clock = clock or SystemClock()
+        self._wake = asyncio.Event()
         self.store_ready = False
         self.store_reason = "not checked yet"
         self._published: bool | None = None
@@ -75,10 +88,15 @@ class HealthMonitor:
         down = self.supervisor.down
         return "; ".join(down[name] for name in sorted(down)) if down else "ok"
 
+    def store_failed(self) -> None:
+        """A store call failed with Unavailable: ping now (unless already pinging often)."""
+        if self.store_ready:
+            self._wake.set()
+
     async def check(self) -> bool:
         """Ping once, publish the result, and return whether the store answered."""
         try:
-            async with asyncio.timeout(self.timeout):
+            async with self._clock.timeout(self.timeout):
                 await self.store.ping()
         except TimeoutError:
             ready, reason = False, f"store ping took longer than {self.timeout:g}s"
@@ -109,7 +127,11 @@ class HealthMonitor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            pause = self.interval if self.store_ready else self.recheck
+            with contextlib.suppress(TimeoutError):
+                async with self._clock.timeout(pause):
+                    await self._wake.wait()
+            self._wake.clear()
             await self.check()
 
     async def stop(self) -> None:

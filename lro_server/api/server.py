@@ -15,6 +15,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry, code_of
+from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
@@ -58,10 +59,12 @@ def _wrap(
         code: str = "OK"
         escaped: BaseException | None = None
         try:
-            principal = await authenticate(metadata) if authenticate else ANONYMOUS
-            ctx = CallContext(principal, metadata, context.time_remaining)
-            # Serialized here and handed to grpc as bytes: no serializer call per RPC.
-            return (await handler(request, ctx)).SerializeToString()
+            # Outbound calls made for this one (Databricks) end within its deadline.
+            with serving(context.time_remaining):
+                principal = await authenticate(metadata) if authenticate else ANONYMOUS
+                ctx = CallContext(principal, metadata, context.time_remaining)
+                # Serialized here and handed to grpc as bytes: no serializer call per RPC.
+                return (await handler(request, ctx)).SerializeToString()
         except Exception as exc:
             error = as_lro_error(exc, where=path)
             code, escaped = error.code.name, error

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health
 
 from lro_server.api.auth import AuthOptions, IdTokenAuthenticator
-from lro_server.api.ceiling import with_constant_get
 from lro_server.api.databricks_services import databricks_methods
 from lro_server.api.health import HealthMonitor
 from lro_server.api.operations import OperationsApi
-from lro_server.api.registry import Registry
+from lro_server.api.registry import Method, Registry
 from lro_server.api.server import build_server
 from lro_server.api.telemetry import RpcTelemetry
 from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
 from lro_server.core.clock import Clock, SystemClock
+from lro_server.core.errors import FailedPrecondition, LroError
 from lro_server.core.measured import MeasuredStore
 from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
@@ -71,10 +73,9 @@ class AppConfig:
     max_waiters: int = 20000
     max_request_bytes: int = 4 * 1024 * 1024
     spanner_threads: int = 16
+    sqlite_busy_timeout_seconds: float = 2.0
     resume: ResumeConfig = dataclasses.field(default_factory=ResumeConfig)
-    health_check_seconds: float = 5.0
-    #: Benchmark only: GetOperation answers a constant (see lro_server.api.ceiling).
-    benchmark_ceiling: bool = False
+    health_check_seconds: float = 1.0
     #: Caller authentication; None: off (every caller is ANONYMOUS).
     auth: AuthOptions | None = None
     #: PEM files for TLS on the gRPC port; both empty: plaintext (h2c, as on Cloud Run).
@@ -83,14 +84,28 @@ class AppConfig:
 
 
 class Application:
-    """One server process: call :meth:`start`, then :meth:`stop`."""
+    """One server process: call :meth:`start`, then :meth:`stop`.
+
+    Args:
+        config: What to serve and how.
+        store: The backend to use instead of opening ``config.store``.
+        clock: Time of the whole server (the system clock by default).
+        methods: Applied to the list of served methods before they are registered (the
+            benchmarks serve a constant GetOperation this way; see benchmarks/ceiling.py).
+    """
 
     def __init__(
-        self, config: AppConfig, *, store: OperationStore | None = None, clock: Clock | None = None
+        self,
+        config: AppConfig,
+        *,
+        store: OperationStore | None = None,
+        clock: Clock | None = None,
+        methods: Callable[[list[Method]], list[Method]] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self._given_store = store
+        self._methods = methods
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
@@ -100,6 +115,7 @@ class Application:
         #: Every background loop of the server runs under it.
         self.supervisor = Supervisor(self.clock)
         self.authenticator: IdTokenAuthenticator | None = None
+        self._databricks_check: asyncio.Task[None] | None = None
 
     @property
     def grpc_target(self) -> str:
@@ -112,18 +128,24 @@ class Application:
         return f"http://127.0.0.1:{self.http_port}"
 
     async def start(self) -> None:
-        """Open the store, start tracking, and listen on both fronts."""
+        """Open the store, start tracking, and listen on both fronts.
+
+        Raises:
+            FailedPrecondition: A port is in use (or cannot be bound); nothing was started.
+        """
         config = self.config
+        self._listeners = (
+            Listener("gRPC", config.host, config.grpc_port, "--grpc-port", "LRO_GRPC_PORT"),
+            Listener("HTTP", config.host, config.http_port, "--http-port", "LRO_HTTP_PORT"),
+        )
+        for listener in self._listeners:
+            listener.check()
         inner = self._given_store
         if inner is None:
-            options = (
-                {"threads": config.spanner_threads} if config.store.startswith("spanner://") else {}
-            )
-            inner = await open_store(config.store, clock=self.clock, **options)
+            inner = await open_store(config.store, clock=self.clock, **self._store_options())
         self.notifier = Notifier(config.max_waiters, clock=self.clock)
-        self.store = ObservedStore(
-            MeasuredStore(inner, self.metrics), [self._on_change, self.metrics.operation_changed]
-        )
+        measured = MeasuredStore(inner, self.metrics)
+        self.store = ObservedStore(measured, [self._on_change, self.metrics.operation_changed])
         self.operation_json = OperationJson()
         self.store.add_listener(self.operation_json.changed)
         self.databricks = Databricks(config.databricks, metrics=self.metrics, clock=self.clock)
@@ -155,8 +177,8 @@ class Application:
             *databricks_methods(self.service, self.tracker.poke),
             *self.resume.methods(),
         ]
-        if config.benchmark_ceiling:
-            methods = with_constant_get(methods)
+        if self._methods is not None:
+            methods = self._methods(methods)
         self.registry = Registry(methods)
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
@@ -166,7 +188,9 @@ class Application:
             self.registry.services(),
             self.supervisor,
             interval=config.health_check_seconds,
+            clock=self.clock,
         )
+        measured.add_unavailable_listener(self.monitor.store_failed)
         if config.auth is not None:
             self.authenticator = IdTokenAuthenticator(config.auth)
         self._grpc = build_server(
@@ -176,7 +200,11 @@ class Application:
             health_servicer=self.health,
             telemetry=telemetry,
         )
-        self.grpc_port = self._bind_grpc(self._grpc)
+        try:
+            self.grpc_port = self._bind_grpc(self._grpc)
+        except LroError:
+            await self.store.close()
+            raise
         await self._grpc.start()
         if config.http_port >= 0:
             front = HttpFront(
@@ -187,11 +215,19 @@ class Application:
                 operation_json=self.operation_json,
                 extra_routes=operator_routes(self.metrics, self.monitor),
             )
-            self._http, self.http_port = await start_http(front, config.host, config.http_port)
+            try:
+                self._http, self.http_port = await start_http(front, config.host, config.http_port)
+            except OSError as exc:  # taken since it was checked
+                await self._grpc.stop(0)
+                await self.store.close()
+                raise self._listeners[1].error(exc) from None
         self.tracker.launch(self.supervisor)
         await self.resume.launch(self.supervisor)
         await self.monitor.check()
         self.monitor.launch()
+        self._databricks_check = asyncio.create_task(
+            self._check_databricks(), name="databricks-check"
+        )
         _log.info(
             "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
             config.host,
@@ -200,6 +236,23 @@ class Application:
             self.http_port,
             config.store,
         )
+
+    def _store_options(self) -> dict[str, float]:
+        if self.config.store.startswith("spanner://"):
+            return {"threads": self.config.spanner_threads}
+        return {"busy_timeout": self.config.sqlite_busy_timeout_seconds}
+
+    async def _check_databricks(self) -> None:
+        """Say at startup, in one line, that Databricks is not configured (and how to fix it).
+
+        A background task: with a host configured, the check probes it (bounded), and
+        serving must not wait for that.
+        """
+        problem = await self.databricks.configuration_problem()
+        if problem is not None:
+            _log.warning(
+                "%s; until then every start method answers %s", problem.message, problem.code.name
+            )
 
     def _expose_samples(self) -> None:
         # Counts the components keep anyway, read at scrape time: free on the hot path.
@@ -242,14 +295,17 @@ class Application:
 
     def _bind_grpc(self, server: grpc.aio.Server) -> int:
         address = f"{self.config.host}:{self.config.grpc_port}"
-        if not self.config.tls_cert_file:
-            return int(server.add_insecure_port(address))
-        with (
-            open(self.config.tls_cert_file, "rb") as cert,
-            open(self.config.tls_key_file, "rb") as key,
-        ):
-            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
-        return int(server.add_secure_port(address, credentials))
+        try:
+            if not self.config.tls_cert_file:
+                return int(server.add_insecure_port(address))
+            with (
+                open(self.config.tls_cert_file, "rb") as cert,
+                open(self.config.tls_key_file, "rb") as key,
+            ):
+                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+            return int(server.add_secure_port(address, credentials))
+        except RuntimeError:  # taken since it was checked (grpc says no more than that)
+            raise self._listeners[0].error(OSError(errno.EADDRINUSE, "in use")) from None
 
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:
@@ -257,6 +313,9 @@ class Application:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for up to ``grace`` seconds, release leases, close."""
+        if self._databricks_check is not None:
+            self._databricks_check.cancel()
+            await asyncio.gather(self._databricks_check, return_exceptions=True)
         await self.monitor.stop()
         await self.health.enter_graceful_shutdown()
         # Held WaitOperation calls answer now with the latest state (AIP-151 lets a wait
@@ -275,3 +334,38 @@ class Application:
         await self.supervisor.stop()  # whatever loop its owner did not stop
         await self.databricks.close()
         await self.store.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Listener:
+    """One port the server listens on, and how a user picks another."""
+
+    front: str
+    host: str
+    port: int
+    flag: str
+    variable: str
+
+    def check(self) -> None:
+        """Fail in one line, before anything starts, when the port cannot be listened on.
+
+        Raises:
+            FailedPrecondition: The port is in use, or the address cannot be bound.
+        """
+        if self.port <= 0:
+            return
+        try:
+            with socket.create_server((self.host, self.port)):
+                return
+        except OSError as exc:
+            raise self.error(exc) from None
+
+    def error(self, exc: OSError) -> FailedPrecondition:
+        """The one-line error of a failed bind."""
+        why = "it is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        return FailedPrecondition(
+            f"cannot listen for {self.front} on {self.host}:{self.port}: {why}; "
+            f"choose another port with {self.flag} or {self.variable}",
+            reason="PORT_UNAVAILABLE",
+            metadata={"port": str(self.port), "host": self.host},
+        )

@@ -1,7 +1,8 @@
-"""``lro``: get, list, wait for, cancel and delete operations of an lro-server.
+"""``lro``: start Databricks work on an lro-server, then get, list, wait for, cancel and
+delete its operations.
 
 Exit codes: 0 success; 1 the operation failed (or a call was refused: not found, denied,
-unreachable); 2 usage error; 3 ``wait --timeout`` ran out first; 130 interrupted.
+unreachable); 2 usage error; 3 ``--timeout`` ran out first; 130 interrupted (the work goes on).
 ``--json`` prints proto3 JSON on stdout for scripts; errors always go to stderr.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,21 +17,22 @@ import grpc
 from google.longrunning import operations_pb2
 from pydantic import ValidationError
 from rich.console import Console
-from rich.live import Live
 
+from lro_server.cli import client_start as start
 from lro_server.cli import client_view as view
+from lro_server.cli.client_follow import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    FollowOptions,
+    follow,
+)
 from lro_server.cli.client_rpc import Connection, Target, operation_name
 from lro_server.cli.client_settings import ClientSettings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TIMEOUT = 3
-EXIT_INTERRUPTED = 130
-#: Codes on which ``wait`` keeps trying (the server restarts, a proxy times out a call).
-TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-#: Longest pause between two attempts after a transient failure.
-MAX_BACKOFF = 5.0
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "main"]
 
 
 def _common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -61,15 +62,44 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--page-size", type=int, default=0, help="operations per page")
     listing.add_argument("--page-token", default="", help="continue from this page token")
     listing.add_argument("--all", action="store_true", help="follow every page")
-    wait = commands.add_parser(
-        "wait", parents=[common], help="follow an operation until it is done"
-    )
-    wait.add_argument("name", help="operations/ID or ID")
-    wait.add_argument("--timeout", type=float, default=0.0, help="give up after S seconds")
-    wait.add_argument(
+    following = argparse.ArgumentParser(add_help=False)
+    following.add_argument("--timeout", type=float, default=0.0, help="give up after S seconds")
+    following.add_argument(
         "--interval", type=float, default=2.0, help="seconds per WaitOperation call (refresh)"
     )
-    wait.add_argument("--quiet", action="store_true", help="no progress, only the outcome")
+    following.add_argument("--quiet", action="store_true", help="no progress, only the outcome")
+    wait = commands.add_parser(
+        "wait", parents=[common, following], help="follow an operation until it is done"
+    )
+    wait.add_argument("name", help="operations/ID or ID")
+    starting = argparse.ArgumentParser(add_help=False, parents=[following])
+    starting.add_argument(
+        "--wait", action="store_true", help="then follow the operation until it is done"
+    )
+    starting.add_argument(
+        "--request-id", default="", help="AIP-155 request id: the same id never starts twice"
+    )
+    run_now = commands.add_parser(
+        "run-now", parents=[common, starting], help="run a Databricks job (Jobs.RunNow)"
+    )
+    run_now.add_argument("job_id", type=int, help="the job to run")
+    run_now.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a job parameter (job_parameters); repeat for more",
+    )
+    submit = commands.add_parser(
+        "submit", parents=[common, starting], help="submit a one-time run (Jobs.Submit)"
+    )
+    submit.add_argument(
+        "--file", required=True, help="a SubmitRunRequest in proto3 JSON (runs/submit's body)"
+    )
+    chain = commands.add_parser(
+        "chain", parents=[common, starting], help="run job runs one after the other (RunChain)"
+    )
+    chain.add_argument("--file", required=True, help="a RunChainRequest in proto3 JSON")
     cancel = commands.add_parser("cancel", parents=[common], help="ask an operation to stop")
     cancel.add_argument("name", help="operations/ID or ID")
     delete = commands.add_parser("delete", parents=[common], help="forget an operation")
@@ -104,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wait": _wait,
         "cancel": _cancel,
         "delete": _delete,
+        "run-now": _run_now,
+        "submit": _submit,
+        "chain": _chain,
     }
     console = _console()
     try:
@@ -113,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rpc_failed(exc, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except start.UsageError as exc:
+        print(f"lro: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:  # e.g. an unreadable --ca-cert
         print(f"lro: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -190,86 +226,55 @@ def _delete(connection: Connection, args: argparse.Namespace, console: Console) 
     return EXIT_OK
 
 
-def _wait(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+def _follow_options(args: argparse.Namespace) -> FollowOptions:
     if args.timeout < 0 or args.interval <= 0:
-        print("lro: --timeout must be >= 0 and --interval > 0", file=sys.stderr)
-        return EXIT_USAGE
-    name = operation_name(args.name)
-    follower = _Follower(connection, name, args.timeout, args.interval)
-    show = not (args.json or args.quiet)
-    if show and console.is_terminal:
-        with Live(console=console, refresh_per_second=4) as live:
-            operation = follower.run(lambda op: live.update(view.operation_view(op, follower.age)))
-    elif show:
-        lines = _ChangedLines()
-        operation = follower.run(lines.show)
-    else:
-        operation = follower.run(lambda op: None)
+        raise start.UsageError("--timeout must be >= 0 and --interval > 0")
+    return FollowOptions(
+        timeout=args.timeout, interval=args.interval, quiet=args.quiet, as_json=bool(args.json)
+    )
+
+
+def _wait(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    options = _follow_options(args)
+    return follow(connection, operation_name(args.name), options, console)
+
+
+def _started(
+    connection: Connection,
+    args: argparse.Namespace,
+    console: Console,
+    operation: operations_pb2.Operation,
+) -> int:
+    """Print the new operation's name (its JSON with --json); then follow it with --wait
+    (``--quiet``: only the outcome)."""
+    if args.wait:
+        if not (args.json or args.quiet):
+            print(operation.name, flush=True)
+        return follow(connection, operation.name, _follow_options(args), console)
     if args.json:
         _print_json(view.to_json(operation))
-    elif not console.is_terminal and not args.quiet:
-        console.print(view.operation_view(operation, follower.age))
-    if not operation.done:
-        print(f"lro: {name} is not done after {args.timeout:g}s", file=sys.stderr)
-        return EXIT_TIMEOUT
-    error = view.error_text(operation)
-    if error:
-        print(f"lro: {name} failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    else:
+        print(operation.name, flush=True)
     return EXIT_OK
 
 
-class _ChangedLines:
-    """Prints a progress line whenever it differs from the previous one."""
-
-    def __init__(self) -> None:
-        self.last = ""
-
-    def show(self, operation: operations_pb2.Operation) -> None:
-        line = view.progress_line(operation)
-        if line != self.last:
-            print(line, flush=True)
-            self.last = line
+def _run_now(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    _follow_options(args)  # refuse bad follow flags before anything starts
+    params = start.parameters(args.param)
+    operation = start.run_now(connection, args.job_id, params, args.request_id)
+    return _started(connection, args, console, operation)
 
 
-class _Follower:
-    """WaitOperation in a loop of short calls, so progress shows while the operation runs."""
+def _submit(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    _follow_options(args)
+    operation = start.submit(connection, args.file, args.request_id)
+    return _started(connection, args, console, operation)
 
-    def __init__(self, connection: Connection, name: str, timeout: float, interval: float):
-        self.connection = connection
-        self.name = name
-        self.timeout = timeout
-        self.interval = interval
-        self.started = time.monotonic()
 
-    @property
-    def age(self) -> float:
-        """Seconds since following began."""
-        return time.monotonic() - self.started
-
-    def run(self, update: Callable[[operations_pb2.Operation], None]) -> operations_pb2.Operation:
-        """Follow until done or timed out; return the latest operation seen."""
-        deadline = self.started + self.timeout if self.timeout else None
-        operation = self.connection.get(self.name)
-        update(operation)
-        backoff = 0.5
-        while not operation.done:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            chunk = self.interval if remaining is None else min(self.interval, remaining)
-            try:
-                operation = self.connection.wait(self.name, chunk)
-            except grpc.RpcError as exc:
-                if not isinstance(exc, grpc.Call) or exc.code() not in TRANSIENT:
-                    raise
-                # The server restarts or a proxy dropped the held call: try again shortly.
-                time.sleep(min(backoff, max(0.0, remaining or backoff)))
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.5
-            update(operation)
-        return operation
+def _chain(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    _follow_options(args)
+    operation = start.chain(connection, args.file, args.request_id)
+    return _started(connection, args, console, operation)
 
 
 def run() -> None:

@@ -27,6 +27,8 @@ def app_config(settings: Settings) -> AppConfig:
         databricks=DatabricksOptions(
             threads=settings.databricks_threads,
             call_timeout_seconds=settings.databricks_call_timeout_seconds,
+            connect_timeout_seconds=settings.databricks_connect_timeout_seconds,
+            start_timeout_seconds=settings.databricks_start_timeout_seconds,
             requests_per_second=settings.databricks_requests_per_second,
         ),
         replica_id=settings.replica_id or default_replica_id(),
@@ -42,6 +44,7 @@ def app_config(settings: Settings) -> AppConfig:
         max_waiters=settings.max_waiters,
         max_request_bytes=settings.max_request_bytes,
         spanner_threads=settings.spanner_threads,
+        sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
         health_check_seconds=settings.health_check_seconds,
         resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
         auth=_auth(settings),

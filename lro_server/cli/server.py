@@ -18,24 +18,95 @@ from lro_server.core.errors import LroError
 _log = logging.getLogger("lro_server")
 
 
+def _default(name: str) -> str:
+    """The default of setting ``name``, as the help shows it."""
+    value = Settings.model_fields[name].get_default(call_default_factory=True)
+    return "-1" if value == -1 else str(value) if value not in ("", None, []) else '""'
+
+
+def _settings_epilog() -> str:
+    lines = ["every setting, its environment variable and its default (docs/configuration.md):"]
+    lines += [f"  LRO_{name.upper()}={_default(name)}" for name in Settings.model_fields]
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lro-server", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the gRPC and HTTP/JSON fronts")
-    serve.add_argument("--host", help="bind address (LRO_HOST)")
-    serve.add_argument("--grpc-port", type=int, help="gRPC port (LRO_GRPC_PORT, default 50051)")
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC and HTTP/JSON fronts",
+        description="Serve the gRPC and HTTP/JSON fronts. Flags override LRO_* variables.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument(
-        "--http-port", type=int, help="HTTP/JSON port (LRO_HTTP_PORT, default 8080; -1 disables)"
+        "--host",
+        help=f"bind address of both fronts (LRO_HOST, default {_default('host')}; "
+        "0.0.0.0 listens on every interface, as in containers)",
     )
-    serve.add_argument("--store", help="store URL (LRO_STORE, default sqlite:///var/lro.db)")
+    serve.add_argument(
+        "--grpc-port", type=int, help=f"gRPC port (LRO_GRPC_PORT, default {_default('grpc_port')})"
+    )
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        help=f"HTTP/JSON port (LRO_HTTP_PORT, default {_default('http_port')}; -1 disables it)",
+    )
+    serve.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
-    migrate.add_argument("--store", help="store URL (LRO_STORE)")
+    migrate.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
     simulate = commands.add_parser(
-        "simulate-databricks", help="run the Databricks REST simulator (for tests and demos)"
+        "simulate-databricks",
+        help="run the Databricks REST simulator (for tests and demos)",
+        description=SIMULATOR_DESCRIPTION,
+        epilog=_control_endpoints(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    simulate.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    simulate.add_argument(
+        "--run-seconds",
+        type=float,
+        default=2.0,
+        help="how long each task of a run takes, tasks that depend on others after them "
+        "(default 2)",
+    )
+    simulate.add_argument(
+        "--fail-ratio",
+        type=float,
+        default=0.0,
+        help="share of runs, 0 to 1, whose first task fails with a realistic error; the tasks "
+        "depending on it end UPSTREAM_FAILED (default 0)",
+    )
+    simulate.add_argument(
+        "--hold",
+        action="store_true",
+        help="runs stay RUNNING until cancelled or released (POST /_sim/runs/release)",
+    )
+    simulate.add_argument(
+        "--no-demo-job", action="store_true", help="start without the demo job (job_id 1)"
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=0, help="seeds which runs fail with --fail-ratio (default 0)"
+    )
     return parser
+
+
+SIMULATOR_DESCRIPTION = """\
+A Databricks workspace on your machine: the REST API of jobs, clusters, command execution,
+libraries, pipelines and SQL warehouses, with a bearer token of your choice. Start the server
+with DATABRICKS_HOST=http://127.0.0.1:8765 DATABRICKS_TOKEN=dev (any token).
+
+It starts with a demo job, job_id 1: task ingest, then features and quality, then train."""
+
+
+def _control_endpoints() -> str:
+    from lro_server.testing.databricks_sim.control_http import control_routes
+
+    doc = (control_routes.__doc__ or "").split("Routes", 1)[-1].replace("``", "")
+    body = "\n".join(line[4:] if line.startswith("    ") else line for line in doc.splitlines())
+    return "control endpoints, not part of Databricks' API" + body.rstrip()
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -52,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     args = _parser().parse_args(argv)
     if args.command == "simulate-databricks":
-        from lro_server.testing.databricks_sim import serve_forever
-
-        serve_forever(args.host, args.port)
+        _simulate(args)
         return
     settings = settings_from(args)
     configure_logging(
@@ -72,7 +141,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             finally:
                 shutdown_tracing()
     except LroError as exc:
-        sys.exit(f"lro-server: {exc.code.name}: {exc.message}")
+        sys.exit(f"lro-server: {exc.message}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from lro_server.testing.databricks_sim import RunBehaviour, serve_forever
+
+    try:
+        behaviour = RunBehaviour(
+            run_seconds=args.run_seconds, fail_ratio=args.fail_ratio, hold=args.hold
+        )
+    except ValueError as exc:
+        sys.exit(f"lro-server simulate-databricks: {exc}")
+    try:
+        serve_forever(
+            args.host, args.port, behaviour=behaviour, demo_job=not args.no_demo_job, seed=args.seed
+        )
+    except OSError as exc:
+        sys.exit(
+            f"lro-server simulate-databricks: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}; choose another port with --port"
+        )
 
 
 def _run(coroutine: Any) -> None:

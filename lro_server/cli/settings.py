@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LRO_", extra="ignore")
 
     # --- listening ---
-    host: str = Field("0.0.0.0", description="Address both fronts bind to.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address both fronts bind to (0.0.0.0 for every interface, as in containers).",
+    )
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free port).")
     http_port: int = Field(
         8080, ge=-1, le=65535, description="HTTP/JSON port (0: any free port; -1 disables it)."
@@ -38,6 +41,12 @@ class Settings(BaseSettings):
     )
     spanner_threads: int = Field(
         16, ge=1, le=256, description="Thread pool size for Spanner calls."
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a SQLite write waits for another process's lock before it "
+        "fails with UNAVAILABLE (the wait never blocks other calls).",
     )
     retention_days: int = Field(
         30, ge=1, description="Days a done operation is kept before it is deleted."
@@ -87,6 +96,19 @@ class Settings(BaseSettings):
     databricks_call_timeout_seconds: float = Field(
         60.0, gt=0, description="Retry budget of one Databricks call (the SDK's retry timeout)."
     )
+    databricks_connect_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="Connect timeout of every Databricks call, and read timeout of the SDK's "
+        "probe of `/.well-known/databricks-config`.",
+    )
+    databricks_start_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Longest a start method waits for Databricks; a start that did not get "
+        "through by then is deferred: its operation is returned and the start retried in the "
+        "background with the same idempotency token.",
+    )
     # --- resume ---
     waiter: Literal["embedded", "workflows"] = Field(
         "embedded", description="Who resumes waiting methods: in-process, or Cloud Workflows."
@@ -123,7 +145,10 @@ class Settings(BaseSettings):
         "(projects/P/traces/T, which Cloud Logging links to Cloud Trace); empty: bare trace id.",
     )
     health_check_seconds: float = Field(
-        5.0, gt=0, description="Interval of the store pings behind gRPC health and /readyz."
+        1.0,
+        gt=0,
+        description="Interval of the store pings behind gRPC health and /readyz while the "
+        "store answers (while it does not: every 0.25 s; at once when a store call fails).",
     )
     tracing: Literal["off", "otlp", "console"] = Field(
         "off",

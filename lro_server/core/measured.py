@@ -1,7 +1,9 @@
 """A store wrapper that measures every call: latency, errors, and the leased operation set.
 
 It sits directly around the backend (``ObservedStore(MeasuredStore(backend))``), so latency
-is the backend's own, whichever layer calls it.
+is the backend's own, whichever layer calls it. It also tells its unavailability listeners
+(the health monitor) at once when a call fails with Unavailable, so that readiness does not
+wait for the next scheduled ping to notice an outage.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from lro_server.core.errors import LroError
+from lro_server.core.errors import Code, LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery, OperationStore
@@ -25,6 +27,7 @@ class MeasuredStore:
     def __init__(self, inner: OperationStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        self._unavailable: list[Callable[[], None]] = []
         # Label sets resolved once: every store call observes one.
         self._timers = {
             m: metrics.store_duration.slot(m)
@@ -42,12 +45,23 @@ class MeasuredStore:
         }
         self._rows = metrics.store_batched_rows.slot()
 
+    def add_unavailable_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever a store call other than ``ping`` (the health
+        monitor's own, which it judges itself) fails with Unavailable."""
+        self._unavailable.append(listener)
+
+    def _failed(self, method: str, exc: LroError) -> None:
+        self.metrics.store_errors.labels(method, exc.code.name).inc()
+        if exc.code is Code.UNAVAILABLE and method != "ping":
+            for listener in self._unavailable:
+                listener()
+
     async def _timed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
         try:
             return await call()
         except LroError as exc:
-            self.metrics.store_errors.labels(method, exc.code.name).inc()
+            self._failed(method, exc)
             raise
         except Exception:
             self.metrics.store_errors.labels(method, "INTERNAL").inc()
@@ -67,7 +81,7 @@ class MeasuredStore:
         try:
             return await self.inner.get(name)
         except LroError as exc:
-            self.metrics.store_errors.labels("get", exc.code.name).inc()
+            self._failed("get", exc)
             raise
         except Exception:
             self.metrics.store_errors.labels("get", "INTERNAL").inc()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -135,6 +136,7 @@ class OperationsService:
         Returns the operation at once; the runner follows the work from here.
         """
         validate_request_id(request_id)
+        digest = request_digest(method, family, payload) if request_id else ""
         now = to_micros(self.clock.now())
         record = OperationRecord(
             operation=operations_pb2.Operation(name=new_operation_name()),
@@ -142,6 +144,7 @@ class OperationsService:
             update_time_us=now,
             owner=caller.subject,
             request_id=request_id,
+            request_digest=digest,
             method=method,
             state=state,
             family=family,
@@ -167,7 +170,14 @@ class OperationsService:
                 raise InvalidArgument(
                     f"request_id {request_id!r} was already used for {stored.method}",
                     reason="REQUEST_ID_REUSED",
-                    metadata={"field": "request_id"},
+                    metadata={"field": "request_id", "operation": stored.name},
+                )
+            if stored.request_digest and stored.request_digest != digest:
+                raise InvalidArgument(
+                    f"request_id {request_id!r} was already used for a different request "
+                    f"({stored.name}); use a new request_id for a new request",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"field": "request_id", "operation": stored.name},
                 )
             _log.info("%s: request_id %r seen before, returning it", stored.name, request_id)
             return stored.operation
@@ -302,6 +312,13 @@ def _request_cancel(record: OperationRecord) -> OperationRecord | None:
     if record.done or record.cancel_requested:
         return None
     return dataclasses.replace(record, cancel_requested=True)
+
+
+def request_digest(method: str, family: str, payload: str) -> str:
+    """What identifies a start request for AIP-155: its method and its work, not its
+    request id or timeout (a retried chain step asks for the time its chain has left)."""
+    text = "\n".join((method, family, payload))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def validate_request_id(request_id: str) -> None:

@@ -41,6 +41,8 @@ class OperationRecord:
         update_time_us: Last update time, microseconds since the epoch.
         owner: Principal that created the operation ("" when auth is off).
         request_id: AIP-155 request id the operation was created with ("" if none).
+        request_digest: Digest of the start request (method and payload), so that a
+            request id reused for a different request is refused ("" if unknown).
         method: Full name of the method that created it, e.g. ``lro.databricks.v1.Jobs/RunNow``.
         state: Live state of the external work (e.g. Databricks ``RUNNING``), for filtering.
         family: The kind of work, which names its runner: a Databricks family (``jobs``,
@@ -62,6 +64,7 @@ class OperationRecord:
     update_time_us: int = 0
     owner: str = ""
     request_id: str = ""
+    request_digest: str = ""
     method: str = ""
     state: str = ""
     family: str = ""

@@ -1,11 +1,12 @@
 """The ``work`` column: a record's typed work fields and its runner's payload as one JSON text.
 
 Every store keeps what core knows about the work behind an operation (family, deadline,
-cancel requested, trace parent) and the runner's payload in one JSON column, written and
-read only here, so the backends stay interchangeable and no backend parses the payload::
+cancel requested, trace parent, request digest) and the runner's payload in one JSON
+column, written and read only here, so the backends stay interchangeable and no backend
+parses the payload::
 
     {"v":2,"family":"jobs","deadline_us":1735690800000000,"cancel_requested":false,
-     "traceparent":"","payload":{"action":"run_now","request":{"job_id":1},...}}
+     "traceparent":"","request_digest":"9f2c…","payload":{"action":"run_now",...}}
 
 The payload comes last and is spliced in as the runner wrote it, and cut out again on
 read, so neither direction re-serializes it. Rows written before the record was typed
@@ -39,6 +40,7 @@ class WorkFields:
     deadline_us: int = 0
     cancel_requested: bool = False
     traceparent: str = ""
+    request_digest: str = ""
     payload: str = "{}"
 
 
@@ -62,6 +64,7 @@ def writable_work(record: OperationRecord) -> str:
             "deadline_us": record.deadline_us,
             "cancel_requested": record.cancel_requested,
             "traceparent": record.traceparent,
+            "request_digest": record.request_digest,
         },
         separators=(",", ":"),
     )
@@ -99,6 +102,7 @@ def work_fields(text: str) -> dict[str, Any]:
         "deadline_us": fields.deadline_us,
         "cancel_requested": fields.cancel_requested,
         "traceparent": fields.traceparent,
+        "request_digest": fields.request_digest,
         "payload": fields.payload,
     }
 
@@ -109,5 +113,6 @@ def _fields(document: dict[str, Any], payload: str) -> WorkFields:
         deadline_us=int(document.get("deadline_us") or 0),
         cancel_requested=bool(document.get("cancel_requested")),
         traceparent=str(document.get("traceparent") or ""),
+        request_digest=str(document.get("request_digest") or ""),
         payload=payload,
     )

@@ -21,28 +21,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.clock import Clock as SdkClock
-from databricks.sdk.config import Config
 
+from lro_server.core import deadline as call_deadline
 from lro_server.core.clock import Clock, SystemClock
-from lro_server.core.errors import FailedPrecondition, LroError
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.metrics import Metrics
 from lro_server.databricks.errors import translate
 from lro_server.databricks.limiter import RateLimiter
+from lro_server.databricks.workspace import ATTEMPT, WorkspaceSettings, build_workspace
 
 _log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 #: Longest wait between two retries of a call that gave no Retry-After.
 MAX_RETRY_DELAY_SECONDS = 2.0
+#: Time kept back from the caller's own deadline, to answer it before it gives up.
+DEADLINE_MARGIN_SECONDS = 0.25
 
 
 class _RetryDeclined(Exception):
@@ -78,7 +81,12 @@ class DatabricksOptions:
         threads: Size of the thread pool for REST calls.
         call_timeout_seconds: Retry budget of one call (SDK ``retry_timeout_seconds``), so a
             throttled call cannot stall the tracker for the SDK's default 300 s.
-        http_timeout_seconds: Timeout of one HTTP attempt.
+        http_timeout_seconds: Read timeout of one HTTP attempt.
+        connect_timeout_seconds: Connect timeout of one HTTP attempt, and the read timeout
+            of the SDK's host-metadata probe.
+        start_timeout_seconds: Longest the calls made while answering one RPC (a start) may
+            take in all: beyond it the call fails Unavailable, and a start is deferred (its
+            operation is returned; the tracker retries with the same idempotency token).
         requests_per_second: Workspace-wide rate limit shared by every call.
     """
 
@@ -87,6 +95,8 @@ class DatabricksOptions:
     threads: int = 32
     call_timeout_seconds: float = 60.0
     http_timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 3.0
+    start_timeout_seconds: float = 5.0
     requests_per_second: float = 20.0
 
 
@@ -106,33 +116,39 @@ class Databricks:
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="databricks")
         self.limiter = RateLimiter(options.requests_per_second, clock=self.clock)
         self._client: WorkspaceClient | None = None
+        self._building = threading.Lock()
         self.calls = 0
 
     def _workspace(self) -> WorkspaceClient:
-        # Built lazily in a worker thread: the SDK resolves auth and fetches
-        # /.well-known/databricks-config over the network on construction.
-        if self._client is None:
-            kwargs: dict[str, Any] = {
-                "retry_timeout_seconds": int(max(1, self.options.call_timeout_seconds)),
-                "http_timeout_seconds": int(max(1, self.options.http_timeout_seconds)),
-                "clock": _DecliningClock(),
-            }
-            if self.options.host:
-                kwargs["host"] = self.options.host
-            if self.options.token:
-                kwargs["token"] = self.options.token
-            config = Config(**kwargs)
-            if config.token:
-                # With DATABRICKS_CLIENT_ID/SECRET also set, the SDK would pick OAuth.
-                config = Config(auth_type="pat", **kwargs)
-            if not config.host:
-                raise FailedPrecondition(
-                    "Databricks is not configured: set DATABRICKS_HOST and DATABRICKS_TOKEN",
-                    reason="DATABRICKS_NOT_CONFIGURED",
+        # Built once, lazily, in a worker thread: the SDK resolves auth and probes the host
+        # over the network on construction (bounded, see databricks.workspace).
+        with self._building:
+            if self._client is None:
+                options = self.options
+                self._client = build_workspace(
+                    WorkspaceSettings(
+                        host=options.host,
+                        token=options.token,
+                        call_timeout_seconds=options.call_timeout_seconds,
+                        http_timeout_seconds=options.http_timeout_seconds,
+                        connect_timeout_seconds=options.connect_timeout_seconds,
+                        clock=_DecliningClock(),
+                    )
                 )
-            self._client = WorkspaceClient(config=config)
-            _pin_environment(self._client, config.host)
-        return self._client
+            return self._client
+
+    async def configuration_problem(self) -> LroError | None:
+        """Build the workspace client now; the error that prevents it (None: configured).
+
+        For the startup check: a missing configuration is reported before the first start
+        method meets it. Probes the host (bounded) when one is configured.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._pool, self._workspace)
+        except LroError as exc:
+            return exc
+        return None
 
     @property
     def host(self) -> str:
@@ -194,14 +210,19 @@ class Databricks:
                 that may have been applied (dropped connection, 5xx) only when idempotent.
         """
         repeatable = method.upper() == "GET" if idempotent is None else idempotent
-        clock = self.clock
-        deadline = clock.monotonic() + self.options.call_timeout_seconds
+        deadline, serving = self._deadline()
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             waited = time.perf_counter()
             await self.limiter.acquire()
             self.metrics.rate_limit_wait.observe(time.perf_counter() - waited)
+            if serving and self.clock.monotonic() >= deadline:
+                raise Unavailable(
+                    f"Databricks did not answer {method} {path} within "
+                    f"{self.options.start_timeout_seconds:g}s",
+                    reason="DATABRICKS_TIMEOUT",
+                )
             self.calls += 1
             attempt += 1
             try:
@@ -212,6 +233,7 @@ class Databricks:
                     path,
                     dict(body) if body is not None else None,
                     dict(query) if query is not None else None,
+                    deadline,
                 )
             except _Transient as transient:
                 cause = transient.cause
@@ -220,9 +242,9 @@ class Databricks:
                     self.limiter.pause(retry_after)
                 refused = isinstance(cause, sdk_errors.TooManyRequests)
                 delay = retry_after or min(MAX_RETRY_DELAY_SECONDS, 0.1 * 2**attempt)
-                if (repeatable or refused) and clock.monotonic() + delay < deadline:
+                if (repeatable or refused) and self.clock.monotonic() + delay < deadline:
                     if not retry_after:
-                        await clock.sleep(delay)
+                        await self.clock.sleep(delay)
                     _log.debug("retrying %s %s after %s", method, path, type(cause).__name__)
                     continue
                 raise translate(cause) from cause
@@ -233,7 +255,25 @@ class Databricks:
                 raise translate(exc) from exc
             return result if isinstance(result, dict) else {}
 
-    def _do(self, method: str, path: str, body: JsonDict | None, query: JsonDict | None) -> Any:
+    def _deadline(self) -> tuple[float, bool]:
+        """When the call must be over, and whether it serves an RPC (a start) right now."""
+        now = self.clock.monotonic()
+        deadline = now + self.options.call_timeout_seconds
+        left = call_deadline.remaining()
+        if left is None:
+            return deadline, False
+        budget = min(self.options.start_timeout_seconds, left - DEADLINE_MARGIN_SECONDS)
+        return min(deadline, now + max(0.0, budget)), True
+
+    def _do(
+        self,
+        method: str,
+        path: str,
+        body: JsonDict | None,
+        query: JsonDict | None,
+        deadline: float,
+    ) -> Any:
+        ATTEMPT.deadline = deadline
         try:
             return self._workspace().api_client.do(method, path, body=body, query=query)
         except _RetryDeclined as declined:
@@ -241,6 +281,8 @@ class Databricks:
             if cause is None:  # pragma: no cover - the SDK sleeps only after a failure
                 raise
             raise _Transient(cause) from cause
+        finally:
+            ATTEMPT.deadline = None
 
     async def close(self) -> None:
         """Stop the thread pool (pending calls finish)."""
@@ -254,22 +296,3 @@ def _retry_after(exc: BaseException) -> float:
         return max(0.0, float(value)) if value is not None else 0.0
     except (TypeError, ValueError):
         return 0.0
-
-
-def _pin_environment(client: WorkspaceClient, host: str) -> None:
-    """Read once what ``requests`` would read from the environment on every call.
-
-    With ``trust_env`` on, each request walks the environment for proxies and NO_PROXY and
-    for a CA bundle: ~100 µs holding the GIL, about 7% of an SDK call's CPU. Every call of
-    this client goes to one host, so the answer is the same each time: resolve it for that
-    host now (HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE keep their meaning) and stop the
-    per-call lookup. Should a later SDK keep its session elsewhere, nothing changes.
-    """
-    base = getattr(client.api_client, "_api_client", None)
-    session = getattr(base, "_session", None)
-    if not isinstance(session, requests.Session):
-        return
-    settings = session.merge_environment_settings(host, {}, None, None, None)
-    session.proxies.update(settings["proxies"])
-    session.verify = settings["verify"]
-    session.trust_env = False

@@ -72,6 +72,42 @@ def carry_over(cls: type[M], previous: Message | None, work: Work) -> M:
     return meta
 
 
+#: Live state of an operation whose start waits for Databricks to be reachable again.
+START_DEFERRED = "START_DEFERRED"
+#: The state fields of our metadata messages, in the order the first present one is used.
+_STATE_FIELDS = ("life_cycle_state", "state", "status")
+
+
+def _state_field(metadata: Message) -> str:
+    """The state field of ``metadata`` ("" for a message without one and a state message)."""
+    fields = metadata.DESCRIPTOR.fields_by_name
+    if "state_message" not in fields:
+        return ""
+    return next((name for name in _STATE_FIELDS if name in fields), "")
+
+
+def deferred(metadata: Message, message: str) -> Message:
+    """A copy of ``metadata`` saying the start is deferred (its state and state message)."""
+    out = type(metadata)()
+    out.CopyFrom(metadata)
+    field = _state_field(out)
+    if field:
+        setattr(out, field, START_DEFERRED)
+        setattr(out, "state_message", message)  # noqa: B010 - checked by _state_field
+    return out
+
+
+def undeferred(metadata: Message) -> Message:
+    """A copy of ``metadata`` without the deferral :func:`deferred` wrote (if any)."""
+    out = type(metadata)()
+    out.CopyFrom(metadata)
+    field = _state_field(out)
+    if field and getattr(out, field) == START_DEFERRED:
+        setattr(out, field, "")
+        setattr(out, "state_message", "")  # noqa: B010 - checked by _state_field
+    return out
+
+
 def error_info(reason: str, **metadata: Any) -> error_details_pb2.ErrorInfo:
     """ErrorInfo of a failed Databricks entity (empty values left out)."""
     return error_details_pb2.ErrorInfo(

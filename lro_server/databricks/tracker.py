@@ -95,7 +95,8 @@ class Tracker:
             launched = await self.poller.start_unstored(record)
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
-            stored = await create(record)
+            # Stored once, already saying that its start waits for Databricks.
+            stored = await create(self.poller.waiting(exc)(record) or record)
             self._track(stored, delay=self.options.poll_interval_seconds)
             return stored
         # The lease runs from now, not from the call's start (the start may be slow).
@@ -130,7 +131,11 @@ class Tracker:
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             self.schedule.add(record.name, delay=self.options.poll_interval_seconds)
-            return record
+            try:
+                return await self.poller.defer(record, exc)
+            except LroError as error:  # the start stays deferred; the poll says so later
+                _log.warning("%s: recording the deferral failed: %s", record.name, error)
+                return record
         finally:
             self.schedule.finished(record.name)
             self.schedule.add(record.name, delay=self.options.first_poll_seconds)

@@ -35,6 +35,7 @@ from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
+from lro_server.databricks.convert import START_DEFERRED, deferred, undeferred
 from lro_server.databricks.family import Family, Observation, Verdict
 from lro_server.databricks.limiter import urgent
 from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
@@ -154,7 +155,13 @@ class Poller:
             work = Work.of(fresh)
             if fresh.done or work.started:
                 return None  # finished meanwhile, or another poll stored it first
-            return dataclasses.replace(work, entity=entity).stored_in(fresh)
+            fresh = dataclasses.replace(work, entity=entity).stored_in(fresh)
+            if fresh.state != START_DEFERRED:
+                return fresh
+            metadata = unpack_metadata(fresh.operation.metadata)
+            if metadata is None:
+                return dataclasses.replace(fresh, state="")
+            return lifecycle.with_metadata(fresh, undeferred(metadata), state="")
 
         return await compare_and_set(self.store, record.name, started, current=record)
 
@@ -169,6 +176,30 @@ class Poller:
         _log.info("%s: started %s", record.name, entity)
         return entity
 
+    async def defer(self, record: OperationRecord, error: LroError) -> OperationRecord:
+        """Say in the operation that its start waits for Databricks (state and message);
+        the start is retried by later polls with the same idempotency token."""
+        return await compare_and_set(self.store, record.name, self.waiting(error), current=record)
+
+    def waiting(self, error: LroError) -> Change:
+        """The change marking a start deferred by ``error`` (see :meth:`defer`)."""
+        message = (
+            f"{error.message}; the start is retried with the same idempotency token, "
+            "so the work starts once"
+        )
+
+        def waiting(fresh: OperationRecord) -> OperationRecord | None:
+            metadata = unpack_metadata(fresh.operation.metadata)
+            if fresh.done or Work.of(fresh).started or metadata is None:
+                return None
+            marked = deferred(metadata, message)
+            if fresh.state == START_DEFERRED and marked == metadata:
+                return None
+            _touch(marked, to_micros(self.clock.now()))
+            return lifecycle.with_metadata(fresh, marked, state=START_DEFERRED)
+
+        return waiting
+
     # -- inside one poll ----------------------------------------------------------------
 
     async def _advance(self, record: OperationRecord) -> None:
@@ -176,7 +207,11 @@ class Poller:
         try:
             if not Work.of(record).started:
                 # An earlier start may have reached Databricks: the family looks first.
-                record = await self.start(record, retry=True)
+                try:
+                    record = await self.start(record, retry=True)
+                except Unavailable as exc:
+                    await self.defer(record, exc)
+                    raise
                 if record.done:
                     return
             if self._past_deadline(record):
@@ -203,6 +238,13 @@ class Poller:
         except LroError as exc:
             if exc.origin is Origin.STORE:
                 raise  # the store's answer (a lost race, a done or deleted record): see poll()
+            if exc.origin is not Origin.DATABRICKS:
+                # The server's own trouble (Databricks not configured, its credentials
+                # refused, a bug): not the work's outcome. Try again later; the operation's
+                # deadline still ends it.
+                _log.warning("%s: cannot follow the work now: %s", record.name, exc)
+                self.schedule.backoff(record.name, changed=False)
+                return
             await self._finish_failed(record, exc)
             return
         await self._record(record, observation)

@@ -6,7 +6,11 @@ Both call the very handlers the gRPC front serves (in-process, no proxy):
   ``GET /v1/operations``, ``GET /v1/operations/{id}``, ``DELETE /v1/operations/{id}``,
   ``POST /v1/operations/{id}:cancel``, ``POST /v1/operations/{id}:wait``.
 - Gateway ``POST /{package.Service}/{Method}`` for every unary method: proto3 JSON in and
-  out (unknown fields ignored), request headers passed on as call metadata.
+  out, request headers passed on as call metadata. A field the request message does not
+  have is INVALID_ARGUMENT, except in the body of a resume call (``x-alis-operation-id``),
+  see ``lro_server.http.bodies``.
+
+A method a path does not serve is 405 with ``Allow`` and the JSON error body.
 
 Bodies follow the standard proto3 JSON mapping, which omits default values: a running
 operation has no ``"done"`` key. Clients written for that mapping (``"done" in body``) rely
@@ -25,19 +29,21 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from lro_server.api.context import CallContext
+from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import MethodProbe, RpcTelemetry, code_of
+from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
+from lro_server.core.logcontext import set_operation
 from lro_server.core.principal import ANONYMOUS, Principal
+from lro_server.http.bodies import JSON, parse_body
 from lro_server.http.errors import error_body
 from lro_server.http.json_cache import OperationJson
 
 _log = logging.getLogger(__name__)
 
 OPERATIONS = "/google.longrunning.Operations/"
-JSON = "application/json"
 #: Headers never passed on as call metadata.
 _HOP_HEADERS = frozenset(
     {"host", "content-length", "connection", "content-type", "accept-encoding", "transfer-encoding"}
@@ -97,12 +103,16 @@ class HttpFront:
             return _error(
                 NotFound(f"no route for {request.method} {request.path}", reason="NO_ROUTE")
             )
-        except web.HTTPMethodNotAllowed:
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
             return _error(
                 Unimplemented(
-                    f"{request.method} is not allowed on {request.path}",
+                    f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
                     reason="METHOD_NOT_ALLOWED",
-                )
+                    metadata={"allowed_methods": allowed},
+                ),
+                status=405,
+                headers={"Allow": allowed},
             )
         except web.HTTPException:
             raise
@@ -122,11 +132,16 @@ class HttpFront:
         method = self.registry.get(path)
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
-        return await self._invoke(method, message, request)
+        return await self._invoke(method, request, message)
 
-    async def _invoke(self, method: Method, message: Message, request: web.Request) -> web.Response:
+    async def _invoke(
+        self, method: Method, request: web.Request, message: Message | None = None
+    ) -> web.Response:
+        """Call ``method``; without ``message``, the body is parsed once the caller is known
+        (an unauthenticated caller gets 401, not a lesson in the request's fields)."""
         headers = {k.lower(): v for k, v in request.headers.items()}
-        operation = getattr(message, "name", "") if path_is_operations(method.path) else ""
+        operations = path_is_operations(method.path)
+        operation = getattr(message, "name", "") if operations else ""
         probe = self._probes.get(method.path)
         if probe is None:
             probe = self._probes[method.path] = self.telemetry.probe("http", method.path)
@@ -134,7 +149,17 @@ class HttpFront:
         code: str = "OK"
         escaped: BaseException | None = None
         try:
-            response = await method.handler(message, await self._context(request, headers))
+            with serving(None):
+                context = await self._context(request, headers)
+                if message is None:
+                    # A resume call's body means nothing; deployed waiters send {"data": {}}.
+                    resume = bool(headers.get(RESUME_HEADER))
+                    message = await parse_body(
+                        request, method.request_type, ignore_unknown_fields=resume
+                    )
+                    if operations:
+                        set_operation(getattr(message, "name", ""))
+                response = await method.handler(message, context)
         except BaseException as exc:
             code, escaped = code_of(exc), exc
             raise
@@ -163,7 +188,7 @@ class HttpFront:
         return await self._call(OPERATIONS + "CancelOperation", message, request)
 
     async def _wait(self, request: web.Request) -> web.Response:
-        message = await _parse(request, operations_pb2.WaitOperationRequest, allow_empty=True)
+        message = await parse_body(request, operations_pb2.WaitOperationRequest)
         message.name = _name(request)
         return await self._call(OPERATIONS + "WaitOperation", message, request)
 
@@ -194,8 +219,7 @@ class HttpFront:
         method: Method | None = self.registry.get(path)
         if method is None:
             raise NotFound(f"method {path} is not served here", reason="UNKNOWN_METHOD")
-        message = await _parse(request, method.request_type, allow_empty=True)
-        return await self._invoke(method, message, request)
+        return await self._invoke(method, request)
 
 
 def path_is_operations(path: str) -> bool:
@@ -207,39 +231,17 @@ def _name(request: web.Request) -> str:
     return "operations/" + request.match_info["id"]
 
 
-async def _parse(request: web.Request, cls: type[Message], *, allow_empty: bool) -> Any:
-    if request.content_type not in (JSON, "application/octet-stream", "text/plain") and (
-        request.can_read_body
-    ):
-        raise InvalidArgument(
-            f"content type must be {JSON}, got {request.content_type!r}",
-            reason="UNSUPPORTED_CONTENT_TYPE",
-        )
-    raw = await request.read()
-    message = cls()
-    if not raw.strip():
-        if allow_empty:
-            return message
-        raise InvalidArgument("request body is required")
-    try:
-        json_format.Parse(raw, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-        raise InvalidArgument(
-            f"request body is not a valid {cls.DESCRIPTOR.full_name}: {str(exc)[:300]}",
-            reason="MALFORMED_JSON",
-        ) from None
-    return message
-
-
 def _json(message: Message) -> web.Response:
     return web.Response(
         body=json_format.MessageToJson(message, indent=None).encode(), content_type=JSON
     )
 
 
-def _error(error: LroError) -> web.Response:
-    status, body = error_body(error)
-    return web.Response(status=status, body=body, content_type=JSON)
+def _error(
+    error: LroError, *, status: int | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    code, body = error_body(error, status)
+    return web.Response(status=code, body=body, content_type=JSON, headers=headers)
 
 
 async def start_http(front: HttpFront, host: str, port: int) -> tuple[web.AppRunner, int]:

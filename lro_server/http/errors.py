@@ -38,10 +38,11 @@ HTTP_STATUS: dict[Code, int] = {
 }
 
 
-def error_body(error: LroError) -> tuple[int, bytes]:
-    """HTTP status and JSON body for ``error``."""
+def error_body(error: LroError, http_status: int | None = None) -> tuple[int, bytes]:
+    """HTTP status and JSON body for ``error`` (``http_status`` overrides the mapping, e.g.
+    405 for a method a path does not serve)."""
     status = to_rpc_status(error)
-    http = HTTP_STATUS.get(error.code, 500)
+    http = http_status or HTTP_STATUS.get(error.code, 500)
     payload: dict[str, Any] = {
         "code": http,
         "message": status.message,

@@ -34,7 +34,7 @@ async def open_store(
         return open_sqlite_store(url, clock, **backend_options)
     if url.startswith("spanner://"):
         # Imported lazily: the Spanner client is heavy and unused by SQLite deployments.
-        from lro_server.storage.spanner import open_spanner_store
+        from lro_server.storage.spanner_open import open_spanner_store
 
         return await open_spanner_store(url, clock=clock, **backend_options)
     raise _unsupported(url)

@@ -55,11 +55,10 @@ from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_batch import UpdateBatch
 from lro_server.storage.spanner_client import (
     SpannerUrl,
-    open_database,
-    parse_spanner_url,
     translated,
 )
-from lro_server.storage.spanner_schema import DEFAULT_RETENTION_DAYS, TABLE, migrate
+from lro_server.storage.spanner_ping import DEFAULT_PING_TIMEOUT, SpannerPing
+from lro_server.storage.spanner_schema import TABLE, migrate
 from lro_server.storage.spanner_sql import (
     BY_REQUEST,
     CLAIMABLE,
@@ -78,7 +77,7 @@ from lro_server.storage.spanner_sql import (
     updated_record,
 )
 
-__all__ = ["SpannerStore", "migrate", "open_spanner_store"]
+__all__ = ["SpannerStore", "migrate"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -97,7 +96,8 @@ _FALLBACK_RETRY_DELAY = (0.005, 0.05)
 class SpannerStore:
     """OperationStore on one Spanner database.
 
-    Build it with :func:`open_spanner_store`, which also checks that the schema exists.
+    Build it with ``spanner_open.open_spanner_store``, which also checks that the schema
+    exists.
 
     Args:
         url: The database.
@@ -105,6 +105,7 @@ class SpannerStore:
         clock: Source of create and update times and of lease expiry.
         threads: Size of the thread pool that runs Spanner calls.
         timeout: Deadline in seconds of one call (a transaction including its retries).
+        ping_timeout: Deadline in seconds of one ping (see ``spanner_ping``).
     """
 
     def __init__(
@@ -115,9 +116,11 @@ class SpannerStore:
         *,
         threads: int = DEFAULT_THREADS,
         timeout: float = DEFAULT_TIMEOUT,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
     ) -> None:
         self.url = url
         self._db = database
+        self._pinger = SpannerPing(database, PING, ping_timeout)
         self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -209,8 +212,13 @@ class SpannerStore:
             await self._run(self._release, holder, list(names))
 
     async def ping(self) -> None:
-        """Read the table once; raise Unavailable if that fails."""
-        await self._run(self._ping)
+        """Read the table once within the ping's deadline; raise Unavailable if that fails."""
+        await self._run(self._pinger)
+
+    async def check(self, timeout: float) -> None:
+        """:meth:`ping` with a deadline of ``timeout`` seconds (opening: credentials may be
+        fetched first)."""
+        await self._run(self._pinger, timeout)
 
     async def close(self) -> None:
         """Stop the thread pool; later calls raise Unavailable. Idempotent.
@@ -225,13 +233,22 @@ class SpannerStore:
     # --- work done on the pool's threads -------------------------------------------------
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        """Run ``fn(*args)`` on the pool, with Spanner errors translated."""
+        """Run ``fn(*args)`` on the pool, with Spanner errors translated.
+
+        A call unanswered by its deadline fails with Unavailable, even where the client
+        library would go on retrying (the session pool's check of a session does, for 30 s).
+        """
         if self._closed:
             raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED")
         call = functools.partial(self._translated, fn, *args)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, call)
+            async with asyncio.timeout(self._timeout):
+                return await loop.run_in_executor(self._executor, call)
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"Spanner ({self.url.database_path}) did not answer within {self._timeout:g}s"
+            ) from exc
         except RuntimeError as exc:
             if self._closed:  # closed while this call was being submitted
                 raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED") from exc
@@ -298,10 +315,6 @@ class SpannerStore:
         with self._db.snapshot() as snapshot:
             return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
 
-    def _ping(self) -> None:
-        with self._db.snapshot() as snapshot:
-            self._rows(snapshot, PING, {})
-
     def _rows(self, reader: Any, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
         """All rows of ``sql`` read by a snapshot or a transaction, within the deadline."""
         return list(
@@ -365,45 +378,3 @@ class SpannerStore:
             )
 
         self._transaction(attempt)
-
-
-async def open_spanner_store(
-    url: str,
-    *,
-    clock: Clock | None = None,
-    threads: int = DEFAULT_THREADS,
-    create_schema: bool = False,
-    retention_days: int = DEFAULT_RETENTION_DAYS,
-    call_timeout: float = DEFAULT_TIMEOUT,
-) -> SpannerStore:
-    """Open the store on ``spanner://projects/P/instances/I/databases/D``.
-
-    Args:
-        url: The database.
-        clock: Source of create/update times and lease expiry (system clock by default).
-        threads: Thread pool size for Spanner calls (``LRO_SPANNER_THREADS``).
-        create_schema: Run :func:`migrate` first (tests and single-replica setups; in
-            production run ``lro-server migrate`` once per release instead).
-        retention_days: Retention used when ``create_schema`` creates the schema.
-        call_timeout: Deadline in seconds of one store call.
-
-    Raises:
-        InvalidArgument: The URL is malformed.
-        Unavailable: Spanner cannot be reached, or the database or schema is missing
-            (the message says to run ``lro-server migrate``).
-    """
-    parsed = parse_spanner_url(url)
-    if threads < 1:
-        raise InvalidArgument(f"threads must be at least 1, got {threads}")
-    if create_schema:
-        await migrate(url, retention_days=retention_days)
-    # Finding credentials may ask the metadata server: keep it off the event loop.
-    database = await asyncio.to_thread(open_database, parsed, threads)
-    store = SpannerStore(parsed, database, clock, threads=threads, timeout=call_timeout)
-    try:
-        await store.ping()
-    except BaseException:
-        await store.close()
-        raise
-    _log.info("opened Spanner store %s", parsed)
-    return store

@@ -9,8 +9,11 @@ transaction, so coroutines of one process never interleave inside one.
 Several processes may share one file. Everything that must be atomic across them runs in
 one ``BEGIN IMMEDIATE`` transaction (which takes SQLite's write lock up front):
 compare-and-set is ``UPDATE ... WHERE version = ?`` and claiming is two
-``UPDATE ... RETURNING`` statements. Waiting for another process's lock blocks the loop
-for at most ``busy_timeout``; past it the call fails with Unavailable.
+``UPDATE ... RETURNING`` statements. Waiting for another process's lock never blocks the
+loop: the connection has no busy handler, and a call that meets the lock is tried again
+after awaited pauses for up to ``busy_timeout`` seconds, then fails with Unavailable
+(:mod:`lro_server.storage.sqlite_errors`). Reads rarely meet a lock at all (WAL readers do
+not wait for writers) and cached reads never do.
 
 Besides the port's rules (see :mod:`lro_server.core.store`), this backend:
 
@@ -29,7 +32,9 @@ SQLite for it only when the wal-index header in shared memory says somebody comm
 a hit makes no system call. A hit costs ~2 µs instead of ~21 µs (the SELECT and, mostly,
 building the record).
 
-Every ``sqlite3`` exception is translated by :func:`_translate`, nowhere else.
+Every ``sqlite3`` exception is translated by ``sqlite_errors.translate``, nowhere else.
+Each store method runs one synchronous attempt (``_create``, ``_get``, ...), which does its
+whole work, read-cache entries included, without awaiting, so it can be repeated as it is.
 """
 
 from __future__ import annotations
@@ -38,18 +43,16 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
-    Internal,
     InvalidArgument,
     LroError,
-    Origin,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
@@ -57,11 +60,13 @@ from lro_server.core.store import ListQuery, distinct_names, not_found, update_f
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
+from lro_server.storage.sqlite_errors import BusyRetry, is_busy, translate, translated
 from lro_server.storage.sqlite_version import DataVersion
 
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
 _Results = list[OperationRecord | LroError]
+_T = TypeVar("_T")
 
 #: URL scheme of this backend.
 SCHEME = "sqlite"
@@ -72,20 +77,6 @@ CACHE_KIB = 64 * 1024
 #: Oldest SQLite library with everything used here (``UPDATE ... RETURNING``: 3.35).
 MIN_SQLITE_VERSION = (3, 35, 0)
 
-# Primary result codes (the low byte of an extended code) of conditions outside this
-# process that a later attempt may not meet: another process's lock, I/O trouble, a full
-# disk. Anything else (a malformed file, a bug in our SQL) is Internal.
-_TRANSIENT = {
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_CANTOPEN,
-    sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_NOMEM,
-}
-
 
 class SqliteStore:
     """OperationStore on one SQLite connection, used only from the event loop's thread.
@@ -93,7 +84,8 @@ class SqliteStore:
     Args:
         path: Database file (created with its schema if missing) or ``":memory:"``.
         clock: Source of create and update times.
-        busy_timeout: Seconds to wait for another process's lock before Unavailable.
+        busy_timeout: Seconds to wait for another process's lock before Unavailable
+            (waited for with ``clock.sleep``, never blocking the event loop).
         read_cache_entries: Records ``get`` keeps in memory at most (0: none).
 
     Raises:
@@ -118,9 +110,12 @@ class SqliteStore:
         self.path = str(path)
         self._clock: Clock = clock or SystemClock()
         self._closed = False
-        with _translated():
+        #: Waits out another process's lock (its counters are for tests and metrics).
+        self.busy = BusyRetry(self._clock.sleep, busy_timeout)
+        with translated():
             # check_same_thread=False only lets close() run from a shutdown thread; all
             # calls happen on the loop thread. isolation_level=None: we issue BEGIN ourselves.
+            # Only opening waits for another process's lock; calls never do (sqlite_errors).
             conn = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -132,6 +127,7 @@ class SqliteStore:
                 # a point read otherwise costs two pread() calls; only pages read are kept.
                 conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 changes = schema.migrate(conn)
+                conn.execute("PRAGMA busy_timeout = 0")
             except BaseException:
                 conn.close()
                 raise
@@ -155,54 +151,25 @@ class SqliteStore:
             FailedPrecondition: The record is over a size limit; nothing was written.
         """
         record = for_create(record, to_micros(self._clock.now()))
-        work = writable_work(record)
-        now = record.create_time_us
-        # Entries are dropped before each write: nothing awaits until it commits, so no
-        # read can put the old row back in between.
-        self.read_cache.discard(record.name)
-        with _translated(), self._write() as conn:
-            if record.request_id:
-                row = conn.execute(schema.BY_REQUEST, (record.owner, record.request_id)).fetchone()
-                if row is not None:
-                    return schema.record_from_row(row), False
-            try:
-                conn.execute(schema.INSERT, schema.insert_params(record, work, now))
-            except sqlite3.IntegrityError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-                    raise
-                raise AlreadyExists(
-                    f"operation {record.name} already exists", metadata={"name": record.name}
-                ) from exc
-        return record, True
+        return await self._attempt(self._create, record, writable_work(record))
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
-        # try/except rather than _translated(): a generator context manager costs more than
-        # a cached read.
+        # The attempt inline rather than through _attempt(): get is the hottest call, and
+        # a cached read is so cheap that one more coroutine would show.
         try:
-            conn = self._connection()
-            cached = self.read_cache.get(name, self.data_version.current())
-            if cached is not None:
-                return cached
-            # Read at or after data_version: a commit in between moves data_version, and
-            # the next get drops this entry with the rest.
-            row = conn.execute(schema.GET, (name,)).fetchone()
+            return self._get(name)
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        if row is None:
-            raise not_found(name)
-        record = schema.record_from_row(row)
-        self.read_cache.put(record, _row_size(row))
-        return record
+            if not is_busy(exc):
+                raise translate(exc) from exc
+            busy = exc
+        return await self._when_free(busy, self._get, name)
 
     async def list(self, query: ListQuery) -> _Records:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
-        sql, params = schema.list_query(query)
-        with _translated():
-            rows = self._connection().execute(sql, params)
-            return [schema.record_from_row(row) for row in rows.fetchall()]
+        return await self._attempt(self._list, *schema.list_query(query))
 
     async def update(self, record: OperationRecord) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result.
@@ -213,37 +180,123 @@ class SqliteStore:
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        work = writable_work(record)
-        now = to_micros(self._clock.now())
-        self.read_cache.discard(record.name)
-        with _translated(), self._write() as conn:
-            return self._update(conn, record, work, now)
+        return await self._attempt(self._update, record, writable_work(record))
 
     async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
-        """Compare-and-set each record in one write transaction (one commit, one fsync of
-        the WAL at most); see OperationStore.update_many."""
+        """Compare-and-set each record in one write transaction (one commit); see
+        OperationStore.update_many."""
         distinct_names(records)
-        now = to_micros(self._clock.now())
         works: list[str | LroError] = []
         for record in records:
             try:
                 works.append(writable_work(record))
             except LroError as exc:
                 works.append(exc)
+        return await self._attempt(self._update_many, records, works)
+
+    async def delete(self, name: str) -> None:
+        """Forget the record, or raise NotFound."""
+        await self._attempt(self._delete, name)
+
+    async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
+        """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
+
+        Renews the holder's own leases first, then takes operations whose lease expired
+        (or that never had one). Returns the claimed records, oldest first.
+        """
+        if not holder:
+            raise InvalidArgument("holder is required", metadata={"field": "holder"})
+        if lease_seconds <= 0:
+            raise InvalidArgument("lease_seconds must be positive")
+        if limit <= 0:
+            return []
+        claimed = await self._attempt(self._claim, holder, lease_seconds, limit)
+        claimed.sort(key=lambda r: (r.create_time_us, r.name))
+        return claimed
+
+    async def release(self, holder: str, names: Sequence[str]) -> None:
+        """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
+        if names:
+            await self._attempt(self._release, holder, names)
+
+    async def ping(self) -> None:
+        """Read the table once; raise Unavailable if that fails."""
+        await self._attempt(self._ping)
+
+    async def close(self) -> None:
+        """Close the connection; later calls raise Unavailable. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.read_cache.clear()
+            self.data_version.close()
+            self._conn.close()
+
+    # --- attempts: synchronous, whole, repeatable (see the module docstring) ---------------
+
+    def _create(self, record: OperationRecord, work: str) -> tuple[OperationRecord, bool]:
+        # Entries are dropped before each write: nothing awaits until it commits, so no
+        # read can put the old row back in between.
+        self.read_cache.discard(record.name)
+        with self._write() as conn:
+            if record.request_id:
+                row = conn.execute(schema.BY_REQUEST, (record.owner, record.request_id)).fetchone()
+                if row is not None:
+                    return schema.record_from_row(row), False
+            try:
+                conn.execute(
+                    schema.INSERT, schema.insert_params(record, work, record.create_time_us)
+                )
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+                    raise
+                raise AlreadyExists(
+                    f"operation {record.name} already exists", metadata={"name": record.name}
+                ) from exc
+        return record, True
+
+    def _get(self, name: str) -> OperationRecord:
+        conn = self._connection()
+        cached = self.read_cache.get(name, self.data_version.current())
+        if cached is not None:
+            return cached
+        # Read at or after data_version: a commit in between moves data_version, and the
+        # next get drops this entry with the rest.
+        row = conn.execute(schema.GET, (name,)).fetchone()
+        if row is None:
+            raise not_found(name)
+        record = schema.record_from_row(row)
+        self.read_cache.put(record, _row_size(row))
+        return record
+
+    def _list(self, sql: str, params: dict[str, Any]) -> _Records:
+        rows = self._connection().execute(sql, params)
+        return [schema.record_from_row(row) for row in rows.fetchall()]
+
+    def _update(self, record: OperationRecord, work: str) -> OperationRecord:
+        now = to_micros(self._clock.now())
+        self.read_cache.discard(record.name)
+        with self._write() as conn:
+            return self._compare_and_set(conn, record, work, now)
+
+    def _update_many(
+        self, records: Sequence[OperationRecord], works: Sequence[str | LroError]
+    ) -> _Results:
+        now = to_micros(self._clock.now())
+        for record in records:
             self.read_cache.discard(record.name)
         results: _Results = []
-        with _translated(), self._write() as conn:
+        with self._write() as conn:
             for record, work in zip(records, works, strict=True):
                 if isinstance(work, LroError):
                     results.append(work)
                     continue
                 try:
-                    results.append(self._update(conn, record, work, now))
-                except LroError as exc:  # this row's compare-and-set failed
+                    results.append(self._compare_and_set(conn, record, work, now))
+                except LroError as exc:  # this row's compare-and-set failed; go on
                     results.append(exc)
         return results
 
-    def _update(
+    def _compare_and_set(
         self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
     ) -> OperationRecord:
         """One compare-and-set inside the caller's write transaction."""
@@ -264,26 +317,12 @@ class SqliteStore:
             lease_expire_us=expire_us,
         )
 
-    async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+    def _delete(self, name: str) -> None:
         self.read_cache.discard(name)
-        with _translated():
-            deleted = self._connection().execute(schema.DELETE, (name,)).rowcount
-        if deleted == 0:
+        if self._connection().execute(schema.DELETE, (name,)).rowcount == 0:
             raise not_found(name)
 
-    async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
-        """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
-
-        Renews the holder's own leases first, then takes operations whose lease expired
-        (or that never had one). Returns the claimed records, oldest first.
-        """
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
-        if limit <= 0:
-            return []
+    def _claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         now = to_micros(self._clock.now())
         params = {
             "holder": holder,
@@ -291,39 +330,41 @@ class SqliteStore:
             "expire": now + round(lease_seconds * 1_000_000),
             "limit": limit,
         }
-        with _translated(), self._write() as conn:
+        with self._write() as conn:
             rows = conn.execute(schema.RENEW, params).fetchall()
             if len(rows) < limit:
                 rows += conn.execute(schema.TAKE, {**params, "limit": limit - len(rows)}).fetchall()
             for row in rows:  # their lease columns change
                 self.read_cache.discard(row[0])
-        claimed = [schema.record_from_row(row) for row in rows]
-        claimed.sort(key=lambda r: (r.create_time_us, r.name))
-        return claimed
+        return [schema.record_from_row(row) for row in rows]
 
-    async def release(self, holder: str, names: Sequence[str]) -> None:
-        """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
-        if not names:
-            return
+    def _release(self, holder: str, names: Sequence[str]) -> None:
         for name in names:
             self.read_cache.discard(name)
-        with _translated(), self._write() as conn:
+        with self._write() as conn:
             conn.execute(schema.RELEASE, {"holder": holder, "names": json.dumps(list(names))})
 
-    async def ping(self) -> None:
-        """Read the table once; raise Unavailable if that fails."""
-        with _translated():
-            self._connection().execute(schema.PING).fetchall()
-
-    async def close(self) -> None:
-        """Close the connection; later calls raise Unavailable. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self.read_cache.clear()
-            self.data_version.close()
-            self._conn.close()
+    def _ping(self) -> None:
+        self._connection().execute(schema.PING).fetchall()
 
     # --- plumbing ------------------------------------------------------------------------
+
+    async def _attempt(self, attempt: Callable[..., _T], *args: Any) -> _T:
+        """``attempt(*args)`` now, or once another process's lock is gone (see sqlite_errors);
+        sqlite3 errors translated."""
+        try:
+            return attempt(*args)
+        except sqlite3.Error as exc:
+            if not is_busy(exc):
+                raise translate(exc) from exc
+            busy = exc
+        return await self._when_free(busy, attempt, *args)
+
+    async def _when_free(self, busy: sqlite3.Error, attempt: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await self.busy.after_busy(busy, attempt, *args)
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
@@ -382,23 +423,6 @@ def sqlite_path(url: str) -> str:
     if not path or path.endswith("/"):
         raise _bad_url(url, "it names no file")
     return path
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Turn sqlite3 exceptions into core errors (see :func:`_translate`)."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _translate(exc) from exc
-
-
-def _translate(exc: sqlite3.Error) -> LroError:
-    """The core error of a sqlite3 exception: the one place where that is decided."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(exc, sqlite3.OperationalError) and (code is None or code & 0xFF in _TRANSIENT):
-        return Unavailable(f"the SQLite store is unavailable: {exc}", origin=Origin.STORE)
-    return Internal(f"SQLite store failure: {exc}", origin=Origin.STORE)
 
 
 def _row_size(row: tuple[Any, ...]) -> int:

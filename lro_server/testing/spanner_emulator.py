@@ -4,7 +4,7 @@ Usage::
 
     with SpannerEmulator() as emulator, emulator.activated():
         url = emulator.create_database()          # schema applied, fresh name
-        store = await open_spanner_store(url)
+        store = await open_spanner_store(url)  # lro_server.storage.spanner_open
         ...
         emulator.drop_database(url)
 
@@ -112,8 +112,13 @@ class SpannerEmulator:
 
     # --- process -------------------------------------------------------------------------
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, *, port: int | None = None) -> None:
         """Start the emulator, wait until it accepts connections, create the instance.
+
+        Args:
+            timeout: Seconds to wait for it to listen.
+            port: Listen on this port (e.g. the one of an emulator stopped before, to bring
+                a store "back"; it starts empty); a free one by default.
 
         Raises:
             RuntimeError: It exited or did not listen within ``timeout`` seconds.
@@ -121,8 +126,10 @@ class SpannerEmulator:
         if self._process is not None:
             raise RuntimeError("the emulator is already running")
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        for _ in range(3):  # another process may grab the free port before the emulator
-            port = _free_port()
+        # Another process may grab a free port before the emulator: three tries; a port
+        # asked for is tried once.
+        for candidate in [port] if port is not None else [None, None, None]:
+            port = candidate or _free_port()
             self._process = subprocess.Popen(
                 [self.binary, "--host_port", f"127.0.0.1:{port}"],
                 stdin=subprocess.DEVNULL,
@@ -141,6 +148,16 @@ class SpannerEmulator:
             self._log.close()
             raise RuntimeError(f"the Spanner emulator did not start:\n{tail}")
         self._create_instance(timeout)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on, or listened on last (0 before its first start)."""
+        return int(self.host.rsplit(":", 1)[1]) if self.host else 0
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running emulator (None when it does not run)."""
+        return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         """Stop the emulator (its databases vanish with it). Idempotent."""
@@ -196,8 +213,13 @@ class SpannerEmulator:
         database = database or "db-" + uuid.uuid4().hex[:24]
         return f"spanner://projects/{self.project}/instances/{self.instance}/databases/{database}"
 
-    def create_database(self, *, schema: bool = True, retention_days: int = 30) -> str:
+    def create_database(
+        self, *, schema: bool = True, retention_days: int = 30, url: str | None = None
+    ) -> str:
         """Create a database with a fresh name (with the store's schema unless told not to).
+
+        ``url`` names the database instead (e.g. to create again, in a restarted emulator,
+        the database a store was opened on).
 
         Returns:
             Its store URL, ``spanner://projects/P/instances/I/databases/D``.
@@ -211,7 +233,7 @@ class SpannerEmulator:
             raise RuntimeError(
                 f"{MAX_DATABASES} emulator databases are alive: drop_database() what you create"
             )
-        url = self.database_url()
+        url = url or self.database_url()
         database_id = url.rsplit("/", 1)[-1]
         statements = ddl_statements(retention_days) if schema else []
         database = (
@@ -261,14 +283,24 @@ class SpannerEmulator:
             from google.cloud import spanner
 
             # Anonymous credentials plus an endpoint make the library treat the endpoint
-            # as an emulator (plain text), whatever SPANNER_EMULATOR_HOST says.
+            # as an emulator (plain text), but SPANNER_EMULATOR_HOST wins over the endpoint
+            # when set (e.g. to another emulator of the same process): point it here while
+            # the client reads it.
             anonymous: Any = AnonymousCredentials
-            self._client = spanner.Client(
-                project=self.project,
-                credentials=anonymous(),
-                client_options={"api_endpoint": self.host},
-                disable_builtin_metrics=True,
-            )
+            saved = os.environ.get("SPANNER_EMULATOR_HOST")
+            os.environ["SPANNER_EMULATOR_HOST"] = self.host
+            try:
+                self._client = spanner.Client(
+                    project=self.project,
+                    credentials=anonymous(),
+                    client_options={"api_endpoint": self.host},
+                    disable_builtin_metrics=True,
+                )
+            finally:
+                if saved is None:
+                    del os.environ["SPANNER_EMULATOR_HOST"]
+                else:
+                    os.environ["SPANNER_EMULATOR_HOST"] = saved
         return self._client
 
     def _create_instance(self, timeout: float) -> None:
@@ -279,8 +311,18 @@ class SpannerEmulator:
             configuration_name=f"projects/{self.project}/instanceConfigs/{_EMULATOR_CONFIG}",
             node_count=1,
         )
-        with contextlib.suppress(gexc.AlreadyExists):
-            instance.create().result(timeout)
+        # On a port used before, the first calls may still meet the previous connection's
+        # reconnect backoff (gRPC shares it between channels to one address): retry.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with contextlib.suppress(gexc.AlreadyExists):
+                    instance.create().result(timeout)
+                return
+            except gexc.ServiceUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def _free_port() -> int:

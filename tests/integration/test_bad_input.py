@@ -251,21 +251,23 @@ def test_page_token_tampered_or_reused_with_another_filter(sim, jobs, channel, c
 def test_run_now_of_unknown_job_is_an_rpc_error_and_leaves_nothing(sim, channel, server):
     request = jobs_pb2.RunNowRequest(job_id=424242, request_id="first-try")
     error = _grpc_error(channel, RUN_NOW, request)
-    assert error.code() == INVALID
-    assert "Job 424242 does not exist" in error.details()
+    # Databricks answers 400 INVALID_PARAMETER_VALUE "Job 424242 does not exist.": a missing
+    # job is NOT_FOUND, with Databricks' own message.
+    assert error.code() == NOT_FOUND
+    assert error.details() == "Job 424242 does not exist."
     info = error_info(grpc_status(error))
     assert info.metadata["databricks_error_code"] == "INVALID_PARAMETER_VALUE"
 
     response = _gateway(server, RUN_NOW, '{"job_id": 424242}')
-    assert "does not exist" in response.json()["error"]["message"]
-    _check_http(response, INVALID)
+    assert response.json()["error"]["message"] == "Job 424242 does not exist."
+    _check_http(response, NOT_FOUND)
 
     listed = requests.get(server.http_url + "/v1/operations", timeout=5).json()
     assert listed.get("operations", []) == []
     assert sim.created("runs") == []
     # The refused request id is free again: nothing was stored under it.
     again = _grpc_error(channel, RUN_NOW, request)
-    assert again.code() == INVALID
+    assert again.code() == NOT_FOUND
 
 
 def test_http_body_errors(server, sim, jobs, create_job):
@@ -291,11 +293,12 @@ def test_http_body_errors(server, sim, jobs, create_job):
     response = _gateway(server, "/no.such.Service/GetOperation", "{}")
     assert _check_http(response, NOT_FOUND)["reason"] == "UNKNOWN_METHOD"
 
-    # Unknown JSON fields are ignored, as the proto3 JSON mapping allows.
+    # A field the request does not have is refused, named.
     body = f'{{"name": "{op.name}", "unknownField": 1, "nested": {{"a": [1]}}}}'
     response = _gateway(server, get, body)
-    assert response.status_code == 200
-    assert response.json()["name"] == op.name
+    info = _check_http(response, INVALID)
+    assert info["reason"] == "UNKNOWN_FIELD"
+    assert info["metadata"]["field"] in ("unknownField", "nested")
     wait_run_id_over_http(server, op.name)
 
 
@@ -314,3 +317,48 @@ def test_corrupt_grpc_request_is_invalid_argument(channel):
         assert error_info(grpc_status(error)).reason == "MALFORMED_REQUEST"
     else:
         raise AssertionError("a corrupt request was accepted")
+
+
+def test_unknown_fields_of_a_start_method_are_named(server, sim):
+    response = _gateway(server, RUN_NOW, '{"jobid": 1}')
+    info = _check_http(response, INVALID)
+    message = response.json()["error"]["message"]
+    assert message.startswith('unknown field "jobid" in RunNowRequest; did you mean "job_id"?')
+    assert info["reason"] == "UNKNOWN_FIELD"
+    assert info["metadata"]["field"] == "jobid"
+    nested = '{"steps": [{"run_now": {"job_id": 1, "params": {}}}]}'
+    response = _gateway(server, "/lro.databricks.v1.Chains/RunChain", nested)
+    info = _check_http(response, INVALID)
+    assert info["metadata"]["field"] == "params"
+    assert "RunChainRequest.steps[0].run_now" in response.json()["error"]["message"]
+    assert sim.created("runs") == []
+
+
+def test_a_resume_body_keeps_being_ignored(server):
+    # Deployed waiters resume with {"data": {}}: the one body whose unknown fields are
+    # ignored (the call carries x-alis-operation-id). The operation does not exist here, so
+    # the answer is about it, not about the body.
+    response = _gateway(
+        server,
+        "/lro.databricks.v1.Chains/RunChain",
+        '{"data": {}}',
+        **{"x-alis-operation-id": "0b7e3c1a-5f0e-4d9b-9a51-6f0c2d1e8a47"},
+    )
+    info = _check_http(response, NOT_FOUND)
+    assert info["reason"] != "UNKNOWN_FIELD"
+
+
+def test_a_method_a_path_does_not_serve_is_405_with_allow(server):
+    for method, path, allowed in [
+        ("GET", f"/{JOBS}/RunNow", "POST"),
+        ("PUT", "/v1/operations/" + UNKNOWN.split("/")[1], "DELETE, GET, HEAD"),
+        ("GET", "/v1/" + UNKNOWN + ":cancel", "POST"),
+    ]:
+        response = requests.request(method, server.http_url + path, timeout=5)
+        assert response.status_code == 405, (method, path, response.text)
+        assert response.headers["Allow"] == allowed, (method, path)
+        assert response.headers["Content-Type"].startswith("application/json")
+        error = response.json()["error"]
+        assert error["code"] == 405
+        assert error["status"] == "UNIMPLEMENTED"
+        assert error["message"] == f"{method} is not allowed on {path}; allowed: {allowed}"

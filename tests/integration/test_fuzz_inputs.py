@@ -69,7 +69,7 @@ CLIENT_CODES = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.UNIMPLEMENTED,
 }
-HTTP_CLIENT_STATUSES = {200, 400, 403, 404, 409, 413, 429, 501}
+HTTP_CLIENT_STATUSES = {200, 400, 403, 404, 405, 409, 413, 429, 501}
 
 tried: collections.Counter[str] = collections.Counter()
 #: Inputs per example of the tests whose batch size does not depend on the server.

@@ -121,7 +121,8 @@ def test_uninstall_success(sim, libraries, operations):
 def test_uninstall_failure_on_a_missing_cluster(libraries):
     with pytest.raises(grpc.RpcError) as caught:
         _uninstall(libraries, "0101-nope", GOOD)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Databricks says 400 INVALID_PARAMETER_VALUE; the cluster the request names is missing.
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert caught.value.details() == "Cluster 0101-nope does not exist"
 
 

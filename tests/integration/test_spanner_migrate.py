@@ -18,8 +18,8 @@ from lro_server.core.errors import Unavailable
 from lro_server.core.filter import parse
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
-from lro_server.storage.spanner import open_spanner_store
 from lro_server.storage.spanner_client import parse_spanner_url
+from lro_server.storage.spanner_open import open_spanner_store
 from lro_server.storage.spanner_schema import (
     ddl_statements,
     migrate,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
+from google.api_core import operations_v1
 from lro_steps import run_metadata, start_held, wait_done, wait_run_id
 
-from lro_server._proto.lro.databricks.v1 import jobs_pb2
+from lro_server._proto.lro.databricks.v1 import jobs_pb2, jobs_pb2_grpc
+from lro_server.cli.client import main
+from lro_server.databricks.client import DatabricksOptions
 from lro_server.testing.polling import wait_until
 
 RUN_NOW = r"jobs/run-now$"
@@ -96,3 +100,33 @@ def test_cancel_while_starting(sim, jobs, operations, create_job):
     assert done.error.code == 1
     assert len(sim.created("runs")) == 1
     assert sim.calls(path_contains="runs/cancel") == 1
+
+
+def test_a_deferred_start_says_so_and_lro_list_shows_it(make_server, sim, create_job, capsys):
+    # One attempt per call: Databricks down for the whole start defers it.
+    server = make_server(
+        databricks=DatabricksOptions(
+            host=sim.url, token="test-token", call_timeout_seconds=0.3, requests_per_second=1000
+        ),
+        poll_interval_seconds=0.5,
+        max_poll_interval_seconds=0.5,
+    )
+    job_id = create_job()
+    sim.inject_fault("unavailable", path=RUN_NOW, probability=1.0)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        jobs = jobs_pb2_grpc.JobsStub(channel)
+        operations = operations_v1.OperationsClient(channel)
+        op = jobs.RunNow(jobs_pb2.RunNowRequest(job_id=job_id))
+
+        metadata = run_metadata(op)
+        assert metadata.life_cycle_state == "START_DEFERRED"
+        assert "Databricks is unavailable" in metadata.state_message
+        assert "retried with the same idempotency token" in metadata.state_message
+
+        assert main(["list", "--server", server.grpc_target]) == 0
+        listed = capsys.readouterr().out
+        assert "START_DEFERRED" in listed and op.name.split("/")[1][:8] in listed
+
+        sim.clear_faults()
+        _assert_one_successful_run(sim, operations, op.name)
+        assert run_metadata(operations.get_operation(op.name)).state_message == ""

@@ -16,6 +16,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
+from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
 from lro_server.core.operations import Create
@@ -39,7 +40,7 @@ def struct(**fields: Any) -> struct_pb2.Struct:
 
 
 class FakeFamily:
-    """A Databricks family whose entities are states the test sets.
+    """A Databricks family whose entities are states the test sets (metadata: RunMetadata).
 
     ``states[run_id]`` is ``"RUNNING"``, ``"SUCCESS"``, ``"FAILED"`` or ``"CANCELED"``
     (missing: ``"PENDING"``); ``fail_next[call]`` raises once from that call
@@ -57,7 +58,7 @@ class FakeFamily:
         self._next_run = 100
 
     def initial_metadata(self, work: Work) -> Message:
-        return struct(state="PENDING", action=work.action)
+        return jobs_pb2.RunMetadata(life_cycle_state="PENDING")
 
     def _maybe_fail(self, call: str) -> None:
         error = self.fail_next.pop(call, None)
@@ -79,7 +80,9 @@ class FakeFamily:
 
     def judge(self, work: Work) -> Observation:
         state = self.states.get(work.ids.run_id, "PENDING")
-        metadata = struct(state=state, run_id=work.ids.run_id, cancel=work.cancel_requested)
+        metadata = jobs_pb2.RunMetadata(
+            life_cycle_state=state, run_id=work.ids.run_id, cancel_requested=work.cancel_requested
+        )
         if state in ("PENDING", "RUNNING"):
             return Observation(state=state, metadata=metadata, verdict=PENDING)
         if state == "SUCCESS":

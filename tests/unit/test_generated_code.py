@@ -1,4 +1,5 @@
-"""The committed lro_server/_proto is exactly what scripts/gen_protos.py makes of protos/."""
+"""The committed lro_server/_proto and protos/descriptor_set.pb are exactly what
+scripts/gen_protos.py makes of protos/."""
 
 from __future__ import annotations
 
@@ -21,11 +22,16 @@ def _files(root: Path) -> set[Path]:
 
 def test_generated_code_matches_protos(tmp_path: Path):
     out = tmp_path / "_proto"
+    published = tmp_path / "descriptor_set.pb"
+    script = str(ROOT / "scripts" / "gen_protos.py")
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--out", str(out)],
+        [sys.executable, script, "--out", str(out), "--descriptor-set", str(published)],
         check=True,
         cwd=ROOT,
         timeout=120,
+    )
+    assert published.read_bytes() == (ROOT / "protos" / "descriptor_set.pb").read_bytes(), (
+        "regenerate with `python scripts/gen_protos.py`: protos/descriptor_set.pb"
     )
     generated, committed = _files(out), _files(COMMITTED)
     assert generated, "the generator produced nothing"

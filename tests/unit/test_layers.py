@@ -10,6 +10,30 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lro_server"
 
+#: What only the server installs, and the server's own layers.
+_SERVER_ONLY = (
+    "lro_server.core",
+    "lro_server.api",
+    "lro_server.http",
+    "lro_server.cli",
+    "lro_server.storage",
+    "lro_server.databricks",
+    "lro_server.resume",
+    "lro_server.testing",
+    "databricks",
+    "aiohttp",
+    "pydantic",
+    "pydantic_settings",
+    "rich",
+    "google.cloud",
+    "grpc_status",
+    "grpc_health",
+    "grpc_reflection",
+    "prometheus_client",
+    "uvloop",
+    "sqlite3",
+)
+
 #: layer → import prefixes it must never use. ``grpc`` is allowed where a gRPC-based client
 #: (Spanner, Cloud Workflows executions) raises grpc.RpcError that the layer translates.
 FORBIDDEN = {
@@ -50,6 +74,10 @@ FORBIDDEN = {
     "resume": ("sqlite3", "databricks", "lro_server.http", "lro_server.cli"),
     "http": ("grpc", "sqlite3", "databricks", "lro_server.cli", "lro_server.storage"),
     "api": ("sqlite3", "databricks.sdk", "lro_server.cli", "lro_server.storage"),
+    # The public client and messages install without the server's dependencies
+    # (`lro-server[client]`: grpcio, protobuf, googleapis-common-protos, google-api-core).
+    "client": _SERVER_ONLY,
+    "v1": _SERVER_ONLY,
 }
 
 

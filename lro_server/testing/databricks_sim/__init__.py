@@ -9,8 +9,11 @@ Point the real ``databricks-sdk`` at it::
         sim.finish_run(run_id, result_state="FAILED", state_message="boom")
 
 Every control method also exists over HTTP under ``/_sim/`` (see ``control_http``).
+``lro-server simulate-databricks`` serves one with a demo job and the knobs of
+``RunBehaviour`` (``--run-seconds``, ``--fail-ratio``, ``--hold``).
 """
 
+from .behaviour import RunBehaviour
 from .clock import Clock, ManualClock
 from .controls import SimulatorControls
 from .errors import ApiError
@@ -31,6 +34,7 @@ __all__ = [
     "FaultKind",
     "ManualClock",
     "Phase",
+    "RunBehaviour",
     "SimulatorControls",
     "SimulatorThread",
     "Timeline",

@@ -46,6 +46,8 @@ def control_routes(sim: SimulatorControls) -> list[tuple[str, str, _Handler]]:
     - ``POST /_sim/finish`` ``{"kind", "id", "state", <fields>...}``
     - ``POST /_sim/runs/{run_id}/finish`` ``{"result_state", "state_message",
       "life_cycle_state", "failing_task", "task_message"}``
+    - ``POST /_sim/runs/release`` ``{"run_id"}`` (optional: every held run) →
+      ``{"released": [run ids]}``
     - ``POST /_sim/clock/advance`` ``{"seconds"}`` (only with a manual clock)
     """
 
@@ -115,6 +117,10 @@ def control_routes(sim: SimulatorControls) -> list[tuple[str, str, _Handler]]:
     async def finish_run(request: web.Request) -> None:
         sim.finish_run(int(request.match_info["run_id"]), **(await _body(request)))
 
+    async def release(request: web.Request) -> dict[str, Any]:
+        run_id = (await _body(request)).get("run_id")
+        return {"released": sim.release_runs(None if run_id is None else int(run_id))}
+
     async def advance(request: web.Request) -> dict[str, Any]:
         body = await _body(request)
         return {"now": sim.advance(float(body["seconds"]))}
@@ -131,6 +137,7 @@ def control_routes(sim: SimulatorControls) -> list[tuple[str, str, _Handler]]:
         ("GET", "/_sim/created", created),
         ("POST", "/_sim/finish", finish),
         ("POST", "/_sim/runs/{run_id:\\d+}/finish", finish_run),
+        ("POST", "/_sim/runs/release", release),
         ("POST", "/_sim/clock/advance", advance),
     ]
     return [(method, path, guarded(fn)) for method, path, fn in table]

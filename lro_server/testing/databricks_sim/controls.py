@@ -6,6 +6,7 @@ from typing import Any
 
 from .clock import ManualClock
 from .faults import Fault, FaultKind
+from .jobs import JobsFamily
 from .timeline import Phase, TimelineSpec, parse_timeline
 from .world import CallRecord, CreatedEntity, World
 
@@ -86,6 +87,23 @@ class SimulatorControls:
         if task_message is not None:
             fields["task_message"] = task_message
         self.finish("runs", run_id, life_cycle_state, **fields)
+
+    def release_runs(self, run_id: int | None = None) -> list[int]:
+        """Ends held runs now, each the way it was drawn when it started (success, or its
+        first task's failure with ``--fail-ratio``); returns the released run ids.
+
+        Args:
+            run_id: The run to release; ``None`` releases every held run.
+
+        Raises:
+            KeyError: No such run.
+            ValueError: The run named is not held.
+        """
+        with self._world.lock:
+            family = self._world.family_of("runs")
+            if not isinstance(family, JobsFamily):  # pragma: no cover - runs are the jobs'
+                raise TypeError("runs are not served by the jobs family")
+            return family.release(run_id)
 
     def inject_fault(
         self,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .routing import JSON
+from .task_graph import TaskSpec, downstream
 from .timeline import Phase, Progress, Timeline
 
 __all__ = ["RUN_PRESETS", "JobRun", "TaskRun", "is_terminal"]
@@ -113,6 +114,16 @@ RUN_PRESETS: Mapping[str, Timeline] = {
 
 #: How a cancelled run ends: TERMINATING for a moment, then TERMINATED/CANCELED.
 CANCEL_SECONDS = 0.1
+#: A task waiting for its upstream tasks.
+BLOCKED = _p("BLOCKED", state_message="Waiting for upstream tasks to finish.")
+#: A task whose work is done (its run goes on with the next tasks).
+TASK_DONE = _p("TERMINATED", result_state="SUCCESS", state_message="")
+#: A task that never ran because a task it depends on failed.
+UPSTREAM_FAILED = _p(
+    "TERMINATED",
+    result_state="UPSTREAM_FAILED",
+    state_message="Skipped because an upstream task failed.",
+)
 
 
 def cancel_timeline() -> Timeline:
@@ -143,6 +154,7 @@ class TaskRun:
     run_id: int
     attempt_number: int = 0
     frozen: JSON | None = None
+    level: int = 0
 
 
 @dataclass
@@ -160,6 +172,25 @@ class JobRun:
     idempotency_token: str | None = None
     repairs: list[tuple[int, float]] = field(default_factory=list)
     parameters: JSON = field(default_factory=dict)
+    #: The tasks' keys and dependencies (see task_graph).
+    specs: list[TaskSpec] = field(default_factory=list)
+    #: How long each task runs; None: a RUNNING phase is shared out among the levels.
+    task_seconds: float | None = None
+    #: How the run ends when it is released from a hold.
+    ending: Phase = field(default_factory=lambda: _p("TERMINATED", result_state="SUCCESS"))
+
+    @property
+    def depth(self) -> int:
+        """Number of levels of tasks (1 without dependencies)."""
+        return 1 + max((t.level for t in self.tasks), default=0)
+
+    def held(self, now: float) -> bool:
+        """Whether the run waits, or will wait, in a phase without end (until released or
+        cancelled)."""
+        phase = self.phase(now)[0]
+        if is_terminal(phase.state):
+            return False
+        return phase.seconds is None or not is_terminal(self.progress.phases[-1].state)
 
     def phase(self, now: float) -> tuple[Phase, float]:
         """Returns the current phase and when it began."""
@@ -205,15 +236,14 @@ class JobRun:
             ]
         out.update(_state_keys(phase, None))
         if with_tasks:
-            out["tasks"] = [self._render_task(t, phase, began, url, epoch_ms) for t in self.tasks]
+            out["tasks"] = [self._render_task(t, now, url, epoch_ms) for t in self.tasks]
         if with_history:
             out["repair_history"] = self._history(epoch_ms)
         return out
 
     def task_states(self, now: float, url: str, epoch_ms: Callable[[float], int]) -> list[JSON]:
         """Returns each task's rendering at ``now``."""
-        phase, began = self.phase(now)
-        return [self._render_task(t, phase, began, url, epoch_ms) for t in self.tasks]
+        return [self._render_task(t, now, url, epoch_ms) for t in self.tasks]
 
     def _failing_task(self, phase: Phase) -> str | None:
         result = phase.fields.get("result_state")
@@ -222,30 +252,44 @@ class JobRun:
         if result in ("CANCELED", "TIMEDOUT", "UPSTREAM_CANCELED"):
             return None
         key = phase.fields.get("failing_task")
-        if key is None:
+        if key is None:  # the first task to run
             live = [t for t in self.tasks if t.frozen is None]
-            key = (live or self.tasks)[0].task_key
+            key = min(live or self.tasks, key=lambda t: t.level).task_key
         return str(key)
 
+    def _task_phase(self, task: TaskRun, phase: Phase, began: float, now: float) -> Phase:
+        failing = self._failing_task(phase)
+        if failing is not None:
+            if task.task_key == failing:
+                message = phase.fields.get("task_message", phase.fields.get("state_message", ""))
+                return Phase(phase.state, None, {**phase.fields, "state_message": message})
+            if task.task_key in downstream(self.specs, failing):
+                return UPSTREAM_FAILED
+            # The other tasks of a run with one failing task did their work.
+            return Phase("TERMINATED", None, {"result_state": "SUCCESS"})
+        if phase.state != "RUNNING":
+            return phase
+        # Levels run one after the other, each for the same share of the RUNNING phase.
+        seconds = self.task_seconds
+        if seconds is None and phase.seconds is not None:
+            seconds = phase.seconds / self.depth
+        if seconds is None:
+            return phase if task.level == 0 else BLOCKED
+        elapsed = now - began
+        if elapsed < task.level * seconds:
+            return BLOCKED
+        last = task.level == self.depth - 1
+        if elapsed < (task.level + 1) * seconds or (last and phase.seconds is None):
+            return phase
+        return TASK_DONE
+
     def _render_task(
-        self,
-        task: TaskRun,
-        phase: Phase,
-        began: float,
-        url: str,
-        epoch_ms: Callable[[float], int],
+        self, task: TaskRun, now: float, url: str, epoch_ms: Callable[[float], int]
     ) -> JSON:
         if task.frozen is not None:
             return dict(task.frozen)
-        failing = self._failing_task(phase)
-        if failing is None:
-            task_phase = phase
-        elif task.task_key == failing:
-            message = phase.fields.get("task_message", phase.fields.get("state_message", ""))
-            task_phase = Phase(phase.state, None, {**phase.fields, "state_message": message})
-        else:
-            # The other tasks of a run with one failing task did their work.
-            task_phase = Phase("TERMINATED", None, {"result_state": "SUCCESS"})
+        phase, began = self.phase(now)
+        task_phase = self._task_phase(task, phase, began, now)
         out: JSON = {
             "task_key": task.task_key,
             "run_id": task.run_id,
@@ -254,6 +298,9 @@ class JobRun:
             "end_time": epoch_ms(began) if is_terminal(phase.state) else 0,
             "run_page_url": f"{url}/#job/{self.job_id}/run/{task.run_id}",
         }
+        upstream = dict(self.specs).get(task.task_key, ())
+        if upstream:
+            out["depends_on"] = [{"task_key": key} for key in upstream]
         out.update(_state_keys(task_phase, phase))
         return out
 

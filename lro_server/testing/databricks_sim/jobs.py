@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .demo import DEMO_JOB, DEMO_JOB_ID
 from .errors import ApiError, invalid_parameter, invalid_state
 from .job_runs import RUN_PRESETS, JobRun, TaskRun, cancel_timeline, is_terminal
 from .paging import page
 from .routing import JSON, Route, SimRequest, api
+from .task_graph import TaskSpec, levels, task_specs
 from .timeline import Phase, Progress, Timeline
 from .world import World
 
@@ -29,10 +31,9 @@ class Job:
     created_at: float
     runs: int = 0
 
-    def task_keys(self) -> list[str]:
-        """Returns the job's task keys (one default task when it declares none)."""
-        keys = [str(t.get("task_key")) for t in self.settings.get("tasks") or []]
-        return keys or [DEFAULT_TASK_KEY]
+    def task_specs(self) -> list[TaskSpec]:
+        """Returns the job's tasks and dependencies (one default task when it declares none)."""
+        return task_specs(self.settings.get("tasks") or []) or [(DEFAULT_TASK_KEY, ())]
 
 
 def _missing_run(run_id: int) -> ApiError:
@@ -56,13 +57,16 @@ class JobsFamily:
         self.runs: dict[int, JobRun] = {}
         self._tokens: dict[str, int] = {}
         self._task_runs: dict[int, int] = {}
+        self._demo = False
 
     def reset(self) -> None:
-        """Forgets every job and run."""
+        """Forgets every job and run (the demo job, if there was one, is created again)."""
         self.jobs.clear()
         self.runs.clear()
         self._tokens.clear()
         self._task_runs.clear()
+        if self._demo:
+            self.add_demo_job()
 
     def routes(self) -> list[Route]:
         """Returns the Jobs endpoints."""
@@ -86,18 +90,44 @@ class JobsFamily:
         run = self.runs[int(entity_id)]
         run.progress.restart((phase,), self._world.now())
 
+    def release(self, run_id: int | None = None) -> list[int]:
+        """Ends held runs (one, or all) the way each was drawn; returns their ids.
+
+        Raises:
+            KeyError: No such run.
+            ValueError: The run named is not held.
+        """
+        now = self._world.now()
+        if run_id is not None:
+            run = self.runs[run_id]
+            if not run.held(now):
+                raise ValueError(f"run {run_id} is not held")
+            chosen = [run]
+        else:
+            chosen = [run for run in self.runs.values() if run.held(now)]
+        for run in chosen:
+            run.progress.restart((run.ending,), now)
+        return sorted(run.run_id for run in chosen)
+
     # -- jobs -------------------------------------------------------------------------
 
     def create_job(self, req: SimRequest) -> JSON:
         """jobs/create: stores the settings, answers ``{"job_id"}``."""
         settings = {k: v for k, v in req.body.items() if k != "access_control_list"}
-        for task in settings.get("tasks") or []:
-            if not task.get("task_key"):
-                raise invalid_parameter("Missing required field: task_key")
+        tasks = settings.get("tasks") or []
+        if not isinstance(tasks, list):
+            raise invalid_parameter("tasks must be a list")
+        task_specs(tasks)
         job = Job(self._world.new_id(), settings, req.now)
         self.jobs[job.job_id] = job
         self._world.record_created("jobs", job.job_id, name=settings.get("name"))
         return {"job_id": job.job_id}
+
+    def add_demo_job(self) -> int:
+        """Creates the demo job (id 1: ingest, then features and quality, then train)."""
+        self.jobs[DEMO_JOB_ID] = Job(DEMO_JOB_ID, dict(DEMO_JOB), self._world.now())
+        self._demo = True
+        return DEMO_JOB_ID
 
     def _job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id)
@@ -160,13 +190,25 @@ class JobsFamily:
         run_name: str,
         run_type: str,
         number_in_job: int,
-        task_keys: list[str],
+        specs: list[TaskSpec],
         selectors: list[tuple[str, object]],
     ) -> JobRun:
         world = self._world
-        timeline = world.timeline_for("runs", selectors)
+        level = levels(specs)
         run_id = world.new_id()
-        tasks = [TaskRun(key, world.new_id()) for key in task_keys]
+        tasks = [TaskRun(key, world.new_id(), level=level[key]) for key, _ in specs]
+        depth = 1 + max(level.values(), default=0)
+        timeline = world.configured_timeline("runs", selectors)
+        behaviour = world.behaviour
+        task_seconds: float | None = None
+        ending = Phase("TERMINATED", None, {"result_state": "SUCCESS", "state_message": ""})
+        if timeline is None and behaviour.configured:
+            first = min(tasks, key=lambda t: t.level).task_key
+            ending = behaviour.ending(world.rng, first)
+            timeline = behaviour.timeline(ending, depth)
+            task_seconds = behaviour.task_seconds
+        elif timeline is None:
+            timeline = RUN_PRESETS["default"]
         run = JobRun(
             run_id=run_id,
             job_id=job_id,
@@ -178,6 +220,9 @@ class JobsFamily:
             created_at=req.now,
             idempotency_token=req.opt_str("idempotency_token"),
             parameters=dict(req.get("job_parameters") or req.get("notebook_params") or {}),
+            specs=specs,
+            task_seconds=task_seconds,
+            ending=ending,
         )
         self.runs[run.run_id] = run
         for task in tasks:
@@ -207,7 +252,7 @@ class JobsFamily:
             run_name=name,
             run_type="JOB_RUN",
             number_in_job=job.runs,
-            task_keys=job.task_keys(),
+            specs=job.task_specs(),
             selectors=[("job_id", job.job_id), ("run_name", name)],
         )
         return {"run_id": run.run_id, "number_in_job": run.number_in_job}
@@ -220,11 +265,7 @@ class JobsFamily:
         tasks = req.get("tasks") or []
         if not isinstance(tasks, list):
             raise invalid_parameter("tasks must be a list")
-        keys = [str(t.get("task_key") or "") for t in tasks]
-        if any(not k for k in keys):
-            raise invalid_parameter("Missing required field: task_key")
-        if len(set(keys)) != len(keys):
-            raise invalid_parameter("Task keys must be unique within a run")
+        specs = task_specs(tasks)
         name = req.opt_str("run_name") or "Untitled"
         # Databricks gives one-time runs a job id of their own, visible in the run page URL.
         job_id = self._world.new_id()
@@ -234,7 +275,7 @@ class JobsFamily:
             run_name=name,
             run_type="SUBMIT_RUN",
             number_in_job=1,
-            task_keys=keys or [DEFAULT_TASK_KEY],
+            specs=specs or [(DEFAULT_TASK_KEY, ())],
             selectors=[("run_name", name)],
         )
         return {"run_id": run.run_id}

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .behaviour import RunBehaviour
 from .clock import Clock, monotonic
 from .clusters import ClustersFamily
 from .commands import CommandsFamily
@@ -52,26 +53,34 @@ class DatabricksSimulator(SimulatorControls):
         seed: int = 0,
         require_token: bool = True,
         workspace_id: str = "1234567890123456",
+        behaviour: RunBehaviour | None = None,
+        demo_job: bool = False,
     ) -> None:
         """Creates a stopped simulator.
 
         Args:
             clock: Monotonic seconds; entity states advance with it.
-            seed: Seeds the random generator of probabilistic faults.
+            seed: Seeds the random generator of probabilistic faults (and of failing runs).
             require_token: Answer 401 to calls without ``Authorization: Bearer ...``.
             workspace_id: Announced by ``/.well-known/databricks-config``.
+            behaviour: How runs without a configured timeline go (run seconds, fail ratio,
+                hold); the default follows the presets.
+            demo_job: Start with job 1, ``demo`` (four tasks with dependencies).
         """
-        self._world = World(clock, seed)
+        self._world = World(clock, seed, behaviour)
         self._require_token = require_token
         self._workspace_id = workspace_id
         self._world.families.extend(self._families())
+        if demo_job:
+            self.jobs.add_demo_job()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
     def _families(self) -> list[Family]:
         clusters = ClustersFamily(self._world)
+        self.jobs = JobsFamily(self._world)
         return [
-            JobsFamily(self._world),
+            self.jobs,
             clusters,
             CommandsFamily(self._world, clusters),
             LibrariesFamily(self._world, clusters),

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from types import TracebackType
 
+from .behaviour import RunBehaviour
 from .clock import Clock, monotonic
 from .controls import SimulatorControls
 from .server import DatabricksSimulator
@@ -32,9 +33,17 @@ class SimulatorThread(SimulatorControls):
         require_token: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        behaviour: RunBehaviour | None = None,
+        demo_job: bool = False,
     ) -> None:
         """Creates a stopped simulator thread; arguments as for DatabricksSimulator."""
-        self.simulator = DatabricksSimulator(clock=clock, seed=seed, require_token=require_token)
+        self.simulator = DatabricksSimulator(
+            clock=clock,
+            seed=seed,
+            require_token=require_token,
+            behaviour=behaviour,
+            demo_job=demo_job,
+        )
         self._world = self.simulator._world
         self._host = host
         self._port = port

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .behaviour import RunBehaviour
 from .clock import Clock
 from .faults import FaultTable
 from .routing import Route
@@ -95,11 +96,15 @@ class World:
     handling of a call, so control methods called from other threads see consistent state.
     """
 
-    def __init__(self, clock: Clock, seed: int) -> None:
-        """Creates an empty world reading ``clock``, with randomness seeded by ``seed``."""
+    def __init__(self, clock: Clock, seed: int, behaviour: RunBehaviour | None = None) -> None:
+        """Creates an empty world reading ``clock``, with randomness seeded by ``seed``.
+
+        ``behaviour`` is how runs without a configured timeline go (command line knobs).
+        """
         self.lock = threading.RLock()
         self.clock = clock
         self.seed = seed
+        self.behaviour = behaviour or RunBehaviour()
         self.rng = random.Random(seed)
         self.faults = FaultTable(self.rng)
         self.url = "http://127.0.0.1"
@@ -193,6 +198,13 @@ class World:
             kind: The timeline kind.
             selectors: The entity's ``(selector name, value)`` pairs, most specific first.
         """
+        configured = self.configured_timeline(kind, selectors)
+        return configured if configured is not None else self.presets(kind)["default"]
+
+    def configured_timeline(
+        self, kind: str, selectors: Sequence[tuple[str, object]]
+    ) -> Timeline | None:
+        """The timeline :meth:`set_timeline` configured for such an entity, if any."""
         rules = self._timelines.get(kind, [])
         for name, value in selectors:
             if value is None:
@@ -203,7 +215,7 @@ class World:
         for rule_name, _, timeline in rules:
             if rule_name == "":
                 return timeline
-        return self.presets(kind)["default"]
+        return None
 
     def reset(self) -> None:
         """Forgets entities, calls, faults and timelines (not the clock or the seed)."""

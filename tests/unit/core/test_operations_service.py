@@ -340,3 +340,16 @@ def _metadata(operation: object) -> object:
     message = struct()
     operation.metadata.Unpack(message)  # type: ignore[attr-defined]
     return message
+
+
+async def test_a_request_id_reused_for_a_different_request_is_refused(svc: Service) -> None:
+    first = await _start(svc, request_id="r-1", payload='{"job_id":1}')
+    with pytest.raises(InvalidArgument) as refused:
+        await _start(svc, request_id="r-1", payload='{"job_id":2}')
+    assert refused.value.reason == "REQUEST_ID_REUSED"
+    assert refused.value.metadata == {"field": "request_id", "operation": first}
+    assert "different request" in refused.value.message
+    # The same request with another timeout is the same request (a retried chain step
+    # asks for the time its chain has left).
+    assert await _start(svc, request_id="r-1", payload='{"job_id":1}', timeout_seconds=5) == first
+    assert svc.runner.started == [first]

@@ -14,8 +14,10 @@ import json
 import pytest
 from engine_fakes import NO_DATABRICKS, FakeBatchFamily, FakeFamily, MeddlingStore, bump
 
+from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import (
     Code,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     Origin,
@@ -167,14 +169,25 @@ async def test_a_refused_start_fails_the_rpc_and_leaves_nothing(rig: Rig) -> Non
 async def test_a_start_during_an_outage_is_deferred_and_retried_with_the_same_token(
     running: Rig,
 ) -> None:
-    running.family.fail_next["start"] = Unavailable("503", origin=Origin.DATABRICKS)
+    running.family.fail_next["start"] = Unavailable(
+        "Databricks is unavailable: 503", origin=Origin.DATABRICKS
+    )
     name = await running.start()
-    assert not Work.of(await running.record(name)).started
+    deferred = await running.record(name)
+    assert not Work.of(deferred).started
+    # The operation says so: live state and the metadata's state and message.
+    assert deferred.state == "START_DEFERRED"
+    metadata = _metadata(deferred)
+    assert metadata.life_cycle_state == "START_DEFERRED"
+    assert metadata.state_message.startswith("Databricks is unavailable: 503; the start is")
 
     await running.clock.advance(5.0)
 
     assert running.family.starts == [(operation_id(name), False), (operation_id(name), True)]
-    assert Work.of(await running.record(name)).started
+    started = await running.record(name)
+    assert Work.of(started).started and started.state != "START_DEFERRED"
+    assert _metadata(started).life_cycle_state != "START_DEFERRED"
+    assert _metadata(started).state_message == ""
 
 
 # --- polling --------------------------------------------------------------------------------
@@ -422,3 +435,22 @@ async def test_operations_a_walk_finishes_together_are_written_in_one_batch() ->
     for name in names:
         assert (await rig.record(name)).done
         assert name not in rig.tracker.schedule
+
+
+def _metadata(record: OperationRecord) -> jobs_pb2.RunMetadata:
+    message = jobs_pb2.RunMetadata()
+    assert record.operation.metadata.Unpack(message)
+    return message
+
+
+async def test_the_servers_own_trouble_does_not_fail_the_operation(rig: Rig) -> None:
+    # E.g. Databricks not configured after a restart, or the server's token refused: the
+    # work is not at fault, so the poll backs off and the operation stays as it was.
+    name = await rig.start()
+    before = await rig.record(name)
+    rig.family.fail_next["observe"] = FailedPrecondition(
+        "Databricks is not configured: no workspace host", reason="DATABRICKS_NOT_CONFIGURED"
+    )
+    await rig.tracker.poller.poll(name)
+    assert await rig.record(name) == before
+    assert name in rig.tracker.schedule

@@ -118,7 +118,8 @@ def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_write_locked_database_is_unavailable_but_readable(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "lro.db", FakeClock(), busy_timeout=0.01)
+    # No busy budget: the write fails at once (waiting for the lock: test_sqlite_busy.py).
+    store = SqliteStore(tmp_path / "lro.db", FakeClock(), busy_timeout=0)
     created, _ = await store.create(_record())
     other = sqlite3.connect(tmp_path / "lro.db", isolation_level=None)
     try:
@@ -189,9 +190,9 @@ async def test_open_store_hands_spanner_urls_to_the_spanner_backend(
         calls.append((url, kwargs))
         return sentinel
 
-    fake = types.ModuleType("lro_server.storage.spanner")
+    fake = types.ModuleType("lro_server.storage.spanner_open")
     fake.open_spanner_store = open_spanner_store  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lro_server.storage.spanner", fake)
+    monkeypatch.setitem(sys.modules, "lro_server.storage.spanner_open", fake)
     clock = FakeClock()
     url = "spanner://projects/p/instances/i/databases/d"
 

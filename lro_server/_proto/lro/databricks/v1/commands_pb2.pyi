@@ -84,6 +84,7 @@ class CommandMetadata(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     CLUSTER_URL_FIELD_NUMBER: _builtins.int
     CONTEXT_CREATED_FIELD_NUMBER: _builtins.int
+    STATE_MESSAGE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
@@ -105,6 +106,10 @@ class CommandMetadata(_message.Message):
     """Link to the cluster in the workspace."""
     context_created: _builtins.bool
     """True when the server created the context (and destroys it at the end)."""
+    state_message: _builtins.str
+    """Why the command is in its state, when the server knows more than the status (e.g.
+    START_DEFERRED: Databricks could not be reached; the start is retried).
+    """
     cancel_requested: _builtins.bool
     """True once cancellation was requested."""
     @_builtins.property
@@ -133,6 +138,7 @@ class CommandMetadata(_message.Message):
         status: _builtins.str = ...,
         cluster_url: _builtins.str = ...,
         context_created: _builtins.bool = ...,
+        state_message: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
@@ -141,7 +147,7 @@ class CommandMetadata(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_url", b"cluster_url", "command_id", b"command_id", "context_created", b"context_created", "context_id", b"context_id", "context_status", b"context_status", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_url", b"cluster_url", "command_id", b"command_id", "context_created", b"context_created", "context_id", b"context_id", "context_status", b"context_status", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "state_message", b"state_message", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

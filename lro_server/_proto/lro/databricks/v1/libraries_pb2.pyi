@@ -152,6 +152,7 @@ class LibrariesMetadata(_message.Message):
     PROGRESS_PERCENT_FIELD_NUMBER: _builtins.int
     CLUSTER_URL_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    STATE_MESSAGE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
@@ -165,6 +166,10 @@ class LibrariesMetadata(_message.Message):
     """Link to the cluster's libraries in the workspace."""
     state: _builtins.str
     """Summary state: PENDING, INSTALLING, DONE or FAILED."""
+    state_message: _builtins.str
+    """Why the libraries are in their state, when the server knows more than the state (e.g.
+    START_DEFERRED: Databricks could not be reached; the start is retried).
+    """
     cancel_requested: _builtins.bool
     """True once cancellation was requested."""
     @_builtins.property
@@ -195,6 +200,7 @@ class LibrariesMetadata(_message.Message):
         progress_percent: _builtins.int = ...,
         cluster_url: _builtins.str = ...,
         state: _builtins.str = ...,
+        state_message: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
@@ -203,7 +209,7 @@ class LibrariesMetadata(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_url", b"cluster_url", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "libraries", b"libraries", "progress_percent", b"progress_percent", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_url", b"cluster_url", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "libraries", b"libraries", "progress_percent", b"progress_percent", "state", b"state", "state_message", b"state_message", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

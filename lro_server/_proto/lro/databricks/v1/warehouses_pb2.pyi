@@ -289,6 +289,7 @@ class WarehouseMetadata(_message.Message):
     NUM_CLUSTERS_FIELD_NUMBER: _builtins.int
     WAREHOUSE_URL_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
+    STATE_MESSAGE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
@@ -312,6 +313,10 @@ class WarehouseMetadata(_message.Message):
     """Link to the warehouse in the workspace."""
     action: _builtins.str
     """The action: CREATE, START, STOP or EDIT."""
+    state_message: _builtins.str
+    """Why the warehouse is in its state, when the server knows more than the state (e.g.
+    START_DEFERRED: Databricks could not be reached; the start is retried).
+    """
     cancel_requested: _builtins.bool
     """True once cancellation was requested."""
     @_builtins.property
@@ -341,6 +346,7 @@ class WarehouseMetadata(_message.Message):
         num_clusters: _builtins.int = ...,
         warehouse_url: _builtins.str = ...,
         action: _builtins.str = ...,
+        state_message: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
@@ -349,7 +355,7 @@ class WarehouseMetadata(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "health_status", b"health_status", "health_summary", b"health_summary", "name", b"name", "num_clusters", b"num_clusters", "state", b"state", "update_time", b"update_time", "warehouse_id", b"warehouse_id", "warehouse_url", b"warehouse_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "health_status", b"health_status", "health_summary", b"health_summary", "name", b"name", "num_clusters", b"num_clusters", "state", b"state", "state_message", b"state_message", "update_time", b"update_time", "warehouse_id", b"warehouse_id", "warehouse_url", b"warehouse_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

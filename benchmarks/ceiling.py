@@ -1,10 +1,12 @@
-"""Benchmark only: a constant GetOperation, the ceiling the real server is measured against.
+"""A constant GetOperation: the ceiling the real server is measured against.
 
-``AppConfig(benchmark_ceiling=True)`` swaps the registry's GetOperation handler for one that
-returns the same in-memory Operation whatever the name, with no store read and no service
-logic. Everything else stays the server's own: the registry, the gRPC wrapper (metadata,
-telemetry, error mapping), the HTTP front. The difference between this and the real server
-is what the store and the Operations service cost. Never enable it in a deployment.
+A benchmark server started with ``Application(config, methods=with_constant_get)`` (see
+``benchmarks/server_process.py``, switch ``benchmark_ceiling``) has the registry's
+GetOperation handler swapped for one that returns the same in-memory Operation whatever the
+name, with no store read and no service logic. Everything else stays the server's own: the
+registry, the gRPC wrapper (metadata, telemetry, error mapping), the HTTP front. The
+difference between this and the real server is what the store and the Operations service
+cost. It lives here, outside the server's package, so no deployment can switch it on.
 """
 
 from __future__ import annotations
