@@ -81,6 +81,8 @@ STORE_BUCKETS = (
 #: Resume latency: from children done to the parent method running again.
 RESUME_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
+#: Paths whose endpoint label is kept (paths with ids in them are many).
+MAX_ENDPOINT_PATHS = 4096
 #: Path segments that are ids (numbers, uuids, hex) become ``{id}`` in endpoint labels, so
 #: the label set stays bounded however many entities exist.
 _ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{16,}|[0-9a-f]{4,}-[0-9a-f-]+)$")
@@ -271,25 +273,26 @@ class Metrics:
             ["family", "code"],
             registry=r,
         )
-        self.databricks_calls = Counter(
+        self.databricks_calls = CounterTally(
             "lro_databricks_calls",
             "Databricks REST calls by HTTP method, endpoint and outcome (OK or canonical code).",
-            ["method", "endpoint", "status"],
-            registry=r,
+            ("method", "endpoint", "status"),
         )
-        self.databricks_duration = Histogram(
+        self.databricks_duration = HistogramTally(
             "lro_databricks_call_duration_seconds",
-            "Databricks REST call latency, SDK retries included.",
-            ["method", "endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            "Databricks REST call latency, retries included.",
+            ("method", "endpoint"),
+            LATENCY_BUCKETS,
         )
-        self.rate_limit_wait = Histogram(
+        waits = HistogramTally(
             "lro_databricks_rate_limit_wait_seconds",
             "Time a Databricks call waited for the workspace rate limiter.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            (),
+            LATENCY_BUCKETS,
         )
+        r.register(waits)
+        self.rate_limit_wait = waits.slot()
+        self._endpoints: dict[str, str] = {}
         self.store_duration = HistogramTally(
             "lro_store_duration_seconds",
             "Operation store call latency by method.",
@@ -323,6 +326,8 @@ class Metrics:
         for tally in (
             self.rpc_requests,
             self.rpc_duration,
+            self.databricks_calls,
+            self.databricks_duration,
             self.store_duration,
             self.store_batched_rows,
         ):
@@ -345,9 +350,13 @@ class Metrics:
 
     def observe_databricks(self, method: str, path: str, status: str, seconds: float) -> None:
         """Count one Databricks REST call and its latency."""
-        endpoint = endpoint_label(path)
-        self.databricks_calls.labels(method, endpoint, status).inc()
-        self.databricks_duration.labels(method, endpoint).observe(seconds)
+        endpoint = self._endpoints.get(path)
+        if endpoint is None:
+            if len(self._endpoints) > MAX_ENDPOINT_PATHS:  # ids in paths: stay bounded
+                self._endpoints.clear()
+            endpoint = self._endpoints[path] = endpoint_label(path)
+        self.databricks_calls.slot(method, endpoint, status).n += 1
+        self.databricks_duration.slot(method, endpoint).add(seconds)
 
     def observe_resume(self, method: str, seconds: float, outcome: str = "resumed") -> None:
         """Hook for the resume machinery: one resume of ``method`` after ``seconds``.

@@ -229,7 +229,7 @@ class Databricks:
         while True:
             waited = time.perf_counter()
             await self.limiter.acquire()
-            self.metrics.rate_limit_wait.observe(time.perf_counter() - waited)
+            self.metrics.rate_limit_wait.add(time.perf_counter() - waited)
             if serving and clock.monotonic() >= deadline:
                 raise Unavailable(
                     f"Databricks did not answer {method} {path} within "

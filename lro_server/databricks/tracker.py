@@ -76,9 +76,9 @@ class Tracker:
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """Stamp a new record: initial metadata and this replica's lease."""
         metadata = self.poller.family(record).initial_metadata(Work.of(record))
-        record = lifecycle.with_metadata(record, metadata)
-        return dataclasses.replace(
+        return lifecycle.with_metadata(
             record,
+            metadata,
             lease_holder=self.options.holder,
             lease_expire_us=record.create_time_us + int(self.options.lease_seconds * 1e6),
         )
@@ -92,7 +92,7 @@ class Tracker:
         before the error propagates, so the caller's retry does not leave two running.
         """
         try:
-            launched = await self.poller.start_unstored(record)
+            payload = await self.poller.start_unstored(record)
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             # Stored once, already saying that its start waits for Databricks.
@@ -101,7 +101,8 @@ class Tracker:
             return stored
         # The lease runs from now, not from the call's start (the start may be slow).
         launched = dataclasses.replace(
-            launched,
+            record,
+            payload=payload,
             lease_expire_us=to_micros(self.clock.now()) + int(self.options.lease_seconds * 1e6),
         )
         try:

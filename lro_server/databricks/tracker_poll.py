@@ -132,11 +132,12 @@ class Poller:
                 else:
                     self._after(record.name, decision)
 
-    async def start_unstored(self, record: OperationRecord) -> OperationRecord:
-        """Start the work of ``record``, not stored yet; return it with the entity's ids."""
-        entity = await self._start_entity(record, retry=False)
-        work = dataclasses.replace(Work.of(record), entity=entity)
-        return work.stored_in(record)
+    async def start_unstored(self, record: OperationRecord) -> str:
+        """Start the work of ``record``, not stored yet; return its payload with the
+        entity's ids."""
+        work = Work.of(record)
+        entity = await self._start_entity(record, work, retry=False)
+        return dataclasses.replace(work, entity=entity).payload()
 
     async def abandon(self, record: OperationRecord) -> None:
         """Stop the work of a started ``record`` that could not be stored (best effort)."""
@@ -149,7 +150,7 @@ class Poller:
 
     async def start(self, record: OperationRecord, *, retry: bool = False) -> OperationRecord:
         """Start the work of ``record`` and store the entity Databricks answered with."""
-        entity = await self._start_entity(record, retry=retry)
+        entity = await self._start_entity(record, Work.of(record), retry=retry)
 
         def started(fresh: OperationRecord) -> OperationRecord | None:
             work = Work.of(fresh)
@@ -165,14 +166,12 @@ class Poller:
 
         return await compare_and_set(self.store, record.name, started, current=record)
 
-    async def _start_entity(self, record: OperationRecord, *, retry: bool) -> Entity:
+    async def _start_entity(self, record: OperationRecord, work: Work, *, retry: bool) -> Entity:
         family = self.family(record)
         # The operation id is the idempotency token: a retried start finds the same entity.
         # Starts go before polls in the workspace's rate limiter.
         with urgent():
-            entity = await family.start(
-                self.dbx, Work.of(record), operation_id(record.name), retry=retry
-            )
+            entity = await family.start(self.dbx, work, operation_id(record.name), retry=retry)
         _log.info("%s: started %s", record.name, entity)
         return entity
 
