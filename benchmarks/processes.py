@@ -21,9 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class ServerProcess:
-    """A :mod:`benchmarks.server_process` child; use as a context manager."""
+    """A :mod:`benchmarks.server_process` child; use as a context manager.
 
-    def __init__(self, **config: Any) -> None:
+    ``root`` is the source tree the child runs (by default this one; a benchmark measuring
+    an earlier revision passes that revision's tree, see :func:`benchmarks.common.revision_tree`).
+    """
+
+    def __init__(self, *, root: Path = ROOT, **config: Any) -> None:
+        self.root = root
         self.config = {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0, **config}
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  closed in stop()
             prefix="lro-bench-server-", suffix=".log", delete=False
@@ -56,8 +61,8 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=self.root,
+            env={**os.environ, "PYTHONPATH": str(self.root)},
         )
         ports = self._read()
         self.grpc_port, self.http_port = ports["grpc_port"], ports["http_port"]
