@@ -44,6 +44,7 @@ from lro_server.databricks.tracker_state import TrackerOptions
 from lro_server.http.app import HttpFront, start_http
 from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
+from lro_server.resume.engine import RESUMABLE_HOLDER
 from lro_server.storage.factory import open_store
 
 _log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class Application:
                 poll_interval_seconds=config.poll_interval_seconds,
                 max_poll_interval_seconds=config.max_poll_interval_seconds,
                 first_poll_seconds=config.first_poll_seconds,
+                pseudo_holders=frozenset({RESUMABLE_HOLDER}),
             ),
             clock=self.clock,
         )

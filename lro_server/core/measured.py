@@ -40,6 +40,7 @@ class MeasuredStore:
                 "delete",
                 "claim",
                 "release",
+                "lease_holders",
                 "ping",
             )
         }
@@ -120,6 +121,10 @@ class MeasuredStore:
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """See OperationStore.release."""
         await self._timed("release", lambda: self.inner.release(holder, names))
+
+    async def lease_holders(self) -> dict[str, int]:
+        """See OperationStore.lease_holders."""
+        return await self._timed("lease_holders", self.inner.lease_holders)
 
     async def ping(self) -> None:
         """See OperationStore.ping."""

@@ -85,6 +85,10 @@ class ObservedStore:
         """See OperationStore.release."""
         await self.inner.release(holder, names)
 
+    async def lease_holders(self) -> dict[str, int]:
+        """See OperationStore.lease_holders."""
+        return await self.inner.lease_holders()
+
     async def ping(self) -> None:
         """See OperationStore.ping."""
         await self.inner.ping()

@@ -14,7 +14,8 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   compare-and-set on its own version, and a row that fails (its error is returned in its
   place) neither stops nor undoes the others. Only a failure of the store itself raises.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
-- ``claim`` hands unfinished operations to one replica at a time (leases).
+- ``claim`` hands unfinished operations to one replica at a time (leases);
+  ``lease_holders`` counts them by holder.
 - Oversized records raise FailedPrecondition before anything is written
   (:func:`lro_server.core.work_column.writable_work`).
 - A backend that cannot be reached raises Unavailable.
@@ -102,6 +103,12 @@ class OperationStore(Protocol):
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names`` so another replica may take them at once."""
+        ...
+
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by the holder of their live lease; those nobody holds now
+        (never leased, released, or their lease expired) are counted under ``""``. Replicas
+        size their share of the work from it."""
         ...
 
     async def ping(self) -> None:

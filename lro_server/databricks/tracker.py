@@ -191,16 +191,53 @@ class Tracker:
                 await self.store.release(self.options.holder, names)
 
     async def _claim(self) -> None:
+        """Renew this replica's leases and take free operations, up to its share."""
+        options = self.options
+        held = set(self.schedule.names())
+        limit = await self._share()
         try:
-            records = await self.store.claim(
-                self.options.holder, self.options.lease_seconds, self.options.claim_limit
-            )
+            records = await self.store.claim(options.holder, options.lease_seconds, limit)
         except LroError as exc:
             _log.warning("claiming operations failed: %s", exc)
             return
-        self.schedule.keep_only({r.name for r in records})
+        claimed = {r.name for r in records}
+        # Over its share: what it held, did not renew and is not polling right now goes to
+        # the others at once (they take it at their next claim) instead of when the lease
+        # runs out. One being polled keeps its lease until then: never two trackers at once.
+        surplus = self.schedule.idle(sorted(held - claimed))
+        if surplus and limit < options.claim_limit:
+            _log.info("handing %d operations to other replicas", len(surplus))
+            with contextlib.suppress(LroError):
+                await self.store.release(options.holder, surplus)
+        self.schedule.keep_only(claimed)
         self.batcher.prune()
         self.batcher.note(records)
+
+    async def _share(self) -> int:
+        """How many operations this replica claims: the unfinished ones divided evenly
+        among the replicas holding some (itself included), so that work started through
+        one replica, or left by one that died, spreads over the fleet.
+
+        Keeps up to 10% more than an even share before handing any back, so that shares do
+        not churn; takes free ones only up to the even share.
+        """
+        options = self.options
+        try:
+            holders = await self.store.lease_holders()
+        except LroError as exc:
+            _log.warning("reading the fleet's leases failed: %s", exc)
+            return options.claim_limit
+        replicas = {
+            holder: count
+            for holder, count in holders.items()
+            if holder and holder not in options.pseudo_holders
+        }
+        mine = replicas.setdefault(options.holder, 0)
+        shared = sum(replicas.values()) + holders.get("", 0)
+        even = -(-shared // len(replicas))  # rounded up
+        keep = even + max(1, even // 10)
+        share = mine if even < mine <= keep else even
+        return max(1, min(options.claim_limit, share))
 
     async def _poll_guarded(self, group: PollGroup) -> None:
         names = group.names

@@ -25,6 +25,8 @@ class TrackerOptions:
         backoff: Factor applied to the interval after an unchanged poll.
         claim_limit: Most operations one replica tracks.
         concurrency: Most polls in flight at once.
+        pseudo_holders: Lease holders that are not replicas (resumable methods' waits are
+            leased to one for good): not counted when replicas share the work.
     """
 
     holder: str
@@ -35,6 +37,7 @@ class TrackerOptions:
     backoff: float = 1.5
     claim_limit: int = 10000
     concurrency: int = 64
+    pseudo_holders: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(slots=True)
@@ -103,6 +106,10 @@ class Schedule:
         entry.poked = True
         self._push(name, entry)
         return True
+
+    def idle(self, names: list[str]) -> list[str]:
+        """Those of ``names`` tracked here and not being polled now."""
+        return [n for n in names if n in self._entries and not self._entries[n].busy]
 
     def take_alone(self, name: str) -> bool:
         """Whether ``name`` was poked to be polled by itself (the flag is cleared)."""

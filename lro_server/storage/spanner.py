@@ -64,6 +64,7 @@ from lro_server.storage.spanner_sql import (
     CLAIMABLE,
     COLUMNS,
     DELETE,
+    HOLDERS,
     INSERT_COLUMNS,
     LEASE,
     PING,
@@ -211,6 +212,10 @@ class SpannerStore:
         if names:
             await self._run(self._release, holder, list(names))
 
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        return await self._run(self._lease_holders, to_micros(self._clock.now()))
+
     async def ping(self) -> None:
         """Read the table once within the ping's deadline; raise Unavailable if that fails."""
         await self._run(self._pinger)
@@ -335,6 +340,11 @@ class SpannerStore:
             return list(rows[0])
 
         return updated_record(record, self._transaction(attempt))
+
+    def _lease_holders(self, now: int) -> dict[str, int]:
+        with self._db.snapshot() as snapshot:
+            rows = self._rows(snapshot, HOLDERS, {"now": now})
+        return {str(holder): int(count) for holder, count in rows}
 
     def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
         """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""

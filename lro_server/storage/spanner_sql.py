@@ -152,6 +152,13 @@ LEASE = f"""
 UPDATE {TABLE} SET lease_holder = @holder, lease_expire_us = @expire
 WHERE key IN UNNEST(@keys)
 THEN RETURN {SELECT_COLUMNS}"""
+#: Unfinished operations by live lease holder ('' for nobody), from the small index of
+#: unfinished operations' leases.
+HOLDERS = f"""
+SELECT IF(claimable_expire_us > @now, lease_holder, '') AS holder, COUNT(*) AS n
+FROM {TABLE}@{{FORCE_INDEX=OperationsClaimable, {_NULL_FILTERED_OK}}}
+WHERE claimable_expire_us IS NOT NULL
+GROUP BY holder"""
 #: End a holder's leases on some operations.
 RELEASE = f"""
 UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0

@@ -219,6 +219,10 @@ class SqliteStore:
         if names:
             await self._attempt(self._release, holder, names)
 
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        return await self._attempt(self._lease_holders)
+
     async def ping(self) -> None:
         """Read the table once; raise Unavailable if that fails."""
         await self._attempt(self._ping)
@@ -343,6 +347,11 @@ class SqliteStore:
             self.read_cache.discard(name)
         with self._write() as conn:
             conn.execute(schema.RELEASE, {"holder": holder, "names": json.dumps(list(names))})
+
+    def _lease_holders(self) -> dict[str, int]:
+        now = to_micros(self._clock.now())
+        rows = self._connection().execute(schema.HOLDERS, {"now": now}).fetchall()
+        return {str(holder): int(count) for holder, count in rows}
 
     def _ping(self) -> None:
         self._connection().execute(schema.PING).fetchall()

@@ -157,6 +157,12 @@ class FlakyStore:
             raise self._error("release")
         await self.inner.release(holder, list(names))
 
+    async def lease_holders(self) -> dict[str, int]:
+        """See OperationStore.lease_holders."""
+        if self._draw("lease_holders"):
+            raise self._error("lease_holders")
+        return await self.inner.lease_holders()
+
     async def ping(self) -> None:
         """See OperationStore.ping."""
         if self._down:

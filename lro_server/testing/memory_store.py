@@ -232,6 +232,19 @@ class MemoryStore:
                 if entry is not None and entry.record.lease_holder == holder:
                     self._lease(entry, "", 0)
 
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        self._check_open()
+        now = self._now()
+        counts: dict[str, int] = {}
+        with self.data.lock:
+            for entry in self.data.entries.values():
+                record = entry.record
+                if not record.done:
+                    holder = record.lease_holder if record.lease_expire_us > now else ""
+                    counts[holder] = counts.get(holder, 0) + 1
+        return counts
+
     async def ping(self) -> None:
         """Raise Unavailable once the store is closed."""
         self._check_open()

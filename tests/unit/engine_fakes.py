@@ -210,6 +210,9 @@ class MeddlingStore:
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         await self.inner.release(holder, names)
 
+    async def lease_holders(self) -> dict[str, int]:
+        return await self.inner.lease_holders()
+
     async def ping(self) -> None:
         await self.inner.ping()
 
