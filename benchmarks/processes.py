@@ -107,6 +107,13 @@ class ServerProcess:
         """Whether the child still runs."""
         return self._proc is not None and self._proc.poll() is None
 
+    def kill(self) -> None:
+        """``kill -9``: the child dies without releasing anything (then cleaned up)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+        self.stop()
+
     def stop(self) -> None:
         """Ask the child to stop; kill it if it does not within 15 s."""
         if self._proc is None:

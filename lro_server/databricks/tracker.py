@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping
 
 from lro_server.core import lifecycle
@@ -160,20 +161,34 @@ class Tracker:
         self._loop = supervisor.start("tracker", self.run)
 
     async def run(self) -> None:
-        """Claim, poll what is due, sleep until the next due time; forever (supervised)."""
-        next_claim = 0.0
+        """Claim every third of a lease, and poll what is due; forever (supervised).
+
+        The claims run beside the polls, not between them: the poll loop may wait for a free
+        slot (every poll in flight slow), and a renewal must not wait with it.
+        """
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._claims())
+            await self._polls()
+
+    async def _claims(self) -> None:
+        while True:
+            await self._claim()
+            self._wake.set()
+            await self.clock.sleep(self.options.lease_seconds / 3)
+
+    async def _polls(self) -> None:
         while True:
             now = self.clock.monotonic()
-            if now >= next_claim:
-                await self._claim()
-                next_claim = now + self.options.lease_seconds / 3
             for group in self.batcher.groups(self.schedule.due(now), now):
                 await self._slots.acquire()
                 task = asyncio.create_task(self._poll_guarded(group))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-            wake_at = min(next_claim, self.schedule.next_due(), self.batcher.next_walk())
+            wake_at = min(self.schedule.next_due(), self.batcher.next_walk())
             self._wake.clear()
+            if wake_at == math.inf:
+                await self._wake.wait()
+                continue
             with contextlib.suppress(TimeoutError):
                 async with self.clock.timeout(wake_at - self.clock.monotonic()):
                     await self._wake.wait()
@@ -191,42 +206,48 @@ class Tracker:
                 await self.store.release(self.options.holder, names)
 
     async def _claim(self) -> None:
-        """Renew this replica's leases and take free operations, up to its share."""
+        """Renew this replica's leases and take free operations, up to its share; hand
+        what it holds beyond its share to the others."""
         options = self.options
-        held = set(self.schedule.names())
-        limit = await self._share()
+        limit, surplus = await self._share()
         try:
             records = await self.store.claim(options.holder, options.lease_seconds, limit)
         except LroError as exc:
             _log.warning("claiming operations failed: %s", exc)
             return
         claimed = {r.name for r in records}
-        # Over its share: what it held, did not renew and is not polling right now goes to
-        # the others at once (they take it at their next claim) instead of when the lease
-        # runs out. One being polled keeps its lease until then: never two trackers at once.
-        surplus = self.schedule.idle(sorted(held - claimed))
-        if surplus and limit < options.claim_limit:
-            _log.info("handing %d operations to other replicas", len(surplus))
-            with contextlib.suppress(LroError):
-                await self.store.release(options.holder, surplus)
+        # Handed over at once (the others take them at their next claim), but never one
+        # being polled right now: never two replicas polling one operation.
+        released = self.schedule.idle(sorted(claimed))[:surplus]
+        if released:
+            _log.info("handing %d operations to other replicas", len(released))
+            try:
+                await self.store.release(options.holder, released)
+            except LroError as exc:
+                _log.warning("handing operations over failed: %s", exc)
+            else:
+                claimed.difference_update(released)
+                records = [r for r in records if r.name in claimed]
         self.schedule.keep_only(claimed)
         self.batcher.prune()
         self.batcher.note(records)
 
-    async def _share(self) -> int:
-        """How many operations this replica claims: the unfinished ones divided evenly
-        among the replicas holding some (itself included), so that work started through
-        one replica, or left by one that died, spreads over the fleet.
+    async def _share(self) -> tuple[int, int]:
+        """How many operations to claim, and how many of its own to hand over.
 
-        Keeps up to 10% more than an even share before handing any back, so that shares do
-        not churn; takes free ones only up to the even share.
+        The unfinished operations are divided evenly among the replicas holding some
+        (itself included), so that work started through one replica, or left by ones that
+        died, spreads over the fleet. A replica renews every lease it holds (one it is
+        polling must stay its own), takes free operations up to its even share, and hands
+        back what it holds beyond the even share plus 10% (the slack keeps shares from
+        churning).
         """
         options = self.options
         try:
             holders = await self.store.lease_holders()
         except LroError as exc:
             _log.warning("reading the fleet's leases failed: %s", exc)
-            return options.claim_limit
+            return options.claim_limit, 0
         replicas = {
             holder: count
             for holder, count in holders.items()
@@ -236,8 +257,10 @@ class Tracker:
         shared = sum(replicas.values()) + holders.get("", 0)
         even = -(-shared // len(replicas))  # rounded up
         keep = even + max(1, even // 10)
-        share = mine if even < mine <= keep else even
-        return max(1, min(options.claim_limit, share))
+        # Room for operations started here since the count was read: all are renewed.
+        margin = max(8, even // 20)
+        limit = min(options.claim_limit, max(mine, even) + margin)
+        return limit, mine - even if mine > keep else 0
 
     async def _poll_guarded(self, group: PollGroup) -> None:
         names = group.names

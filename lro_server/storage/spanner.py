@@ -127,6 +127,11 @@ class SpannerStore:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="spanner"
         )
+        # Leases (claim, release, lease_holders) run on a thread of their own: behind a
+        # queue of reads and writes on the pool a renewal could come after the lease ran out.
+        self._leases = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="spanner-leases"
+        )
         self._closed = False
 
     # --- the OperationStore port -------------------------------------------------------
@@ -203,18 +208,19 @@ class SpannerStore:
             return []
         now = to_micros(self._clock.now())
         expire = now + round(lease_seconds * 1_000_000)
-        claimed = await self._run(self._claim, holder, now, expire, limit)
+        claimed = await self._run(self._claim, holder, now, expire, limit, pool=self._leases)
         claimed.sort(key=lambda r: (r.create_time_us, r.name))
         return claimed
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
         if names:
-            await self._run(self._release, holder, list(names))
+            await self._run(self._release, holder, list(names), pool=self._leases)
 
     async def lease_holders(self) -> dict[str, int]:
         """Unfinished operations by live lease holder ("" for nobody); see the port."""
-        return await self._run(self._lease_holders, to_micros(self._clock.now()))
+        now = to_micros(self._clock.now())
+        return await self._run(self._lease_holders, now, pool=self._leases)
 
     async def ping(self) -> None:
         """Read the table once within the ping's deadline; raise Unavailable if that fails."""
@@ -233,12 +239,19 @@ class SpannerStore:
         """
         if not self._closed:
             self._closed = True
-            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+            for pool in (self._executor, self._leases):
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     # --- work done on the pool's threads -------------------------------------------------
 
-    async def _run(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        """Run ``fn(*args)`` on the pool, with Spanner errors translated.
+    async def _run(
+        self,
+        fn: Callable[..., _T],
+        /,
+        *args: Any,
+        pool: concurrent.futures.Executor | None = None,
+    ) -> _T:
+        """Run ``fn(*args)`` on the pool (or ``pool``), with Spanner errors translated.
 
         A call unanswered by its deadline fails with Unavailable, even where the client
         library would go on retrying (the session pool's check of a session does, for 30 s).
@@ -249,7 +262,7 @@ class SpannerStore:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._timeout):
-                return await loop.run_in_executor(self._executor, call)
+                return await loop.run_in_executor(pool or self._executor, call)
         except TimeoutError as exc:
             raise Unavailable(
                 f"Spanner ({self.url.database_path}) did not answer within {self._timeout:g}s"
