@@ -264,14 +264,13 @@ class Metrics:
             ("front", "method"),
             LATENCY_BUCKETS,
         )
-        self.operations_created = Counter(
-            "lro_operations_created", "Operations created, by family.", ["family"], registry=r
+        self.operations_created = CounterTally(
+            "lro_operations_created", "Operations created, by family.", ("family",)
         )
-        self.operations_finished = Counter(
+        self.operations_finished = CounterTally(
             "lro_operations_finished",
             "Operations finished by this replica, by family and canonical code (OK: success).",
-            ["family", "code"],
-            registry=r,
+            ("family", "code"),
         )
         self.databricks_calls = CounterTally(
             "lro_databricks_calls",
@@ -326,6 +325,8 @@ class Metrics:
         for tally in (
             self.rpc_requests,
             self.rpc_duration,
+            self.operations_created,
+            self.operations_finished,
             self.databricks_calls,
             self.databricks_duration,
             self.store_duration,
@@ -375,10 +376,10 @@ class Metrics:
         if record is None:
             return
         if record.version == 1:
-            self.operations_created.labels(family_of(record)).inc()
+            self.operations_created.slot(family_of(record)).n += 1
         if record.done:
             code = record.error_code or 0
-            self.operations_finished.labels(family_of(record), _code_name(code)).inc()
+            self.operations_finished.slot(family_of(record), _code_name(code)).n += 1
 
 
 def _code_name(code: int) -> str:
