@@ -132,6 +132,9 @@ def run(runs: int, lease: float, window: float) -> dict[str, Any]:
             try:
                 took = asyncio.run(_start([s.grpc_target for s in servers], job, runs))
                 shares, settle = _settled(url, names, runs, timeout=6 * lease)
+                if sum(shares.values()) < runs:  # say why in the output
+                    for name, server in zip(names, servers, strict=True):
+                        print(f"--- {name} (alive: {server.alive()})\n{server.log_tail(20)}")
                 lists = sim.calls("jobs/runs/list")
                 time.sleep(window)
                 list_calls = sim.calls("jobs/runs/list") - lists

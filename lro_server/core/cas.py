@@ -18,6 +18,9 @@ from lro_server.core.store import OperationStore
 
 #: Writes tried before giving up with Aborted (each loss means somebody else wrote).
 CAS_ATTEMPTS = 20
+#: Most records one batched write (one transaction) carries: a transaction of thousands of
+#: rows holds its locks long (Spanner) and is more likely to lose to a concurrent writer.
+BATCH_ROWS = 100
 
 #: A change: the record to write given the stored one, or None to write nothing.
 Change = Callable[[OperationRecord], OperationRecord | None]
@@ -89,10 +92,11 @@ async def compare_and_set_many(
     *,
     attempts: int = CAS_ATTEMPTS,
 ) -> list[OperationRecord | LroError]:
-    """:func:`compare_and_set` of many records, their first writes in one transaction.
+    """:func:`compare_and_set` of many records, their first writes in one transaction per
+    :data:`BATCH_ROWS` records.
 
     Each change is applied to the record as the caller read it (``current``) and the
-    records to write go to the store as one batch (``update_many``). A row that lost its
+    records to write go to the store in batches (``update_many``). A row that lost its
     race is re-read and written alone with :func:`compare_and_set` (the change decides
     again on the winner's record), so the batch is the fast path and never weakens
     compare-and-set.
@@ -125,7 +129,9 @@ async def compare_and_set_many(
             results.append(record)  # replaced below
             batch.append(changed)
             slots.append(index)
-    written = await store.update_many(batch) if batch else []
+    written: list[OperationRecord | LroError] = []
+    for start in range(0, len(batch), BATCH_ROWS):
+        written += await store.update_many(batch[start : start + BATCH_ROWS])
     for index, outcome in zip(slots, written, strict=True):
         results[index] = outcome
         if isinstance(outcome, Aborted | OperationDone):

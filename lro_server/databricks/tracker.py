@@ -284,22 +284,31 @@ class Tracker:
     async def _poll_many(self, names: list[str]) -> None:
         """Poll one family's operations together (the first ones are due, the rest along)."""
         records: list[OperationRecord] = []
-        for name in names:
-            try:
-                record = await self.store.get(name)
-            except NotFound:
-                self.schedule.drop(name)
-                continue
-            if record.done:
-                self.schedule.drop(name)
-            else:
-                records.append(record)
+        # Read a few at a time: against a network store (Spanner) each read is a round
+        # trip, and a walk may cover thousands of operations.
+        step = max(1, self.options.concurrency // 2)
+        for start in range(0, len(names), step):
+            chunk = names[start : start + step]
+            read = await asyncio.gather(*(self._unfinished(name) for name in chunk))
+            records.extend(record for record in read if record is not None)
         self.batcher.note(records)
         plan = await self.batcher.plan(self.dbx, names, records, self.poller.needs_attention)
         await self.poller.settle_many(plan.settle)
         for name in plan.later:
             self.schedule.backoff(name, changed=False)
         await self._each(plan.individual)
+
+    async def _unfinished(self, name: str) -> OperationRecord | None:
+        """The record of ``name`` to poll, or None (deleted or done: no longer tracked)."""
+        try:
+            record = await self.store.get(name)
+        except NotFound:
+            self.schedule.drop(name)
+            return None
+        if record.done:
+            self.schedule.drop(name)
+            return None
+        return record
 
     async def _each(self, names: list[str]) -> None:
         limit = max(1, self.options.concurrency)
