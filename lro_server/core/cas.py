@@ -20,7 +20,7 @@ from lro_server.core.store import OperationStore
 CAS_ATTEMPTS = 20
 #: Most records one batched write (one transaction) carries: a transaction of thousands of
 #: rows holds its locks long (Spanner) and is more likely to lose to a concurrent writer.
-BATCH_ROWS = 100
+BATCH_ROWS = 50
 
 #: A change: the record to write given the stored one, or None to write nothing.
 Change = Callable[[OperationRecord], OperationRecord | None]

@@ -34,6 +34,7 @@ class MeasuredStore:
             for m in (
                 "create",
                 "get",
+                "get_many",
                 "list",
                 "update",
                 "update_many",
@@ -89,6 +90,10 @@ class MeasuredStore:
             raise
         finally:
             self._timers["get"].add(time.perf_counter() - started)
+
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """See OperationStore.get_many."""
+        return await self._timed("get_many", lambda: self.inner.get_many(names))
 
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""

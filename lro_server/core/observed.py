@@ -50,6 +50,10 @@ class ObservedStore:
             self._changed(stored.name, stored)
         return stored, created
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """See OperationStore.get_many."""
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
         return await self.inner.list(query)

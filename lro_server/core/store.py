@@ -69,6 +69,11 @@ class OperationStore(Protocol):
         """Return the record (strong read), or raise NotFound."""
         ...
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """The records of ``names`` (strong reads, in one round trip where the backend can),
+        in order; None for a name with no record."""
+        ...
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` records matching the query, in listing order."""
         ...

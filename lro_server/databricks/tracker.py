@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from lro_server.core import lifecycle
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import LroError, NotFound, Unavailable
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
@@ -32,6 +32,9 @@ from lro_server.databricks.tracker_state import Schedule, TrackerOptions
 from lro_server.databricks.work import Work
 
 _log = logging.getLogger(__name__)
+
+#: Most records a walk reads in one store call.
+READ_BATCH = 500
 
 
 class Tracker:
@@ -284,31 +287,21 @@ class Tracker:
     async def _poll_many(self, names: list[str]) -> None:
         """Poll one family's operations together (the first ones are due, the rest along)."""
         records: list[OperationRecord] = []
-        # Read a few at a time: against a network store (Spanner) each read is a round
-        # trip, and a walk may cover thousands of operations.
-        step = max(1, self.options.concurrency // 2)
-        for start in range(0, len(names), step):
-            chunk = names[start : start + step]
-            read = await asyncio.gather(*(self._unfinished(name) for name in chunk))
-            records.extend(record for record in read if record is not None)
+        # One read of many records (against Spanner a round trip each would cost the walk
+        # thousands of them), a few hundred at a time.
+        for start in range(0, len(names), READ_BATCH):
+            chunk = names[start : start + READ_BATCH]
+            for name, record in zip(chunk, await self.store.get_many(chunk), strict=True):
+                if record is None or record.done:  # deleted or done: no longer tracked
+                    self.schedule.drop(name)
+                else:
+                    records.append(record)
         self.batcher.note(records)
         plan = await self.batcher.plan(self.dbx, names, records, self.poller.needs_attention)
         await self.poller.settle_many(plan.settle)
         for name in plan.later:
             self.schedule.backoff(name, changed=False)
         await self._each(plan.individual)
-
-    async def _unfinished(self, name: str) -> OperationRecord | None:
-        """The record of ``name`` to poll, or None (deleted or done: no longer tracked)."""
-        try:
-            record = await self.store.get(name)
-        except NotFound:
-            self.schedule.drop(name)
-            return None
-        if record.done:
-            self.schedule.drop(name)
-            return None
-        return record
 
     async def _each(self, names: list[str]) -> None:
         limit = max(1, self.options.concurrency)

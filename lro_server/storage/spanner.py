@@ -150,6 +150,12 @@ class SpannerStore:
         """Return the stored record (strong read), or raise NotFound."""
         return await self._run(self._get, name)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """The stored records (None where missing), in one strong read of all the keys."""
+        if not names:
+            return []
+        return await self._run(self._get_many, list(names))
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
@@ -328,6 +334,13 @@ class SpannerStore:
         if not rows:
             raise not_found(name)
         return record_from_row(rows[0])
+
+    def _get_many(self, names: builtins.list[str]) -> builtins.list[OperationRecord | None]:
+        keys = _KeySet(keys=[[name] for name in dict.fromkeys(names)])
+        with self._db.snapshot() as snapshot:
+            rows = snapshot.read(TABLE, COLUMNS, keys, timeout=self._timeout)
+            found = {record.name: record for record in map(record_from_row, rows)}
+        return [found.get(name) for name in names]
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
         with self._db.snapshot() as snapshot:

@@ -53,6 +53,7 @@ from lro_server.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     LroError,
+    NotFound,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
@@ -66,6 +67,7 @@ from lro_server.storage.sqlite_version import DataVersion
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
 _Results = list[OperationRecord | LroError]
+_Found = list[OperationRecord | None]
 _T = TypeVar("_T")
 
 #: URL scheme of this backend.
@@ -164,6 +166,10 @@ class SqliteStore:
                 raise translate(exc) from exc
             busy = exc
         return await self._when_free(busy, self._get, name)
+
+    async def get_many(self, names: Sequence[str]) -> _Found:
+        """The stored records (None where missing): point reads, most from the read cache."""
+        return await self._attempt(self._get_many, names)
 
     async def list(self, query: ListQuery) -> _Records:
         """Return up to ``query.limit`` matching records, newest first."""
@@ -271,6 +277,15 @@ class SqliteStore:
         record = schema.record_from_row(row)
         self.read_cache.put(record, _row_size(row))
         return record
+
+    def _get_many(self, names: Sequence[str]) -> _Found:
+        found: _Found = []
+        for name in names:
+            try:
+                found.append(self._get(name))
+            except NotFound:  # this attempt reads the rest all the same
+                found.append(None)
+        return found
 
     def _list(self, sql: str, params: dict[str, Any]) -> _Records:
         rows = self._connection().execute(sql, params)

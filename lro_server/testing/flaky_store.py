@@ -106,6 +106,12 @@ class FlakyStore:
             raise self._error("get")
         return await self.inner.get(name)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """See OperationStore.get_many."""
+        if self._draw("get_many"):
+            raise self._error("get_many")
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
         if self._draw("list"):

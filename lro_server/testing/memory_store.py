@@ -114,6 +114,13 @@ class MemoryStore:
             raise not_found(name)
         return _record(entry)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """Copies of the stored records (None where missing), read under one hold of the lock."""
+        self._check_open()
+        with self.data.lock:
+            entries = [self.data.entries.get(name) for name in names]
+        return [None if entry is None else _record(entry) for entry in entries]
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` matching records, newest first."""
         self._check_open()

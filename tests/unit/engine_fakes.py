@@ -173,6 +173,9 @@ class MeddlingStore:
     async def get(self, name: str) -> OperationRecord:
         return await self.inner.get(name)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         return await self.inner.list(query)
 
