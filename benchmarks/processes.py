@@ -86,7 +86,10 @@ class ServerProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the server's stderr."""
-        text = Path(self._log.name).read_text(errors="replace")
+        try:
+            text = Path(self._log.name).read_text(errors="replace")
+        except FileNotFoundError:  # stopped: its log is gone
+            return ""
         return "\n".join(text.splitlines()[-lines:])
 
     def measured(self, run: Callable[[], LoadResult]) -> LoadResult:

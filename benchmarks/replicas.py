@@ -1,14 +1,15 @@
-"""Four replicas on the Cloud Spanner emulator sharing 2,000 tracked runs, then two killed.
+"""Four replicas on the Cloud Spanner emulator sharing tracked runs, then two killed.
 
 A Databricks simulator (its own process, real clock, runs held RUNNING) and four server
-replicas (their own processes, one Spanner emulator database) track 2,000 job runs started
+replicas (their own processes, one Spanner emulator database) track job runs started
 through gRPC unevenly, as sticky client connections do: 70% through the first replica,
-10% through each other. Reported:
+10% through each other, 8 in flight (the emulator runs one read-write transaction at a
+time and aborts the others, which then retry: far below what Cloud Spanner takes). Reported:
 
 1. **Shares**: the runs each replica holds a live lease on, once the claims settled
    (target: 25% ± 10 points each).
 2. **List calls**: runs/list calls per poll cadence (the replicas poll every 2 s), against
-   the pages one walk of the list takes (2,000 runs / 25 a page). Each replica walks the
+   the pages one walk of the list takes (runs / 25 a page). Each replica walks the
    whole list for its own runs (the list cannot be filtered by lease), so the calls grow
    with the number of replicas: the table says by how much.
 3. **Handover**: ``kill -9`` of two replicas; seconds until every run they held is leased
@@ -17,8 +18,9 @@ through gRPC unevenly, as sticky client connections do: 70% through the first re
 
 Usage::
 
-    python benchmarks/replicas.py           # 2,000 runs, lease 15 s
-    python benchmarks/replicas.py --quick   # 200 runs, lease 10 s
+    python benchmarks/replicas.py             # 200 runs, lease 10 s, polls every 2 s
+    python benchmarks/replicas.py --quick     # 100 runs
+    python benchmarks/replicas.py --runs 2000 # more than the emulator sustains (see RUN)
 """
 
 from __future__ import annotations
@@ -48,14 +50,19 @@ RUN_NOW = "/lro.databricks.v1.Jobs/RunNow"
 REPLICAS = 4
 #: Shares of the starts going through each replica (sticky connections).
 START_SHARES = (0.7, 0.1, 0.1, 0.1)
-#: Poll cadence of the replicas (first poll 1 s, then every 2 s).
-CADENCE = 2.0
+#: Runs, lease s, poll cadence s and window s of a full run. 2,000 runs (the size asked of
+#: this benchmark) are more than the emulator sustains under four writers: it runs one
+#: read-write transaction at a time and aborts the others, which retry; past ~500 runs
+#: claims and writes time out and leases lapse (docs/performance.md has the figures).
+RUN = (200, 10.0, 2.0, 20.0)
+#: Starts in flight at once (the emulator runs one read-write transaction at a time).
+IN_FLIGHT = 8
 #: Runs per runs/list page.
 PAGE = 25
 
 
 async def _start(targets: list[str], job_id: int, runs: int) -> float:
-    """Start ``runs`` runs spread over ``targets`` by START_SHARES, 32 in flight."""
+    """Start ``runs`` runs spread over ``targets`` by START_SHARES, IN_FLIGHT at a time."""
     request = jobs_pb2.RunNowRequest(job_id=job_id).SerializeToString()
     plan = [
         target
@@ -63,7 +70,7 @@ async def _start(targets: list[str], job_id: int, runs: int) -> float:
         for _ in range(round(runs * share))
     ]
     channels = {t: grpc.aio.insecure_channel(t) for t in targets}
-    slots = asyncio.Semaphore(32)
+    slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def one(target: str) -> None:
         async with slots:
@@ -89,7 +96,9 @@ def _holders(url: str) -> dict[str, int]:
     return asyncio.run(read())
 
 
-def _settled(url: str, names: list[str], runs: int, timeout: float) -> tuple[dict[str, int], float]:
+def _settled(
+    url: str, names: list[str], runs: int, cadence: float, timeout: float
+) -> tuple[dict[str, int], float]:
     """Poll the leases until every run is held and no share moved for a cadence."""
     began = time.monotonic()
     last: dict[str, int] = {}
@@ -101,10 +110,10 @@ def _settled(url: str, names: list[str], runs: int, timeout: float) -> tuple[dic
         if time.monotonic() - began > timeout:
             return held, time.monotonic() - began
         last = held
-        time.sleep(CADENCE)
+        time.sleep(cadence)
 
 
-def run(runs: int, lease: float, window: float) -> dict[str, Any]:
+def run(runs: int, lease: float, cadence: float, window: float) -> dict[str, Any]:
     """Measure; returns the JSON-ready results."""
     emulator = SpannerEmulator(find_emulator_binary())
     emulator.start()
@@ -123,18 +132,18 @@ def run(runs: int, lease: float, window: float) -> dict[str, Any]:
                     replica_id=name,
                     lease_seconds=lease,
                     first_poll_seconds=1.0,
-                    poll_interval_seconds=CADENCE,
-                    max_poll_interval_seconds=CADENCE,
+                    poll_interval_seconds=cadence,
+                    max_poll_interval_seconds=cadence,
                     databricks={"host": sim.url, "token": "bench", "requests_per_second": 100.0},
                 ).start()
                 for name in names
             ]
             try:
                 took = asyncio.run(_start([s.grpc_target for s in servers], job, runs))
-                shares, settle = _settled(url, names, runs, timeout=6 * lease)
-                if sum(shares.values()) < runs:  # say why in the output
-                    for name, server in zip(names, servers, strict=True):
-                        print(f"--- {name} (alive: {server.alive()})\n{server.log_tail(20)}")
+                # Claims run every third of a lease: give them a few rounds to settle.
+                time.sleep(lease)
+                shares, settle = _settled(url, names, runs, cadence, timeout=6 * lease)
+                settle += lease
                 lists = sim.calls("jobs/runs/list")
                 time.sleep(window)
                 list_calls = sim.calls("jobs/runs/list") - lists
@@ -151,6 +160,9 @@ def run(runs: int, lease: float, window: float) -> dict[str, Any]:
                         survivors = {n: holders.get(n, 0) for n in names[:2]}
                         break
                     time.sleep(0.25)
+                if handover is None or not all(0.15 <= shares[n] / runs <= 0.35 for n in names):
+                    for name, server in zip(names, servers, strict=True):  # say why
+                        print(f"--- {name} (alive: {server.alive()})\n{server.log_tail(15)}")
                 tokens = collections.Counter(
                     e["attrs"].get("idempotency_token")
                     for e in sim.get("/_sim/created?kind=runs")["entities"]
@@ -162,12 +174,13 @@ def run(runs: int, lease: float, window: float) -> dict[str, Any]:
     finally:
         emulator.stop()
     pages = -(-runs // PAGE)
-    cadences = window / CADENCE
+    cadences = window / cadence
     return {
         "runs": runs,
         "replicas": REPLICAS,
         "start_shares": START_SHARES,
         "lease_seconds": lease,
+        "cadence_seconds": cadence,
         "starts_seconds": round(took, 1),
         "settle_seconds": round(settle, 1),
         "shares": {n: round(shares[n] / runs, 3) for n in names},
@@ -194,7 +207,8 @@ def render(r: dict[str, Any]) -> str:
          for n, s in zip(r["shares"], r["start_shares"], strict=True)],
     )  # fmt: skip
     fleet = table(
-        ["runs", "list calls per 2 s cadence", "pages per walk", "walks per cadence",
+        ["runs", f"list calls per {r['cadence_seconds']:g} s cadence", "pages per walk",
+         "walks per cadence",
          "handover s", "lease s", "runs started", "started twice"],
         [[r["runs"], r["list_calls_per_cadence"], r["pages_per_walk"], r["walks_per_cadence"],
           r["handover_seconds"], r["lease_seconds"], r["runs_started"], r["started_twice"]]],
@@ -209,15 +223,16 @@ def render(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 runs, lease 10 s")
+    parser.add_argument("--quick", action="store_true", help="100 runs")
+    parser.add_argument("--runs", type=int, default=None, help="runs to track (default 200)")
     args = parser.parse_args(argv)
-    runs, lease, window = (200, 10.0, 6.0) if args.quick else (2000, 15.0, 30.0)
+    runs, lease, cadence, window = (100, 10.0, 2.0, 6.0) if args.quick else RUN
     try:
         find_emulator_binary()
     except EmulatorNotFoundError as exc:
         print(f"skipped: {exc}")
         return {"skipped": str(exc)}
-    result = run(runs, lease, window)
+    result = run(args.runs or runs, lease, cadence, window)
     result["revision"] = git_revision()
     print(render(result))
     print(f"wrote {write_result('replicas', result)}")
