@@ -99,7 +99,7 @@ def measure(runs: int, interval: str, scale: float, window: float) -> dict[str, 
             lists, gets = _polls(sim)
             time.sleep(window)
             lists_after, gets_after = _polls(sim)
-            tracked = server.command("stats")["tracked"]
+            tracked = server.command("stats").get("tracked")
     per_minute = 60.0 / (window * scale)  # window calls → calls per (unscaled) minute
     calls = (lists_after - lists) + (gets_after - gets)
     per_run = calls * per_minute / runs
