@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from lro_server.core.errors import FailedPrecondition, InvalidArgument
+from lro_server.core.labels import NO_KEYS, SearchKeys
 from lro_server.core.record import OperationRecord, check_sizes
 
 #: Format marker of the column as written now.
@@ -40,6 +42,9 @@ class WorkFields:
     cancel_requested: bool = False
     traceparent: str = ""
     payload: str = "{}"
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    keys: SearchKeys = NO_KEYS
+    hint_us: int = 0
 
 
 def writable_work(record: OperationRecord) -> str:
@@ -55,16 +60,22 @@ def writable_work(record: OperationRecord) -> str:
         raise InvalidArgument(f"payload is not JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise InvalidArgument("payload must be a JSON object")
-    header = json.dumps(
-        {
-            "v": VERSION,
-            "family": record.family,
-            "deadline_us": record.deadline_us,
-            "cancel_requested": record.cancel_requested,
-            "traceparent": record.traceparent,
-        },
-        separators=(",", ":"),
-    )
+    fields: dict[str, Any] = {
+        "v": VERSION,
+        "family": record.family,
+        "deadline_us": record.deadline_us,
+        "cancel_requested": record.cancel_requested,
+        "traceparent": record.traceparent,
+    }
+    # Written only when set, so most rows keep the short header.
+    if record.labels:
+        fields["labels"] = dict(record.labels)
+    keys = record.keys.to_json()
+    if keys:
+        fields["keys"] = keys
+    if record.hint_us:
+        fields["hint_us"] = record.hint_us
+    header = json.dumps(fields, separators=(",", ":"))
     work = f"{header[:-1]}{_PAYLOAD_KEY}{record.payload}}}"
     check_sizes(record, work)
     return work
@@ -100,6 +111,9 @@ def work_fields(text: str) -> dict[str, Any]:
         "cancel_requested": fields.cancel_requested,
         "traceparent": fields.traceparent,
         "payload": fields.payload,
+        "labels": fields.labels,
+        "keys": fields.keys,
+        "hint_us": fields.hint_us,
     }
 
 
@@ -110,4 +124,7 @@ def _fields(document: dict[str, Any], payload: str) -> WorkFields:
         cancel_requested=bool(document.get("cancel_requested")),
         traceparent=str(document.get("traceparent") or ""),
         payload=payload,
+        labels={str(k): str(v) for k, v in (document.get("labels") or {}).items()},
+        keys=SearchKeys.from_json(document.get("keys") or {}),
+        hint_us=int(document.get("hint_us") or 0),
     )

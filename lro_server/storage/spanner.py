@@ -49,8 +49,9 @@ from lro_server.core.errors import (
     InvalidArgument,
     Unavailable,
 )
+from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_client import (
     SpannerUrl,
@@ -58,13 +59,20 @@ from lro_server.storage.spanner_client import (
     parse_spanner_url,
     translated,
 )
-from lro_server.storage.spanner_schema import DEFAULT_RETENTION_DAYS, TABLE, migrate
+from lro_server.storage.spanner_schema import (
+    DEFAULT_RETENTION_DAYS,
+    LABELS_TABLE,
+    TABLE,
+    migrate,
+)
 from lro_server.storage.spanner_sql import (
     BY_REQUEST,
     CLAIMABLE,
     COLUMNS,
     DELETE,
+    EXPIRED,
     INSERT_COLUMNS,
+    LABEL_COLUMNS,
     LEASE,
     PING,
     RELEASE,
@@ -72,6 +80,7 @@ from lro_server.storage.spanner_sql import (
     UPDATE_TYPES,
     encode_bytes,
     insert_values,
+    label_rows,
     list_query,
     param_types_of,
     record_from_row,
@@ -161,8 +170,16 @@ class SpannerStore:
         return await self._run(self._update, record, work, now)
 
     async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+        """Forget the record (its labels go with it: ON DELETE CASCADE), or raise NotFound."""
         await self._run(self._delete, name)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {"before": before_us, "after_us": after_us, "after_name": after_name}
+        return await self._run(self._query, EXPIRED, {**params, "limit": limit})
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -243,6 +260,8 @@ class SpannerStore:
                 if found is not None:
                     return found
             txn.insert(TABLE, INSERT_COLUMNS, [insert_values(record, work)])
+            if record.labels:
+                txn.insert(LABELS_TABLE, LABEL_COLUMNS, label_rows(record))
             return None
 
         try:
@@ -302,6 +321,7 @@ class SpannerStore:
             "checkpoint": encode_bytes(record.checkpoint),
             "name": record.name,
             "version": record.version,
+            **{column: record.keys.column(column) for column in KEY_COLUMNS},
         }
         # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
         sql = UPDATE.format(

@@ -53,7 +53,7 @@ from lro_server.core.errors import (
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -172,6 +172,11 @@ class SqliteStore:
                 raise AlreadyExists(
                     f"operation {record.name} already exists", metadata={"name": record.name}
                 ) from exc
+            if record.labels:
+                conn.execute(
+                    schema.INSERT_LABELS,
+                    {"name": record.name, "now": now, "labels": json.dumps(dict(record.labels))},
+                )
         return record, True
 
     async def get(self, name: str) -> OperationRecord:
@@ -239,10 +244,24 @@ class SqliteStore:
     async def delete(self, name: str) -> None:
         """Forget the record, or raise NotFound."""
         self.read_cache.discard(name)
-        with _translated():
-            deleted = self._connection().execute(schema.DELETE, (name,)).rowcount
+        with _translated(), self._write() as conn:
+            deleted = conn.execute(schema.DELETE, (name,)).rowcount
+            conn.execute(schema.DELETE_LABELS, (name,))
         if deleted == 0:
             raise not_found(name)
+
+    async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {
+            "before": before_us,
+            "after_us": after_us,
+            "after_name": after_name,
+            "limit": limit,
+        }
+        with _translated():
+            rows = self._connection().execute(schema.EXPIRED, params).fetchall()
+        return [schema.record_from_row(row) for row in rows]
 
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.

@@ -18,11 +18,12 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lro_server.core.filter_ast import And, Compare, Expr, FieldType, Has, Not, Op, Or
+from lro_server.core.filter_ast import And, Compare, Expr, FieldSpec, FieldType, Has, Not, Op, Or
+from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.record import OperationRecord
 
-#: A comparable value of a filterable column (None: unset).
-Value = bool | int | str | None
+#: A comparable value of a filterable column (None: unset); ``labels`` holds the map.
+Value = bool | int | str | None | Mapping[str, str]
 
 # Operands are of one type (the parser checks the literal against the field's type).
 _OPS: dict[Op, Callable[[Any, Any], Any]] = {
@@ -58,15 +59,28 @@ def filter_row(record: OperationRecord) -> dict[str, Value]:
         "error_code": record.error_code,
         "create_time_us": record.create_time_us,
         "update_time_us": record.update_time_us,
+        **{column: record.keys.column(column) for column in KEY_COLUMNS},
+        "labels": dict(record.labels),
     }
+
+
+def _actual(spec: FieldSpec, row: Mapping[str, Value]) -> bool | int | str | None:
+    """The value a leaf tests: the column, or for ``labels.<key>`` that label (None when
+    the operation has no such label)."""
+    value = row[spec.column]
+    if spec.label:
+        assert isinstance(value, Mapping)
+        return value.get(spec.label)
+    assert not isinstance(value, Mapping)
+    return value
 
 
 def _matches(expr: Expr, row: Mapping[str, Value]) -> bool:
     match expr:
         case Compare():
-            return _compare(expr, row[expr.field.column])
+            return _compare(expr, _actual(expr.field, row))
         case Has(field=spec, value=value):
-            actual = row[spec.column]
+            actual = _actual(spec, row)
             if actual is None:
                 return False
             if value is None:  # field:* -- present; an empty string counts as absent
