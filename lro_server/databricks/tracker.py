@@ -74,10 +74,12 @@ class Tracker:
 
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """Stamp a new record: initial metadata and this replica's lease."""
-        metadata = self.poller.family(record).initial_metadata(Work.of(record))
+        work = Work.of(record)
+        metadata = self.poller.family(record).initial_metadata(work)
         record = lifecycle.with_metadata(record, metadata)
         return dataclasses.replace(
             record,
+            keys=work.search_keys(),
             lease_holder=self.options.holder,
             lease_expire_us=record.create_time_us + int(self.options.lease_seconds * 1e6),
         )

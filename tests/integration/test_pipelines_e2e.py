@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from family_helpers import (
     SETTLE,
     assert_cancelled,
@@ -64,17 +65,34 @@ def test_start_update_success(sim, pipelines, operations, pipeline_id):
     assert update.pipeline_url.endswith(f"/pipelines/{pipeline_id}/updates/{update.update_id}")
 
 
-def test_start_update_failure_takes_the_error_event(sim, pipelines, operations, pipeline_id):
-    sim.set_timeline("updates", "failed", pipeline_id=pipeline_id)
+def test_start_update_failure_says_why(sim, pipelines, operations, pipeline_id):
+    # The ERROR event's own text is generic ("Update 1a2b3c is FAILED."); the cause is in
+    # its exceptions, which is what the message and the details carry.
+    sim.set_timeline(
+        "updates",
+        [
+            {"state": "RUNNING", "seconds": 0.2},
+            {
+                "state": "FAILED",
+                "error_message": "Table or view not found: sales.orders_bronze",
+                "error_class": "org.apache.spark.sql.AnalysisException",
+            },
+        ],
+        pipeline_id=pipeline_id,
+    )
     op = pipelines.StartUpdate(pipelines_pb2.StartUpdateRequest(pipeline_id=pipeline_id))
     fut = _update_future(op, operations)
     metadata_when(fut, lambda m: m.update_id != "", "the update id")
     sim.advance(SETTLE)
     op = outcome(fut)
     assert op.error.code == 2
-    assert op.error.message == (
-        "Update failed: table 'sales' failed: AnalysisException: Table or view not found: raw.sales"
-    )
+    assert op.error.message == ("AnalysisException: Table or view not found: sales.orders_bronze")
+    debug = error_details_pb2.DebugInfo()
+    assert any(d.Unpack(debug) for d in op.error.details)
+    assert list(debug.stack_entries) == [op.error.message]
+    assert debug.detail == op.error.message
+    events = rest(sim)("GET", f"{API}/{pipeline_id}/events")["events"]
+    assert events[0]["message"].endswith("is FAILED.")
 
 
 def test_second_concurrent_update_is_refused(sim, pipelines, pipeline_id):
