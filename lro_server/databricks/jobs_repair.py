@@ -39,7 +39,8 @@ def termination_type(run: Mapping[str, Any]) -> str:
 
 def qualifies(work: Work, run: Mapping[str, Any], verdict: Verdict) -> bool:
     """Whether a finished run is repaired under the work's policy (never a cancellation,
-    a timeout of the operation, or a cancel the caller asked for)."""
+    a timeout of the operation, a cancel the caller asked for, or a run without a failed
+    task)."""
     policy = work.repair
     if policy is None or not verdict.done or verdict.succeeded:
         return False
@@ -47,6 +48,8 @@ def qualifies(work: Work, run: Mapping[str, Any], verdict: Verdict) -> bool:
         return False
     if sum(1 for a in work.repairs if a.repair_id) >= policy.max_repairs:
         return False
+    if not any(failed(task) for task in run.get("tasks") or []):
+        return False  # nothing to rerun (Databricks would refuse the repair)
     return not policy.termination_types or termination_type(run) in policy.termination_types
 
 

@@ -155,3 +155,27 @@ def test_stop_timeout(sim, pipelines, operations, pipeline_id):
     _running_update(sim, pipeline_id)
     request = pipelines_pb2.StopPipelineRequest(pipeline_id=pipeline_id, timeout=seconds(1))
     assert_timed_out(outcome(_stop_future(pipelines.Stop(request), operations)))
+
+
+def test_track_update_follows_an_update_started_elsewhere(sim, pipelines, operations, pipeline_id):
+    sim.set_timeline("updates", "hold", pipeline_id=pipeline_id)
+    update_id = rest(sim)("POST", f"{API}/{pipeline_id}/updates", body={})["update_id"]
+    sim.advance(1)
+    request = pipelines_pb2.TrackUpdateRequest(pipeline_id=pipeline_id, update_id=update_id)
+    op = pipelines.TrackUpdate(request)
+    assert pipelines.TrackUpdate(request).name == op.name  # tracked twice: one operation
+    fut = _update_future(op, operations)
+    metadata_when(fut, lambda m: m.state == "RUNNING", "the update running")
+    assert fut.metadata.update_id == update_id
+    updates = rest(sim)("GET", f"{API}/{pipeline_id}/updates")["updates"]
+    sim.finish("updates", update_id, "COMPLETED")
+    update = fut.result(timeout=30)
+    assert update.update_id == update_id and update.state == "COMPLETED"
+    assert len(rest(sim)("GET", f"{API}/{pipeline_id}/updates")["updates"]) == len(updates)
+
+
+def test_track_update_of_an_unknown_update_is_refused(pipelines, pipeline_id):
+    request = pipelines_pb2.TrackUpdateRequest(pipeline_id=pipeline_id, update_id="nope")
+    with pytest.raises(grpc.RpcError) as caught:
+        pipelines.TrackUpdate(request)
+    assert caught.value.code() != grpc.StatusCode.INTERNAL
