@@ -11,7 +11,6 @@ import pytest
 from family_helpers import SETTLE, future, manual_simulator, metadata_when, outcome, rest
 from google.api_core import exceptions
 from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.testing.databricks_sim import SimulatorThread

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from family_helpers import (
     SETTLE,
     assert_cancelled,
@@ -19,6 +18,7 @@ from family_helpers import (
     rest,
     seconds,
 )
+from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import pipelines_pb2, pipelines_pb2_grpc
 from lro_server.testing.databricks_sim import SimulatorThread
