@@ -35,6 +35,8 @@ def _exception_text(exception: Mapping[str, Any]) -> str:
     name = str(exception.get("class_name") or "").rsplit(".", 1)[-1]
     text = f"{name}: {message}" if name and message else message or name
     return text[:CAUSE_CHARS]
+
+
 #: Most list pages read per batch, as a share of the operations it serves.
 PAGES_PER_OPERATION = 0.25
 
