@@ -40,7 +40,15 @@ class Settings(BaseSettings):
         16, ge=1, le=256, description="Thread pool size for Spanner calls."
     )
     retention_days: int = Field(
-        30, ge=1, description="Days a done operation is kept before it is deleted."
+        30,
+        ge=1,
+        description="Days a done operation is kept before it is deleted (Spanner: its row "
+        "deletion policy; SQLite: the background sweep).",
+    )
+    purge_interval_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Interval of the sweep deleting expired done operations (SQLite store).",
     )
     # --- operations service ---
     default_page_size: int = Field(
@@ -86,6 +94,19 @@ class Settings(BaseSettings):
     )
     databricks_call_timeout_seconds: float = Field(
         60.0, gt=0, description="Retry budget of one Databricks call (the SDK's retry timeout)."
+    )
+    webhook_username: str = Field(
+        "",
+        description="User of the basic auth Databricks' webhook destination sends to "
+        "POST /databricks/webhooks/jobs (empty: webhook push off).",
+    )
+    webhook_password: str = Field(
+        "", description="Password of that basic auth (set both, or neither)."
+    )
+    webhook_destination_id: str = Field(
+        "",
+        description="Databricks notification destination attached (on_start, on_success, "
+        "on_failure) to the runs this server submits and the jobs it creates.",
     )
     # --- resume ---
     waiter: Literal["embedded", "workflows"] = Field(

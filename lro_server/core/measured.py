@@ -28,7 +28,17 @@ class MeasuredStore:
         # Children resolved once: .labels() costs a dict lookup and a lock per call.
         self._timers = {
             m: metrics.store_duration.labels(m)
-            for m in ("create", "get", "list", "update", "delete", "claim", "release", "ping")
+            for m in (
+                "create",
+                "get",
+                "list",
+                "update",
+                "delete",
+                "expired",
+                "claim",
+                "release",
+                "ping",
+            )
         }
 
     async def _timed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:

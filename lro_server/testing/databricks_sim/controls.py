@@ -87,6 +87,20 @@ class SimulatorControls:
             fields["task_message"] = task_message
         self.finish("runs", run_id, life_cycle_state, **fields)
 
+    def add_webhook_destination(
+        self, destination_id: str, url: str, *, username: str = "", password: str = ""
+    ) -> None:
+        """Configures a webhook notification destination (basic auth when ``username``)."""
+        from .webhooks import Destination
+
+        with self._world.lock:
+            self._world.webhooks.destinations[destination_id] = Destination(url, username, password)
+
+    def webhook_deliveries(self) -> list[Any]:
+        """Every webhook sent so far (:class:`~.webhooks.Delivery`), oldest first."""
+        with self._world.lock:
+            return list(self._world.webhooks.deliveries)
+
     def inject_fault(
         self,
         kind: FaultKind,

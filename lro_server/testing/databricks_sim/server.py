@@ -21,6 +21,7 @@ from .libraries import LibrariesFamily
 from .pipelines import PipelinesFamily
 from .routing import Handler, SimRequest
 from .warehouses import WarehousesFamily
+from .webhooks import WebhookDelivery
 from .world import CallRecord, Family, World
 
 __all__ = ["DatabricksSimulator"]
@@ -65,6 +66,8 @@ class DatabricksSimulator(SimulatorControls):
         self._require_token = require_token
         self._workspace_id = workspace_id
         self._world.families.extend(self._families())
+        self.webhooks = WebhookDelivery(self._world)
+        self._world.webhooks = self.webhooks
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -99,6 +102,7 @@ class DatabricksSimulator(SimulatorControls):
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
+        self.webhooks.start()
         # runner.addresses holds the bound (host, port) of each socket: port 0 is resolved.
         bound_port = int(runner.addresses[0][1]) if runner.addresses else port
         self._url = f"http://{host}:{bound_port}"
@@ -109,6 +113,7 @@ class DatabricksSimulator(SimulatorControls):
         """Stops serving (idempotent)."""
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self.webhooks.stop()
             await runner.cleanup()
 
     def app(self) -> web.Application:
