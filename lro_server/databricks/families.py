@@ -9,6 +9,7 @@ from lro_server.databricks.family import Family
 from lro_server.databricks.jobs import JobsFamily
 from lro_server.databricks.libraries import LibrariesFamily
 from lro_server.databricks.pipelines import PipelinesFamily
+from lro_server.databricks.statements import StatementsFamily
 from lro_server.databricks.warehouses import WarehousesFamily
 
 
@@ -27,5 +28,6 @@ def all_families(clock: Clock | None = None, webhook_destination: str = "") -> d
         LibrariesFamily(),
         PipelinesFamily(),
         WarehousesFamily(),
+        StatementsFamily(clock),
     ]
     return {family.name: family for family in families}

@@ -20,6 +20,7 @@ from .jobs import JobsFamily
 from .libraries import LibrariesFamily
 from .pipelines import PipelinesFamily
 from .routing import Handler, SimRequest
+from .statements import StatementsFamily
 from .warehouses import WarehousesFamily
 from .webhooks import WebhookDelivery
 from .world import CallRecord, Family, World
@@ -73,13 +74,15 @@ class DatabricksSimulator(SimulatorControls):
 
     def _families(self) -> list[Family]:
         clusters = ClustersFamily(self._world)
+        warehouses = WarehousesFamily(self._world)
         return [
             JobsFamily(self._world),
             clusters,
             CommandsFamily(self._world, clusters),
             LibrariesFamily(self._world, clusters),
             PipelinesFamily(self._world),
-            WarehousesFamily(self._world),
+            warehouses,
+            StatementsFamily(self._world, warehouses),
         ]
 
     @property
