@@ -1,7 +1,7 @@
 """Completion latency with and without webhook push: from a run's end to its operation done.
 
 Starts the Databricks simulator (real clock) and a real server (SQLite store) with the
-default poll intervals scaled down by ``--scale`` (5 s → 60 s backing off ×1.5, divided by
+default poll intervals scaled down by ``--scale`` (5 s → 60 s backing off by 1.5, divided by
 the scale), submits N runs that hold, lets their poll intervals back off for a while (as
 they do for any run longer than a minute), then ends them one after another and measures,
 for each, the time from ``finish_run`` to the operation read done. Once without push (the

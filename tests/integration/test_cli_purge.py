@@ -64,6 +64,7 @@ def _purge(store: str, older_than: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lro_server.cli.server", "purge", "--older-than", older_than,
          "--store", store],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
