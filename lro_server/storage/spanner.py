@@ -49,7 +49,9 @@ from lro_server.core.errors import (
     InvalidArgument,
     Unavailable,
 )
+from lro_server.core.filter_ast import Compare, label_equality
 from lro_server.core.labels import KEY_COLUMNS
+from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
@@ -81,12 +83,17 @@ from lro_server.storage.spanner_sql import (
     encode_bytes,
     insert_values,
     label_rows,
+    labeled_candidates,
+    labeled_rows,
     list_query,
     param_types_of,
     record_from_row,
 )
 
 __all__ = ["SpannerStore", "migrate", "open_spanner_store"]
+
+#: Entries of the label index read per round of a label-driven listing (at least a page).
+LABEL_BATCH = 100
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -153,8 +160,31 @@ class SpannerStore:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
+        label = label_equality(query.filter)
+        if label is not None:
+            return await self._run(self._labeled, query, label)
         sql, params = list_query(query)
         return await self._run(self._query, sql, params)
+
+    def _labeled(self, query: ListQuery, label: Compare) -> builtins.list[OperationRecord]:
+        """A listing driven by the label index: batches of its entries, newest first, each
+        read by key and filtered, until the page is full (a page read, not a scan)."""
+        found: builtins.list[OperationRecord] = []
+        after = query.after
+        batch = max(query.limit, LABEL_BATCH)
+        with self._db.snapshot(multi_use=True) as snapshot:
+            while len(found) < query.limit:
+                sql, params = labeled_candidates(label, after, batch)
+                candidates = self._rows(snapshot, sql, params)
+                if not candidates:
+                    break
+                sql, params = labeled_rows(query, [str(row[0]) for row in candidates])
+                found.extend(record_from_row(row) for row in self._rows(snapshot, sql, params))
+                key, create_us = candidates[-1]
+                after = Cursor(int(create_us), str(key))
+                if len(candidates) < batch:
+                    break
+        return found[: query.limit]
 
     async def update(self, record: OperationRecord) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result.

@@ -17,10 +17,10 @@ from google.longrunning import operations_pb2
 from lro_server.core.filter_ast import (
     Compare,
     key_equality,
-    label_equality,
     requires_unfinished,
 )
 from lro_server.core.labels import KEY_COLUMNS
+from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
@@ -157,14 +157,10 @@ _KEY_INDEXES = {
     "warehouse_id": "OperationsByWarehouseId",
     "pipeline_id": "OperationsByPipelineId",
 }
-# A filter requiring a label's value reads the label index and joins each operation.
-_LABELED = (
-    "SELECT o.key AS name, o.done, o.metadata_type, o.error_code,"
-    " o.job_id, o.run_id, o.cluster_id, o.warehouse_id, o.pipeline_id,"
-    " l.create_time_us AS label_create_time_us, {columns}"
-    " FROM OperationLabels@{{FORCE_INDEX=OperationLabelsByValue}} AS l"
-    " JOIN {table} AS o ON o.key = l.key"
-    " WHERE l.label_key = @label_key AND l.label_value = @label_value"
+# Operations read by primary key (the label index named them).
+_BY_KEY = (
+    "SELECT key AS name, done, metadata_type, error_code, job_id, run_id, cluster_id,"
+    " warehouse_id, pipeline_id, {columns} FROM {table} WHERE key IN UNNEST(@keys)"
 )
 
 #: The index a listing reads, by (requires unfinished operations, one owner).
@@ -184,9 +180,6 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     ``done = false`` reads the NULL_FILTERED indexes of unfinished operations instead, so
     its cost follows the running operations, not all those ever kept.
     """
-    label = label_equality(query.filter)
-    if label is not None:
-        return _labeled_query(query, label)
     unfinished = requires_unfinished(query.filter)
     index = _LIST_INDEXES[unfinished, query.owner is not None]
     where = SqlFilter(
@@ -210,25 +203,39 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     return sql, {**where.params, "limit": query.limit}
 
 
-def _labeled_query(query: ListQuery, label: Compare) -> tuple[str, dict[str, Any]]:
-    """A listing driven by the label index: its rows for (key, value), newest first."""
-    where = SqlFilter(Dialect.SPANNER.true)
+def labeled_candidates(
+    label: Compare, after: Cursor | None, batch: int
+) -> tuple[str, dict[str, Any]]:
+    """The next ``batch`` operations carrying the label's value, newest first, after
+    ``after``: (key, create_time_us) rows of the label index alone."""
+    where = SqlFilter("label_key = @label_key AND label_value = @label_value")
+    if after is not None:
+        where = where.and_(
+            keyset_condition(
+                after, Dialect.SPANNER, time_column="create_time_us", name_column="key"
+            )
+        )
+    sql = (
+        "SELECT key, create_time_us FROM OperationLabels@{FORCE_INDEX=OperationLabelsByValue}"
+        f" WHERE {where.sql} ORDER BY create_time_us DESC, key DESC LIMIT @batch"
+    )
+    params = {**where.params, "label_key": label.field.label, "label_value": label.value}
+    return sql, {**params, "batch": batch}
+
+
+def labeled_rows(query: ListQuery, keys: list[str]) -> tuple[str, dict[str, Any]]:
+    """Those of ``keys`` that match the whole query, in listing order (read by key)."""
+    where = SqlFilter("name IN UNNEST(@keys)", {"keys": keys})
     if query.owner is not None:
         where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
     if query.filter is not None:
         where = where.and_(compile_filter(query.filter, Dialect.SPANNER))
-    if query.after is not None:
-        where = where.and_(
-            keyset_condition(query.after, Dialect.SPANNER, time_column="label_create_time_us")
-        )
-    columns = ", ".join(f"o.{c}" for c in COLUMNS)
-    listed = _LABELED.format(columns=columns, table=TABLE)
+    listed = _BY_KEY.format(columns=SELECT_COLUMNS, table=TABLE)
     sql = (
         f"SELECT {SELECT_COLUMNS} FROM ({listed}) WHERE {where.sql}"
-        " ORDER BY label_create_time_us DESC, name DESC LIMIT @limit"
+        " ORDER BY create_time_us DESC, name DESC"
     )
-    params = {**where.params, "label_key": label.field.label, "label_value": label.value}
-    return sql, {**params, "limit": query.limit}
+    return sql, where.params
 
 
 def record_from_row(row: Sequence[Any]) -> OperationRecord:
