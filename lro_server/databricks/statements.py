@@ -92,10 +92,14 @@ class StatementsFamily:
         meta = carry_over(statements_pb2.StatementMetadata, metadata, work)
         meta.statement_id = entity.statement_id
         meta.warehouse_id = entity.warehouse_id or meta.warehouse_id
+        previous_state = meta.state
         meta.state = str(status.get("state") or "")
         meta.tracked = entity.tracked
-        elapsed_us = max(0, to_micros(self._clock.now()) - work.create_time_us)
-        meta.elapsed.FromMicroseconds(elapsed_us - elapsed_us % 1_000_000)  # whole seconds
+        if meta.state != previous_state:
+            # Set at each change of state only: a value that moved on every poll would make
+            # every poll a write and keep the poll interval from backing off.
+            elapsed_us = max(0, to_micros(self._clock.now()) - work.create_time_us)
+            meta.elapsed.FromMicroseconds(elapsed_us - elapsed_us % 1000)
         manifest = answer.get("manifest") or {}
         if "total_row_count" in manifest:
             meta.rows_so_far = int(manifest["total_row_count"])

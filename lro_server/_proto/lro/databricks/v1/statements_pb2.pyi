@@ -257,7 +257,7 @@ class StatementMetadata(_message.Message):
     """True once cancellation was requested."""
     @_builtins.property
     def elapsed(self) -> _duration_pb2.Duration:
-        """Time since the operation was created."""
+        """Time from the operation's creation to the statement's latest change of state."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
