@@ -112,6 +112,18 @@ def label_equality(expr: Expr | None) -> Compare | None:
     return None
 
 
+def without(expr: Expr | None, term: Expr) -> Expr | None:
+    """``expr`` without its top-level AND term ``term`` (None when nothing is left): for
+    a store whose index already guarantees that term."""
+    if expr == term:
+        return None
+    if isinstance(expr, And):
+        rest = tuple(o for o in expr.operands if o != term)
+        if len(rest) != len(expr.operands):
+            return rest[0] if len(rest) == 1 else And(rest)
+    return expr
+
+
 def key_equality(expr: Expr | None, columns: Iterable[str]) -> Compare | None:
     """A top-level AND term ``<column> = value`` on one of ``columns`` (no wildcard)."""
     wanted = set(columns)

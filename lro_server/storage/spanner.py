@@ -49,7 +49,8 @@ from lro_server.core.errors import (
     InvalidArgument,
     Unavailable,
 )
-from lro_server.core.filter_ast import Compare, label_equality
+from lro_server.core.filter_ast import Compare, label_equality, without
+from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
@@ -84,7 +85,6 @@ from lro_server.storage.spanner_sql import (
     insert_values,
     label_rows,
     labeled_candidates,
-    labeled_rows,
     list_query,
     param_types_of,
     record_from_row,
@@ -168,7 +168,9 @@ class SpannerStore:
 
     def _labeled(self, query: ListQuery, label: Compare) -> builtins.list[OperationRecord]:
         """A listing driven by the label index: batches of its entries, newest first, each
-        read by key and filtered, until the page is full (a page read, not a scan)."""
+        batch's operations read by key and tested against the rest of the filter, until
+        the page is full (a page read, not a scan)."""
+        rest = without(query.filter, label)
         found: builtins.list[OperationRecord] = []
         after = query.after
         batch = max(query.limit, LABEL_BATCH)
@@ -178,8 +180,15 @@ class SpannerStore:
                 candidates = self._rows(snapshot, sql, params)
                 if not candidates:
                     break
-                sql, params = labeled_rows(query, [str(row[0]) for row in candidates])
-                found.extend(record_from_row(row) for row in self._rows(snapshot, sql, params))
+                keys = [[str(row[0])] for row in candidates]
+                rows = snapshot.read(TABLE, COLUMNS, _KeySet(keys=keys), timeout=self._timeout)
+                records = {r.name: r for r in map(record_from_row, rows)}
+                for (key,) in keys:
+                    record = records.get(key)
+                    if record is None or (query.owner is not None and record.owner != query.owner):
+                        continue
+                    if matches(rest, filter_row(record)):
+                        found.append(record)
                 key, create_us = candidates[-1]
                 after = Cursor(int(create_us), str(key))
                 if len(candidates) < batch:

@@ -157,12 +157,6 @@ _KEY_INDEXES = {
     "warehouse_id": "OperationsByWarehouseId",
     "pipeline_id": "OperationsByPipelineId",
 }
-# Operations read by primary key (the label index named them).
-_BY_KEY = (
-    "SELECT key AS name, done, metadata_type, error_code, job_id, run_id, cluster_id,"
-    " warehouse_id, pipeline_id, {columns} FROM {table} WHERE key IN UNNEST(@keys)"
-)
-
 #: The index a listing reads, by (requires unfinished operations, one owner).
 _LIST_INDEXES = {
     (False, False): "OperationsByCreateTime",
@@ -221,21 +215,6 @@ def labeled_candidates(
     )
     params = {**where.params, "label_key": label.field.label, "label_value": label.value}
     return sql, {**params, "batch": batch}
-
-
-def labeled_rows(query: ListQuery, keys: list[str]) -> tuple[str, dict[str, Any]]:
-    """Those of ``keys`` that match the whole query, in listing order (read by key)."""
-    where = SqlFilter("name IN UNNEST(@keys)", {"keys": keys})
-    if query.owner is not None:
-        where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
-    if query.filter is not None:
-        where = where.and_(compile_filter(query.filter, Dialect.SPANNER))
-    listed = _BY_KEY.format(columns=SELECT_COLUMNS, table=TABLE)
-    sql = (
-        f"SELECT {SELECT_COLUMNS} FROM ({listed}) WHERE {where.sql}"
-        " ORDER BY create_time_us DESC, name DESC"
-    )
-    return sql, where.params
 
 
 def record_from_row(row: Sequence[Any]) -> OperationRecord:

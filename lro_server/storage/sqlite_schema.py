@@ -13,7 +13,7 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core.errors import FailedPrecondition
-from lro_server.core.filter_ast import label_equality
+from lro_server.core.filter_ast import label_equality, without
 from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
@@ -187,9 +187,11 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     where = SqlFilter(Dialect.SQLITE.true)
     if query.owner is not None:
         where = where.and_(SqlFilter("owner = :owner", {"owner": query.owner}))
-    if query.filter is not None:
-        where = where.and_(compile_filter(query.filter, Dialect.SQLITE))
     label = label_equality(query.filter)
+    # The label index guarantees the label's term: only the rest is tested per row.
+    rest = query.filter if label is None else without(query.filter, label)
+    if rest is not None:
+        where = where.and_(compile_filter(rest, Dialect.SQLITE))
     if label is None:
         if query.after is not None:
             where = where.and_(keyset_condition(query.after, Dialect.SQLITE))

@@ -12,7 +12,7 @@ choose, it chooses as they do:
   and releasing change neither ``version`` nor ``update_time_us``;
 - the size limits and the JSON check of ``work`` are the other stores'
   (:func:`lro_server.core.record.writable_work`), applied before anything changes;
-- listings filter with :func:`lro_server.testing.memory_filter.matches`, the Python twin
+- listings filter with :func:`lro_server.core.filter_eval.matches`, the Python twin
   of the stores' filter SQL.
 
 Records are values: the store keeps its own copy of every operation message and hands out
@@ -32,10 +32,10 @@ from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import AlreadyExists, InvalidArgument, Unavailable
+from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
-from lro_server.testing.memory_filter import filter_row, matches
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

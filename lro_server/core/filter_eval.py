@@ -1,8 +1,8 @@
 """AIP-160 filters evaluated in Python, with exactly the semantics of the stores' SQL.
 
-:class:`lro_server.testing.memory_store.MemoryStore` lists with :func:`matches`, and the
-filter tests hold it against the SQL the other stores run, so all three select the same
-operations:
+:class:`lro_server.testing.memory_store.MemoryStore` lists with :func:`matches`, as does
+the Spanner store for the rows its label index names (read by key); the filter tests hold
+it against the SQL the stores run, so all select the same operations:
 
 * Logic is two-valued: a test of an unset field (None, e.g. ``error_code`` of an operation
   without error) is false whatever the operator, ``!=`` included, and ``NOT`` flips it.
