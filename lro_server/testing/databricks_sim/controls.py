@@ -117,8 +117,9 @@ class SimulatorControls:
 
         Args:
             kind: ``rate_limit`` (429 + Retry-After), ``unavailable`` (503),
-                ``drop_after_commit`` (apply, then close the connection unanswered) or
-                ``slow`` (wait ``delay`` seconds first).
+                ``drop_after_commit`` (apply, then close the connection unanswered),
+                ``slow`` (wait ``delay`` seconds first) or ``slow_after_commit`` (apply,
+                then wait ``delay`` seconds before answering).
             path: A regular expression searched in the path; ``None`` for every path.
             method: Only this HTTP method.
             times: Only the next N matching calls; ``None`` for all.

@@ -204,6 +204,8 @@ class DatabricksSimulator(SimulatorControls):
             code = "ENDPOINT_NOT_FOUND" if exc.status == 404 else "BAD_REQUEST"
             response = _error(ApiError(exc.status, code, f"No API found for '{method} {path}'"))
         record(CallRecord(method, path, _route_of(path), response.status, kind))
+        if fault is not None and fault.kind == "slow_after_commit":
+            await asyncio.sleep(fault.delay)  # applied and logged; the answer is late
         if fault is not None and fault.kind == "drop_after_commit" and request.transport:
             # The effect is applied; aborting the socket before aiohttp writes the answer
             # makes the client see "Remote end closed connection without response".
