@@ -70,6 +70,7 @@ class ChainsApi:
             payload=ChainWork(steps).payload(),
             timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
+            labels=args.labels,
         )
 
     async def start_child(

@@ -9,6 +9,7 @@ from lro_server.cli.settings import Settings
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
+from lro_server.http.webhooks import WebhookCredentials
 
 
 def app_config(settings: Settings) -> AppConfig:
@@ -19,6 +20,8 @@ def app_config(settings: Settings) -> AppConfig:
     """
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidArgument("LRO_TLS_CERT and LRO_TLS_KEY must be set together")
+    if bool(settings.webhook_username) != bool(settings.webhook_password):
+        raise InvalidArgument("LRO_WEBHOOK_USERNAME and LRO_WEBHOOK_PASSWORD must be set together")
     return AppConfig(
         store=settings.store,
         host=settings.host,
@@ -50,6 +53,14 @@ def app_config(settings: Settings) -> AppConfig:
         auth=_auth(settings),
         tls_cert_file=str(settings.tls_cert or ""),
         tls_key_file=str(settings.tls_key or ""),
+        webhook=(
+            WebhookCredentials(settings.webhook_username, settings.webhook_password)
+            if settings.webhook_username
+            else None
+        ),
+        webhook_destination_id=settings.webhook_destination_id,
+        retention_days=settings.retention_days,
+        purge_interval_seconds=settings.purge_interval_seconds,
     )
 
 

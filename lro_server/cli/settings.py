@@ -49,7 +49,15 @@ class Settings(BaseSettings):
         "fails with UNAVAILABLE (the wait never blocks other calls).",
     )
     retention_days: int = Field(
-        30, ge=1, description="Days a done operation is kept before it is deleted."
+        30,
+        ge=1,
+        description="Days a done operation is kept before it is deleted (Spanner: its row "
+        "deletion policy; SQLite: the background sweep).",
+    )
+    purge_interval_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Interval of the sweep deleting expired done operations (SQLite store).",
     )
     # --- operations service ---
     default_page_size: int = Field(
@@ -108,6 +116,19 @@ class Settings(BaseSettings):
         description="Longest a start method waits for Databricks; a start that did not get "
         "through by then is deferred: its operation is returned and the start retried in the "
         "background with the same idempotency token.",
+    )
+    webhook_username: str = Field(
+        "",
+        description="User of the basic auth Databricks' webhook destination sends to "
+        "POST /databricks/webhooks/jobs (empty: webhook push off).",
+    )
+    webhook_password: str = Field(
+        "", description="Password of that basic auth (set both, or neither)."
+    )
+    webhook_destination_id: str = Field(
+        "",
+        description="Databricks notification destination attached (on_start, on_success, "
+        "on_failure) to the runs this server submits and the jobs it creates.",
     )
     # --- resume ---
     waiter: Literal["embedded", "workflows"] = Field(

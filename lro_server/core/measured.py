@@ -16,7 +16,7 @@ from typing import TypeVar
 from lro_server.core.errors import Code, LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
 
 T = TypeVar("T")
 
@@ -31,7 +31,17 @@ class MeasuredStore:
         # Children resolved once: .labels() costs a dict lookup and a lock per call.
         self._timers = {
             m: metrics.store_duration.labels(m)
-            for m in ("create", "get", "list", "update", "delete", "claim", "release", "ping")
+            for m in (
+                "create",
+                "get",
+                "list",
+                "update",
+                "delete",
+                "expired",
+                "claim",
+                "release",
+                "ping",
+            )
         }
 
     def add_unavailable_listener(self, listener: Callable[[], None]) -> None:
@@ -89,6 +99,12 @@ class MeasuredStore:
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""
         await self._timed("delete", lambda: self.inner.delete(name))
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        return await self._timed("expired", lambda: self.inner.expired(before_us, after, limit))
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +63,12 @@ class ObservedStore:
         """See OperationStore.delete."""
         await self.inner.delete(name)
         self._changed(name, None)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        return await self.inner.expired(before_us, after, limit)
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

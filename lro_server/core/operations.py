@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import logging
 import math
+from collections.abc import Mapping
 from typing import Protocol
 
 from google.longrunning import operations_pb2
@@ -102,6 +103,7 @@ class OperationsService:
         timeout_seconds: float,
         request_id: str = "",
         state: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> operations_pb2.Operation:
         """Create an operation and start its work; AIP-155 dedupe on ``request_id``.
 
@@ -114,6 +116,7 @@ class OperationsService:
                 creation (0: no deadline).
             request_id: AIP-155 request id ("" for none).
             state: Initial live state, for filters.
+            labels: The caller's labels (already validated), kept with the operation.
 
         Returns the operation at once; the runner follows the work from here.
         """
@@ -134,6 +137,7 @@ class OperationsService:
             # Polls and resumes of this operation join the trace of the call starting it.
             traceparent=tracing.current_traceparent(),
             payload=payload,
+            labels=dict(labels or {}),
         )
         stored, created = await self.store.create(self.runner.prepare(record))
         set_operation(stored.name)  # every later log line of this call names the operation

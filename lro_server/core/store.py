@@ -15,6 +15,8 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
 - Oversized records raise FailedPrecondition before anything is written
   (:func:`lro_server.core.work_column.writable_work`).
 - A backend that cannot be reached raises Unavailable.
+- ``expired`` lists done records by (update time, name), oldest first; unfinished ones
+  never. ``delete`` also forgets the record's labels.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class ListQuery:
     limit: int
 
 
+#: Position in an ``expired`` walk: (update_time_us, name) of the last record seen.
+ExpiryCursor = tuple[int, str]
+
+
 class OperationStore(Protocol):
     """Persistent operations. Methods are coroutines; backends decide where work runs."""
 
@@ -67,6 +73,13 @@ class OperationStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Forget the record, or raise NotFound."""
+        ...
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Up to ``limit`` done records last changed before ``before_us``, ordered by
+        (update_time_us, name), strictly after ``after`` (None: from the oldest)."""
         ...
 
     async def claim(

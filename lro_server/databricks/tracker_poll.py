@@ -211,14 +211,16 @@ class Poller:
             changed = observation.state != record.state or differs(
                 unpack_metadata(record.operation.metadata), metadata
             )
-            if observation.entity is not None or changed:
+            new_ids = observation.entity is not None or observation.repairs is not None
+            if new_ids or changed:
                 await self._write(record, _observed(observation))
-            self.schedule.backoff(record.name, changed=changed or observation.entity is not None)
+            self.schedule.backoff(record.name, changed=changed or new_ids)
             return
 
         def finished(fresh: OperationRecord) -> OperationRecord | None:
             if fresh.done:
                 return None
+            fresh = _with_work(fresh, observation)
             if verdict.succeeded and observation.response is not None:
                 return lifecycle.succeed(
                     fresh, observation.response, metadata=metadata, state=observation.state
@@ -294,11 +296,22 @@ def _observed(observation: Observation) -> Change:
     def apply(fresh: OperationRecord) -> OperationRecord | None:
         if fresh.done:
             return None
-        if observation.entity is not None:
-            fresh = dataclasses.replace(Work.of(fresh), entity=observation.entity).stored_in(fresh)
+        fresh = _with_work(fresh, observation)
         return lifecycle.with_metadata(fresh, observation.metadata, state=observation.state)
 
     return apply
+
+
+def _with_work(fresh: OperationRecord, observation: Observation) -> OperationRecord:
+    """``fresh`` with the entity ids and repairs the observation brought, if any."""
+    if observation.entity is None and observation.repairs is None:
+        return fresh
+    work = Work.of(fresh)
+    if observation.entity is not None:
+        work = dataclasses.replace(work, entity=observation.entity)
+    if observation.repairs is not None:
+        work = dataclasses.replace(work, repairs=observation.repairs)
+    return work.stored_in(fresh)
 
 
 def _cancel_sent(fresh: OperationRecord) -> OperationRecord | None:

@@ -49,21 +49,27 @@ from lro_server.core.errors import (
     InvalidArgument,
     Unavailable,
 )
+from lro_server.core.filter_ast import Compare, label_equality, without
+from lro_server.core.filter_eval import filter_row, matches
+from lro_server.core.labels import KEY_COLUMNS
+from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_client import (
     SpannerUrl,
     translated,
 )
 from lro_server.storage.spanner_ping import DEFAULT_PING_TIMEOUT, SpannerPing
-from lro_server.storage.spanner_schema import TABLE, migrate
+from lro_server.storage.spanner_schema import LABELS_TABLE, TABLE, migrate
 from lro_server.storage.spanner_sql import (
     BY_REQUEST,
     CLAIMABLE,
     COLUMNS,
     DELETE,
+    EXPIRED,
     INSERT_COLUMNS,
+    LABEL_COLUMNS,
     LEASE,
     PING,
     RELEASE,
@@ -71,12 +77,17 @@ from lro_server.storage.spanner_sql import (
     UPDATE_TYPES,
     encode_bytes,
     insert_values,
+    label_rows,
+    labeled_candidates,
     list_query,
     param_types_of,
     record_from_row,
 )
 
 __all__ = ["SpannerStore", "migrate"]
+
+#: Entries of the label index read per round of a label-driven listing (at least a page).
+LABEL_BATCH = 100
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -147,8 +158,40 @@ class SpannerStore:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
+        label = label_equality(query.filter)
+        if label is not None:
+            return await self._run(self._labeled, query, label)
         sql, params = list_query(query)
         return await self._run(self._query, sql, params)
+
+    def _labeled(self, query: ListQuery, label: Compare) -> builtins.list[OperationRecord]:
+        """A listing driven by the label index: batches of its entries, newest first, each
+        batch's operations read by key and tested against the rest of the filter, until
+        the page is full (a page read, not a scan)."""
+        rest = without(query.filter, label)
+        found: builtins.list[OperationRecord] = []
+        after = query.after
+        batch = max(query.limit, LABEL_BATCH)
+        with self._db.snapshot(multi_use=True) as snapshot:
+            while len(found) < query.limit:
+                sql, params = labeled_candidates(label, after, batch)
+                candidates = self._rows(snapshot, sql, params)
+                if not candidates:
+                    break
+                keys = [[str(row[0])] for row in candidates]
+                rows = snapshot.read(TABLE, COLUMNS, _KeySet(keys=keys), timeout=self._timeout)
+                records = {r.name: r for r in map(record_from_row, rows)}
+                for (key,) in keys:
+                    record = records.get(key)
+                    if record is None or (query.owner is not None and record.owner != query.owner):
+                        continue
+                    if matches(rest, filter_row(record)):
+                        found.append(record)
+                key, create_us = candidates[-1]
+                after = Cursor(int(create_us), str(key))
+                if len(candidates) < batch:
+                    break
+        return found[: query.limit]
 
     async def update(self, record: OperationRecord) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result.
@@ -164,8 +207,16 @@ class SpannerStore:
         return await self._run(self._update, record, work, now)
 
     async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+        """Forget the record (its labels go with it: ON DELETE CASCADE), or raise NotFound."""
         await self._run(self._delete, name)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {"before": before_us, "after_us": after_us, "after_name": after_name}
+        return await self._run(self._query, EXPIRED, {**params, "limit": limit})
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -260,6 +311,8 @@ class SpannerStore:
                 if found is not None:
                     return found
             txn.insert(TABLE, INSERT_COLUMNS, [insert_values(record, work)])
+            if record.labels:
+                txn.insert(LABELS_TABLE, LABEL_COLUMNS, label_rows(record))
             return None
 
         try:
@@ -315,6 +368,7 @@ class SpannerStore:
             "checkpoint": encode_bytes(record.checkpoint),
             "name": record.name,
             "version": record.version,
+            **{column: record.keys.column(column) for column in KEY_COLUMNS},
         }
         # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
         sql = UPDATE.format(

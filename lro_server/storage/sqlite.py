@@ -55,7 +55,7 @@ from lro_server.core.errors import (
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -184,6 +184,17 @@ class SqliteStore:
         """Forget the record, or raise NotFound."""
         await self._attempt(self._delete, name)
 
+    async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {
+            "before": before_us,
+            "after_us": after_us,
+            "after_name": after_name,
+            "limit": limit,
+        }
+        return await self._attempt(self._expired, params)
+
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
 
@@ -238,6 +249,15 @@ class SqliteStore:
                 raise AlreadyExists(
                     f"operation {record.name} already exists", metadata={"name": record.name}
                 ) from exc
+            if record.labels:
+                conn.execute(
+                    schema.INSERT_LABELS,
+                    {
+                        "name": record.name,
+                        "now": record.create_time_us,
+                        "labels": json.dumps(dict(record.labels)),
+                    },
+                )
         return record, True
 
     def _get(self, name: str) -> OperationRecord:
@@ -284,8 +304,15 @@ class SqliteStore:
 
     def _delete(self, name: str) -> None:
         self.read_cache.discard(name)
-        if self._connection().execute(schema.DELETE, (name,)).rowcount == 0:
+        with self._write() as conn:
+            deleted = conn.execute(schema.DELETE, (name,)).rowcount
+            conn.execute(schema.DELETE_LABELS, (name,))
+        if deleted == 0:
             raise not_found(name)
+
+    def _expired(self, params: dict[str, Any]) -> _Records:
+        rows = self._connection().execute(schema.EXPIRED, params).fetchall()
+        return [schema.record_from_row(row) for row in rows]
 
     def _claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         now = to_micros(self._clock.now())

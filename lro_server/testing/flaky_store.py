@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from lro_server.core.errors import Unavailable
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
 
 
 class FlakyStore:
@@ -119,6 +119,14 @@ class FlakyStore:
         if fail == "after":
             raise self._error("update")
         return result
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        if self._draw("expired"):
+            raise self._error("expired")
+        return await self.inner.expired(before_us, after, limit)
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

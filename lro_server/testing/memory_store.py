@@ -12,7 +12,7 @@ choose, it chooses as they do:
   and releasing change neither ``version`` nor ``update_time_us``;
 - the size limits and the JSON check of ``work`` are the other stores'
   (:func:`lro_server.core.record.writable_work`), applied before anything changes;
-- listings filter with :func:`lro_server.testing.memory_filter.matches`, the Python twin
+- listings filter with :func:`lro_server.core.filter_eval.matches`, the Python twin
   of the stores' filter SQL.
 
 Records are values: the store keeps its own copy of every operation message and hands out
@@ -32,10 +32,10 @@ from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import AlreadyExists, InvalidArgument, Unavailable
+from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, not_found, update_failure
+from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
 from lro_server.core.work_column import writable_work
-from lro_server.testing.memory_filter import filter_row, matches
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -155,6 +155,7 @@ class MemoryStore:
                 method=stored.method,
                 lease_holder=stored.lease_holder,
                 lease_expire_us=stored.lease_expire_us,
+                labels=stored.labels,
             )
             entry = _Entry(updated, work)
             self.data.entries[record.name] = entry
@@ -169,6 +170,25 @@ class MemoryStore:
                 raise not_found(name)
             if entry.record.request_id:
                 del self.data.by_request[entry.record.owner, entry.record.request_id]
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        self._check_open()
+        with self.data.lock:
+            entries = list(self.data.entries.values())
+        start = after or (-1, "")
+        found = sorted(
+            (e.record for e in entries),
+            key=lambda r: (r.update_time_us, r.name),
+        )
+        selected = [
+            r
+            for r in found
+            if r.done and r.update_time_us < before_us and (r.update_time_us, r.name) > start
+        ]
+        return [dataclasses.replace(r, operation=_copy(r.operation)) for r in selected[:limit]]
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

@@ -20,7 +20,7 @@ from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
 from lro_server.databricks.work import Entity, Work
@@ -185,10 +185,20 @@ class MeddlingStore:
     async def delete(self, name: str) -> None:
         await self.inner.delete(name)
 
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        return await self.inner.expired(before_us, after, limit)
+
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
     ) -> builtins.list[OperationRecord]:
         return await self.inner.claim(holder, lease_seconds, limit)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        return await self.inner.expired(before_us, after, limit)
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         await self.inner.release(holder, names)
