@@ -195,11 +195,6 @@ class MeddlingStore:
     ) -> builtins.list[OperationRecord]:
         return await self.inner.claim(holder, lease_seconds, limit)
 
-    async def expired(
-        self, before_us: int, after: ExpiryCursor | None, limit: int
-    ) -> builtins.list[OperationRecord]:
-        return await self.inner.expired(before_us, after, limit)
-
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         await self.inner.release(holder, names)
 
