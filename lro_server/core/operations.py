@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -288,8 +289,17 @@ def _request_cancel(record: OperationRecord) -> OperationRecord | None:
 
 def request_digest(method: str, family: str, payload: str) -> str:
     """What identifies a start request for AIP-155: its method and its work, not its
-    request id or timeout (a retried chain step asks for the time its chain has left)."""
-    text = "\n".join((method, family, payload))
+    request id or timeout (a retried chain step asks for the time its chain has left).
+
+    The payload is compared as JSON with sorted keys: the same request may be serialized
+    with its keys in another order (protobuf maps, such as a Struct's fields, have no
+    order, and another process iterates them differently).
+    """
+    try:
+        canonical = json.dumps(json.loads(payload), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = payload  # not JSON: the store refuses it anyway
+    text = "\n".join((method, family, canonical))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

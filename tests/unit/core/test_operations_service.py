@@ -353,3 +353,12 @@ async def test_a_request_id_reused_for_a_different_request_is_refused(svc: Servi
     # asks for the time its chain has left).
     assert await _start(svc, request_id="r-1", payload='{"job_id":1}', timeout_seconds=5) == first
     assert svc.runner.started == [first]
+
+
+async def test_the_same_request_serialized_in_another_key_order_is_the_same_request(
+    svc: Service,
+) -> None:
+    # A Struct's fields (e.g. a submitted task) come out in a per-process order.
+    first = await _start(svc, request_id="r-1", payload='{"a":1,"t":{"x":1,"y":2}}')
+    again = await _start(svc, request_id="r-1", payload='{"t":{"y":2,"x":1},"a":1}')
+    assert again == first
