@@ -10,11 +10,11 @@ returning None.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from lro_server.core.errors import Aborted, OperationDone
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import OperationStore
+from lro_server.core.store import JournalEvent, OperationStore
 
 #: Writes tried before giving up with Aborted (each loss means somebody else wrote).
 CAS_ATTEMPTS = 20
@@ -32,6 +32,7 @@ async def compare_and_set(
     *,
     current: OperationRecord | None = None,
     attempts: int = CAS_ATTEMPTS,
+    journal: Sequence[JournalEvent] = (),
 ) -> OperationRecord:
     """Write ``apply(record)`` over the stored record ``name``, retrying on conflict.
 
@@ -42,6 +43,8 @@ async def compare_and_set(
             None when there is nothing to write; called again after every lost race.
         current: The record as the caller last read it (saves the first read).
         attempts: Writes tried before giving up.
+        journal: Journal events appended with the write that succeeds (none when
+            ``apply`` declines); ``apply`` must decline once they no longer fit.
 
     Returns:
         The stored record after the write, or the record ``apply`` declined to change.
@@ -56,7 +59,9 @@ async def compare_and_set(
     async def apply_async(record: OperationRecord) -> OperationRecord | None:
         return apply(record)
 
-    return await compare_and_set_async(store, name, apply_async, current=current, attempts=attempts)
+    return await compare_and_set_async(
+        store, name, apply_async, current=current, attempts=attempts, journal=journal
+    )
 
 
 async def compare_and_set_async(
@@ -66,6 +71,7 @@ async def compare_and_set_async(
     *,
     current: OperationRecord | None = None,
     attempts: int = CAS_ATTEMPTS,
+    journal: Sequence[JournalEvent] = (),
 ) -> OperationRecord:
     """:func:`compare_and_set` with an asynchronous ``apply``."""
     record = current if current is not None else await store.get(name)
@@ -76,7 +82,7 @@ async def compare_and_set_async(
         if record.done:
             raise _done(name)
         try:
-            return await store.update(changed)
+            return await store.update(changed, journal=journal)
         except (Aborted, OperationDone):
             # Somebody else wrote (or finished it) since the read: decide again on theirs.
             record = await store.get(name)

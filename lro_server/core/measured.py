@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from lro_server.core.errors import LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import JournalEvent, ListQuery, OperationStore
 
 T = TypeVar("T")
 
@@ -28,7 +28,17 @@ class MeasuredStore:
         # Children resolved once: .labels() costs a dict lookup and a lock per call.
         self._timers = {
             m: metrics.store_duration.labels(m)
-            for m in ("create", "get", "list", "update", "delete", "claim", "release", "ping")
+            for m in (
+                "create",
+                "get",
+                "list",
+                "update",
+                "journal",
+                "delete",
+                "claim",
+                "release",
+                "ping",
+            )
         }
 
     async def _timed(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -68,9 +78,15 @@ class MeasuredStore:
         """See OperationStore.list."""
         return await self._timed("list", lambda: self.inner.list(query))
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
-        return await self._timed("update", lambda: self.inner.update(record))
+        return await self._timed("update", lambda: self.inner.update(record, journal=journal))
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        return await self._timed("journal", lambda: self.inner.journal(name, after_seq))
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

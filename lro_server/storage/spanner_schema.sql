@@ -38,3 +38,10 @@ CREATE NULL_FILTERED INDEX OperationsClaimable ON Operations (claimable_expire_u
 CREATE NULL_FILTERED INDEX OperationsUnfinishedByCreateTime ON Operations (unfinished_create_time_us DESC, key DESC);
 
 CREATE NULL_FILTERED INDEX OperationsUnfinishedByOwnerCreateTime ON Operations (owner, unfinished_create_time_us DESC, key DESC);
+
+CREATE TABLE OperationJournal (
+  key STRING(MAX) NOT NULL,
+  seq INT64 NOT NULL,
+  data STRING(MAX) NOT NULL,
+) PRIMARY KEY (key, seq),
+  INTERLEAVE IN PARENT Operations ON DELETE CASCADE;

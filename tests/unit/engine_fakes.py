@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import JournalEvent, ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
 from lro_server.databricks.work import Entity, Work
@@ -167,7 +167,9 @@ class MeddlingStore:
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         self.updates += 1
         pending = self._meddles.get(record.name)
         if pending is not None:
@@ -177,7 +179,10 @@ class MeddlingStore:
             else:
                 self._meddles[record.name] = (meddle, times - 1)
             await meddle(record)
-        return await self.inner.update(record)
+        return await self.inner.update(record, journal=journal)
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        return await self.inner.journal(name, after_seq)
 
     async def delete(self, name: str) -> None:
         await self.inner.delete(name)
