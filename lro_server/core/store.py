@@ -44,7 +44,6 @@ from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
 
-
 #: Largest journal event a store accepts (events are small facts: a step's result of a
 #: few KB is typical; Spanner cells stop at 10 MiB).
 MAX_JOURNAL_EVENT_BYTES = 1024 * 1024
