@@ -69,6 +69,7 @@ class ChainsApi:
             payload=ChainWork(steps).payload(),
             timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
+            name=ctx.operation_name,
         )
 
     async def start_child(

@@ -19,11 +19,14 @@ class CallContext:
         principal: The authenticated caller.
         metadata: Request metadata / headers, keys lower-case.
         time_remaining: Seconds until the caller's deadline, or None without one.
+        operation_name: The name the started operation must get; set only by the server
+            itself (a durable method's child), never from request metadata.
     """
 
     principal: Principal = ANONYMOUS
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
     time_remaining: float | None = None
+    operation_name: str = ""
 
     @property
     def resume_id(self) -> str:

@@ -40,4 +40,5 @@ class Starter:
             payload=new_payload(action, args.body),
             timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
+            name=ctx.operation_name,
         )

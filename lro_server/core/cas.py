@@ -21,6 +21,8 @@ CAS_ATTEMPTS = 20
 
 #: A change: the record to write given the stored one, or None to write nothing.
 Change = Callable[[OperationRecord], OperationRecord | None]
+#: A record to write and the journal events to append with it.
+Write = tuple[OperationRecord, Sequence[JournalEvent]]
 #: An asynchronous change (it may call out, e.g. to decide from other records).
 AsyncChange = Callable[[OperationRecord], Awaitable[OperationRecord | None]]
 
@@ -32,7 +34,6 @@ async def compare_and_set(
     *,
     current: OperationRecord | None = None,
     attempts: int = CAS_ATTEMPTS,
-    journal: Sequence[JournalEvent] = (),
 ) -> OperationRecord:
     """Write ``apply(record)`` over the stored record ``name``, retrying on conflict.
 
@@ -43,8 +44,6 @@ async def compare_and_set(
             None when there is nothing to write; called again after every lost race.
         current: The record as the caller last read it (saves the first read).
         attempts: Writes tried before giving up.
-        journal: Journal events appended with the write that succeeds (none when
-            ``apply`` declines); ``apply`` must decline once they no longer fit.
 
     Returns:
         The stored record after the write, or the record ``apply`` declined to change.
@@ -59,9 +58,7 @@ async def compare_and_set(
     async def apply_async(record: OperationRecord) -> OperationRecord | None:
         return apply(record)
 
-    return await compare_and_set_async(
-        store, name, apply_async, current=current, attempts=attempts, journal=journal
-    )
+    return await compare_and_set_async(store, name, apply_async, current=current, attempts=attempts)
 
 
 async def compare_and_set_async(
@@ -71,9 +68,28 @@ async def compare_and_set_async(
     *,
     current: OperationRecord | None = None,
     attempts: int = CAS_ATTEMPTS,
-    journal: Sequence[JournalEvent] = (),
 ) -> OperationRecord:
     """:func:`compare_and_set` with an asynchronous ``apply``."""
+
+    async def without_journal(record: OperationRecord) -> Write | None:
+        changed = await apply(record)
+        return None if changed is None else (changed, ())
+
+    return await compare_and_append(
+        store, name, without_journal, current=current, attempts=attempts
+    )
+
+
+async def compare_and_append(
+    store: OperationStore,
+    name: str,
+    apply: Callable[[OperationRecord], Awaitable[Write | None]],
+    *,
+    current: OperationRecord | None = None,
+    attempts: int = CAS_ATTEMPTS,
+) -> OperationRecord:
+    """:func:`compare_and_set_async` whose ``apply`` also returns journal events to append
+    in the same transaction (numbered from the record it saw: a lost race renumbers)."""
     record = current if current is not None else await store.get(name)
     for _ in range(attempts):
         changed = await apply(record)
@@ -81,8 +97,9 @@ async def compare_and_set_async(
             return record
         if record.done:
             raise _done(name)
+        written, journal = changed
         try:
-            return await store.update(changed, journal=journal)
+            return await store.update(written, journal=journal)
         except (Aborted, OperationDone):
             # Somebody else wrote (or finished it) since the read: decide again on theirs.
             record = await store.get(name)

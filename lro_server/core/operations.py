@@ -101,6 +101,7 @@ class OperationsService:
         timeout_seconds: float,
         request_id: str = "",
         state: str = "",
+        name: str = "",
     ) -> operations_pb2.Operation:
         """Create an operation and start its work; AIP-155 dedupe on ``request_id``.
 
@@ -113,13 +114,17 @@ class OperationsService:
                 creation (0: no deadline).
             request_id: AIP-155 request id ("" for none).
             state: Initial live state, for filters.
+            name: The operation's name, chosen by the server itself (a durable method
+                names its children before starting them); "" for a fresh one.
 
         Returns the operation at once; the runner follows the work from here.
         """
         validate_request_id(request_id)
         now = to_micros(self.clock.now())
         record = OperationRecord(
-            operation=operations_pb2.Operation(name=new_operation_name()),
+            operation=operations_pb2.Operation(
+                name=validate_operation_name(name) if name else new_operation_name()
+            ),
             create_time_us=now,
             update_time_us=now,
             owner=caller.subject,

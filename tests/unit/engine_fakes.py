@@ -214,6 +214,7 @@ class ScriptedMethod:
     each resume returns what ``decide(resumption)`` says (default: succeed)."""
 
     method: str = "test.v1.Steps/Run"
+    resume_method: str = "test.v1.Steps/Run"
     metadata_type: str = "google.protobuf.Struct"
     first_children: tuple[str, ...] = ()
     decide: Callable[[Resumption], Awaitable[Advance]] | None = None
