@@ -39,6 +39,7 @@ from lro_server.databricks.client import Databricks, DatabricksOptions
 from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
+from lro_server.durable.method import DurableMethod
 from lro_server.http.app import HttpFront, start_http
 from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
@@ -80,6 +81,8 @@ class AppConfig:
     #: PEM files for TLS on the gRPC port; both empty: plaintext (h2c, as on Cloud Run).
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    #: Durable methods served (loaded by cli.methods).
+    durable_methods: tuple[DurableMethod, ...] = ()
 
 
 class Application:
@@ -148,6 +151,7 @@ class Application:
             clock=self.clock,
             limits=config.limits,
             metrics=self.metrics,
+            durable_methods=config.durable_methods,
         )
         self.service: OperationsService = self.resume.service
         methods = [
@@ -158,6 +162,7 @@ class Application:
         if config.benchmark_ceiling:
             methods = with_constant_get(methods)
         self.registry = Registry(methods)
+        self.resume.registry = self.registry
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
         self.monitor = HealthMonitor(

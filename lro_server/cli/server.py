@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lro_server.cli.logs import configure_logging
+from lro_server.cli.methods import MethodsError
 from lro_server.cli.settings import Settings
 from lro_server.core.errors import LroError
 
@@ -28,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         "--http-port", type=int, help="HTTP/JSON port (LRO_HTTP_PORT, default 8080; -1 disables)"
     )
     serve.add_argument("--store", help="store URL (LRO_STORE, default sqlite:///var/lro.db)")
+    serve.add_argument(
+        "--methods", help="modules of durable methods, comma-separated (LRO_METHODS)"
+    )
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
     migrate.add_argument("--store", help="store URL (LRO_STORE)")
     simulate = commands.add_parser(
@@ -73,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 shutdown_tracing()
     except LroError as exc:
         sys.exit(f"lro-server: {exc.code.name}: {exc.message}")
+    except MethodsError as exc:
+        sys.exit(f"lro-server: {exc}")
 
 
 def _run(coroutine: Any) -> None:
