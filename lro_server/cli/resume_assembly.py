@@ -34,6 +34,7 @@ from lro_server.resume.engine import Resumer
 from lro_server.resume.method import WaitOutcome
 from lro_server.resume.progress import ChainProgress
 from lro_server.resume.recovery import begin_stalled, recover_waits
+from lro_server.resume.sweep import sweep_waits
 from lro_server.resume.timers import TimedWaiter
 from lro_server.resume.waiter import WaitTicket
 from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
@@ -53,7 +54,8 @@ class ResumeConfig:
         poll_initial_seconds: Workflow's first delay between two GetOperation polls.
         poll_max_seconds: Workflow's longest delay between two polls.
         stall_seconds: An operation still without its first move this long after its
-            creation is begun again (its create's answer was lost); checked as often.
+            creation is begun again (its create's answer was lost); checked as often, with
+            the sweep of stranded waits (lro_server.resume.sweep).
     """
 
     waiter: Literal["embedded", "workflows"] = "embedded"
@@ -163,8 +165,23 @@ class ResumeAssembly:
                 await begin_stalled(
                     self.resumer.store, methods, self._begin_again, created_before_us=created_before
                 )
+                await sweep_waits(
+                    self.resumer.store,
+                    self.resumer,
+                    methods,
+                    self.clock,
+                    overdue_seconds=self.overdue_seconds,
+                    execution_state=getattr(self.waiter, "execution_state", None),
+                )
             except LroError as exc:
                 _log.warning("looking for stalled operations failed: %s", exc)
+
+    @property
+    def overdue_seconds(self) -> float:
+        """How long after due a wait counts as stranded: the waiter's longest poll delay
+        (Cloud Workflows) plus one sweep interval."""
+        poll = self.config.poll_max_seconds if self.config.waiter == "workflows" else 0.0
+        return poll + self.config.stall_seconds
 
     async def stop(self) -> None:
         """Stop the waiter and background resumes (waits stay in their checkpoints)."""

@@ -414,8 +414,10 @@ class DurableEngine:
                 wake_at_us=outcome.wake_at_us,
             )
             next_checkpoint = Checkpoint(checkpoint.method, seq, wait, state)
-            waits = view.waiting_on(outcome.children, outcome.promises, outcome.wake_at_us)
-            live = progress_state or "WAITING"
+            # A timer already due (the first move's "run now") is nothing to show.
+            shown_timer = outcome.wake_at_us if outcome.wake_at_us > now_us(self.clock) else 0
+            waits = view.waiting_on(outcome.children, outcome.promises, shown_timer)
+            live = progress_state or ("PENDING" if checkpoint.seq == 0 else "WAITING")
             meta = self._metadata(fresh, run.payload, fold, live, progress, waits=waits)
             record = lifecycle.with_metadata(fresh, meta, state=live)
         elif isinstance(outcome, _Failure):

@@ -339,6 +339,10 @@ class Resumer:
         checkpoint = Checkpoint.of(record)
         if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
             return False
+        if checkpoint.wait.retries >= MAX_WAITER_RETRIES:
+            # Handed off too often already: the resume fails the parent UNAVAILABLE.
+            await self.resume_ticket(self.ticket(record, checkpoint), WaitOutcome.ERROR)
+            return False
         before = checkpoint.seq
         stored = await self._rewait(record, checkpoint)
         return Checkpoint.of(stored).seq == before + 1 and not stored.done

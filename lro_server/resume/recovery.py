@@ -42,7 +42,7 @@ async def recover_waits(
     """Restore every pending wait of ``methods``' operations; returns how many were found."""
     served = {method.method: method for method in methods}
     found = 0
-    async for record in _unfinished(store, methods):
+    async for record in unfinished(store, methods):
         if record.checkpoint is None or record.method not in served:
             continue
         try:
@@ -82,7 +82,7 @@ async def begin_stalled(
     many were begun again."""
     begun = 0
     restartable = {m.method for m in methods if getattr(m, "restartable", False)}
-    async for record in _unfinished(store, methods):
+    async for record in unfinished(store, methods):
         if record.create_time_us >= created_before_us or record.checkpoint is None:
             continue
         try:
@@ -101,7 +101,7 @@ async def begin_stalled(
     return begun
 
 
-async def _unfinished(
+async def unfinished(
     store: OperationStore, methods: Iterable[ResumableMethod]
 ) -> AsyncIterator[OperationRecord]:
     """Every unfinished operation of ``methods``, page by page."""
