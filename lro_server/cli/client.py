@@ -1,4 +1,5 @@
-"""``lro``: get, list, wait for, cancel and delete operations of an lro-server.
+"""``lro``: get, list, wait for, cancel and delete operations of an lro-server; start a
+durable method and resolve a promise.
 
 Exit codes: 0 success; 1 the operation failed (or a call was refused: not found, denied,
 unreachable); 2 usage error; 3 ``wait --timeout`` ran out first; 130 interrupted.
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
+from lro_server.cli import client_durable as durable
 from lro_server.cli import client_view as view
 from lro_server.cli.client_rpc import Connection, Target, operation_name
 from lro_server.cli.client_settings import ClientSettings
@@ -74,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     cancel.add_argument("name", help="operations/ID or ID")
     delete = commands.add_parser("delete", parents=[common], help="forget an operation")
     delete.add_argument("name", help="operations/ID or ID")
+    durable.add_commands(commands, common)
     return root
 
 
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wait": _wait,
         "cancel": _cancel,
         "delete": _delete,
+        "start": _start,
+        "resolve": _resolve,
     }
     console = _console()
     try:
@@ -115,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as exc:  # e.g. an unreadable --ca-cert
         print(f"lro: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except durable.UsageError as exc:
+        durable.usage(str(exc))
         return EXIT_USAGE
 
 
@@ -187,6 +195,27 @@ def _delete(connection: Connection, args: argparse.Namespace, console: Console) 
         _print_json({})
     else:
         console.print(f"deleted {name}")
+    return EXIT_OK
+
+
+def _start(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    operation = durable.start(connection, args)
+    if args.wait:
+        args.name = operation.name
+        return _wait(connection, args, console)
+    if args.json:
+        _print_json(view.to_json(operation))
+    else:
+        console.print(view.operation_view(operation))
+    return EXIT_OK
+
+
+def _resolve(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    promise = durable.resolve(connection, args)
+    if args.json:
+        _print_json(view.to_json(promise))
+    else:
+        console.print(durable.promise_line(promise))
     return EXIT_OK
 
 
