@@ -11,7 +11,7 @@ import durable_methods
 import grpc
 import pytest
 import requests
-from durable_helpers import RESOLVE_PATH, metadata, resume_http, start
+from durable_helpers import RESOLVE_PATH, metadata, resume_http
 from google.api_core import operations_v1
 from reliability import create_job
 from secured import ALICE, BOB, secured_server
