@@ -37,6 +37,7 @@ SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
     "store": ("store_bench.py", ["--quick", "--backend", "sqlite"], ["--quick"]),
     "tracker_calls": ("tracker_calls.py", ["--quick"], []),
     "resume_latency": ("resume_latency.py", ["--quick"], []),
+    "durable": ("durable_vs_dbos.py", ["--quick"], []),
 }
 
 

@@ -191,8 +191,10 @@ class DurableEngine:
         run = _Run(record, checkpoint.seq, int(checkpoint.state.get("events", 0)), payload)
         fold = Fold(await self.store.journal(record.name))
         run.events = max(run.events, fold.seq)
-        stored_progress = view.current(record)
-        progress = (stored_progress.state, stored_progress.message)
+        # What ctx.progress set is kept in the checkpoint's state (the metadata's state may
+        # be the engine's own: PENDING, WAITING, ...).
+        kept = checkpoint.state.get("progress") or ["", ""]
+        progress = (str(kept[0]), str(kept[1]))
         if resumption.cancel_requested:
             return await self._end(run, fold, Code.CANCELLED, "cancelled", progress)
         if resumption.timed_out or resumption.waiter_failed:
@@ -372,7 +374,9 @@ class DurableEngine:
                 JournalEvent(base + index + 1, journal.encode(event))
                 for index, event in enumerate(pending)
             ]
-            state = {"events": base + len(events)}
+            state: dict[str, Any] = {"events": base + len(events)}
+            if any(progress):
+                state["progress"] = list(progress)
             record, next_checkpoint = self._decided(
                 fresh, checkpoint, state, fold, outcome=outcome, progress=progress, run=run
             )

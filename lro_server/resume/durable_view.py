@@ -116,14 +116,6 @@ def metadata(
     return built
 
 
-def current(record: OperationRecord) -> methods_pb2.MethodMetadata:
-    """The MethodMetadata stored with ``record`` (empty if it has none)."""
-    found = methods_pb2.MethodMetadata()
-    if record.operation.metadata.Is(found.DESCRIPTOR):
-        record.operation.metadata.Unpack(found)
-    return found
-
-
 # -- JSON values ---------------------------------------------------------------------------
 
 

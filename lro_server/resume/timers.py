@@ -82,6 +82,14 @@ class TimedWaiter:
         return self.clock.call_later(max(0.0, delay_us / 1e6), lambda: self._fire(ticket, outcome))
 
     def _fire(self, ticket: WaitTicket, outcome: WaitOutcome) -> None:
+        early = ticket.wake_at_us - now_us(self.clock)
+        if outcome is WaitOutcome.DONE and early > 0:
+            # Event-loop timers may fire up to the clock's resolution early, and the wall
+            # clock (which wake_at is in) drifts from the loop's: a resume now would find
+            # the timer not due and change nothing, so wait for the rest.
+            timer = self._at(ticket, early + 1000, outcome)
+            self._timers.setdefault(ticket.parent, []).append(timer)
+            return
         self._resume(ticket, outcome)
 
     def _cancel(self, parent: str) -> None:
