@@ -112,18 +112,32 @@ class Fold:
         self.slots: dict[int, Slot] = {}
         #: Seq of the last event applied (the journal's length).
         self.seq = 0
+        #: The highest position recorded (-1 for an empty journal).
+        self.last_position = -1
+        #: Positions still open: calls, promises and retrying steps without an outcome, and
+        #: sleeps no later position has passed (so showing them costs what is open).
+        self.open: set[int] = set()
+        #: What a view built per position and state (kept until the position changes).
+        self.shown: dict[int, tuple[int, Any]] = {}
         for event in events:
             self.apply(event.seq, json.loads(event.data))
-
-    @property
-    def last_position(self) -> int:
-        """The highest position recorded (-1 for an empty journal)."""
-        return max(self.slots, default=-1)
 
     def apply(self, seq: int, event: Mapping[str, Any]) -> None:
         """Fold one event (its ``seq`` and decoded JSON) in."""
         self.seq = max(self.seq, seq)
         kind, pos = str(event["kind"]), int(event["pos"])
+        if pos > self.last_position:
+            self.last_position = pos
+            self.open = {q for q in self.open if q > pos or self.slots[q].kind != SLEEP}
+        self._apply(kind, pos, event, seq)
+        self.shown.pop(pos, None)
+        slot = self.slots.get(pos)
+        if slot is not None and not slot.done:
+            self.open.add(pos)
+        else:
+            self.open.discard(pos)
+
+    def _apply(self, kind: str, pos: int, event: Mapping[str, Any], seq: int) -> None:
         slot = self.slots.get(pos)
         if kind == CALL:
             self.slots[pos] = Slot(

@@ -24,7 +24,7 @@ from lro_server.resume import durable_journal as journal
 from lro_server.resume.durable_journal import Fold, Slot
 
 #: Positions shown in the metadata besides those still waiting or running.
-MAX_SHOWN_STEPS = 100
+MAX_SHOWN_STEPS = 50
 
 Kind = methods_pb2.Step.Kind
 StepState = methods_pb2.Step.State
@@ -34,6 +34,14 @@ _KINDS = {
     journal.SLEEP: Kind.SLEEP,
     journal.PROMISE: Kind.PROMISE,
 }
+# Plain ints: an enum wrapper's attribute lookup costs more than the rest of a step's view.
+_WAITING, _RUNNING, _SUCCEEDED, _FAILED, _CANCELLED = (
+    StepState.WAITING,
+    StepState.RUNNING,
+    StepState.SUCCEEDED,
+    StepState.FAILED,
+    StepState.CANCELLED,
+)
 _INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
 _PLAIN_JSON = frozenset(
     {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
@@ -43,27 +51,30 @@ _PLAIN_JSON = frozenset(
 def step_state(slot: Slot, now_us: int, elapsed: bool) -> methods_pb2.Step.State.ValueType:
     """The Step.State of a position."""
     if slot.kind == journal.SLEEP:
-        return StepState.SUCCEEDED if elapsed or slot.until_us <= now_us else StepState.WAITING
+        return _SUCCEEDED if elapsed or slot.until_us <= now_us else _WAITING
     if not slot.done:
-        if slot.kind == journal.CALL:
-            return StepState.RUNNING
-        return StepState.WAITING
+        return _RUNNING if slot.kind == journal.CALL else _WAITING
     if slot.error is None:
-        return StepState.SUCCEEDED
+        return _SUCCEEDED
     if slot.kind == journal.CALL and slot.error.get("code") == Code.CANCELLED:
-        return StepState.CANCELLED
-    return StepState.FAILED
+        return _CANCELLED
+    return _FAILED
 
 
 def steps(fold: Fold, now_us: int, recorded_last: int) -> list[methods_pb2.Step]:
     """The metadata's steps: the last MAX_SHOWN_STEPS plus every unfinished one."""
     shown: list[methods_pb2.Step] = []
-    positions = sorted(fold.slots)
-    recent = set(positions[-MAX_SHOWN_STEPS:])
-    for position in positions:
+    last = fold.last_position
+    recent = {p for p in range(max(0, last - MAX_SHOWN_STEPS * 2), last + 1) if p in fold.slots}
+    recent = set(sorted(recent)[-MAX_SHOWN_STEPS:])
+    for position in sorted(recent | fold.open):
         slot = fold.slots[position]
         state = step_state(slot, now_us, position < recorded_last)
-        if position not in recent and state in (StepState.SUCCEEDED, StepState.FAILED):
+        if position not in recent and state in (_SUCCEEDED, _FAILED):
+            continue
+        cached = fold.shown.get(position)
+        if cached is not None and cached[0] == state:
+            shown.append(cached[1])
             continue
         step = methods_pb2.Step(
             position=position,
@@ -76,6 +87,7 @@ def steps(fold: Fold, now_us: int, recorded_last: int) -> list[methods_pb2.Step]
         if slot.error is not None:
             step.error.code = int(slot.error.get("code", Code.UNKNOWN))
             step.error.message = str(slot.error.get("message", ""))
+        fold.shown[position] = (state, step)
         shown.append(step)
     return shown
 

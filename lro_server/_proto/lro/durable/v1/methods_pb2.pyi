@@ -253,7 +253,7 @@ class MethodMetadata(_message.Message):
     """Free text set by the method (ctx.progress)."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___Step]:
-        """The method's positions: the last 100 and every one still waiting or
+        """The method's positions: the last 50 and every one still waiting or
         running.
         """
 
