@@ -18,7 +18,8 @@ from lro_server.core.operations import OperationsService
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.runners import RunnerRouter
 from lro_server.resume.checkpoint import Checkpoint
-from lro_server.resume.durable_engine import FAMILY, START_METHOD, DurableEngine, Payload
+from lro_server.resume.durable_engine import START_METHOD, DurableEngine
+from lro_server.resume.durable_payload import FAMILY, Payload
 from lro_server.resume.engine import Resumer
 from lro_server.resume.method import Resumption
 from lro_server.storage.sqlite import SqliteStore

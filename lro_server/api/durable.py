@@ -26,13 +26,12 @@ from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
 from lro_server.durable.method import DurableMethod
 from lro_server.resume.durable_engine import (
-    FAMILY,
     RESUME_METHOD,
     SERVICE,
     START_METHOD,
     DurableEngine,
-    Payload,
 )
+from lro_server.resume.durable_payload import FAMILY, Payload
 from lro_server.resume.durable_view import integral
 from lro_server.resume.engine import Resumer
 from lro_server.resume.method import WaitOutcome

@@ -25,7 +25,7 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
 from lro_server.core.supervisor import Supervised, Supervisor
 from lro_server.durable.method import DurableMethod
-from lro_server.resume import durable_engine
+from lro_server.resume import durable_payload
 from lro_server.resume.chain import FAMILY, ChainMethod
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_engine import DurableEngine
@@ -87,7 +87,7 @@ class ResumeAssembly:
         self.resumer = Resumer(store, [], clock=clock, metrics=metrics)
         #: The server's methods, set once the application built them (durable children).
         self.registry: Registry | None = None
-        router = RunnerRouter(tracker, {FAMILY: self.resumer, durable_engine.FAMILY: self.resumer})
+        router = RunnerRouter(tracker, {FAMILY: self.resumer, durable_payload.FAMILY: self.resumer})
         self.service = OperationsService(
             store, router, notifier=notifier, clock=clock, limits=limits
         )

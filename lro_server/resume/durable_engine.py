@@ -25,26 +25,23 @@ from typing import Any, Protocol
 from google.longrunning import operations_pb2
 
 from lro_server._proto.lro.durable.v1 import methods_pb2
-from lro_server.core import lifecycle
-from lro_server.core.cas import Write, compare_and_append, compare_and_set
+from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, SystemClock, now_us
 from lro_server.core.errors import (
     Code,
-    FailedPrecondition,
-    Internal,
     LroError,
     NotFound,
     Unavailable,
 )
-from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import JournalEvent, OperationStore
+from lro_server.core.store import OperationStore
 from lro_server.durable.context import Context
 from lro_server.durable.errors import OperationFailed
 from lro_server.durable.method import DurableMethod
 from lro_server.resume import durable_journal as journal
+from lro_server.resume import durable_promises as promises
 from lro_server.resume import durable_view as view
-from lro_server.resume.checkpoint import Checkpoint, Wait
+from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_activation import (
     HEARTBEAT_SECONDS,
     Activation,
@@ -53,7 +50,9 @@ from lro_server.resume.durable_activation import (
     Stop,
     Suspend,
 )
+from lro_server.resume.durable_commit import Failure, Outcome, Run, Superseded, Waiting, Writer
 from lro_server.resume.durable_journal import Fold
+from lro_server.resume.durable_payload import Payload
 from lro_server.resume.method import Committed, Resumption
 
 _log = logging.getLogger(__name__)
@@ -63,32 +62,6 @@ SERVICE = "lro.durable.v1.Methods"
 START_METHOD = f"{SERVICE}/Start"
 #: What waiters call to resume one.
 RESUME_METHOD = f"{SERVICE}/Resume"
-#: The records' ``family`` (routes them to the Resumer).
-FAMILY = "durable"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Payload:
-    """A durable operation's payload: the method to run, its input and labels."""
-
-    method: str
-    input: dict[str, Any]
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def encode(self) -> str:
-        """The stored form (the record's ``payload``)."""
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
-
-    @staticmethod
-    def of(record: OperationRecord) -> Payload:
-        """The payload of ``record``."""
-        try:
-            found = json.loads(record.payload)
-            return Payload(
-                str(found["method"]), dict(found["input"]), dict(found.get("labels") or {})
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise Internal(f"{record.name}: unreadable durable payload: {exc}") from exc
 
 
 class StartChild(Protocol):
@@ -99,23 +72,6 @@ class StartChild(Protocol):
     ) -> operations_pb2.Operation:
         """Start ``method`` with ``request`` as ``owner``; the child is named ``name``."""
         ...
-
-
-class _Superseded(BaseException):
-    def __init__(self, record: OperationRecord) -> None:
-        super().__init__("superseded")
-        self.record = record
-
-
-@dataclasses.dataclass(slots=True)
-class _Run:
-    """An activation's view of the stored record: the base of its next write."""
-
-    record: OperationRecord
-    seq: int
-    events: int
-    payload: Payload
-    activation: Activation | None = None
 
 
 class DurableEngine:
@@ -148,16 +104,18 @@ class DurableEngine:
         self.clock = clock or SystemClock()
         #: Operations with an activation running in this process.
         self.active: set[str] = set()
+        #: Writes the operations (record and journal in one compare-and-set).
+        self.writer = Writer(store, self.clock)
         #: Called with a record whose wait a resolved promise may have made ready.
         self.on_resolved: Callable[[OperationRecord], None] = lambda record: None
-        self._runs: dict[int, _Run] = {}
+        self._runs: dict[int, Run] = {}
 
     # -- ResumableMethod -------------------------------------------------------------------
 
     def initial(self, record: OperationRecord) -> tuple[Mapping[str, Any], Any]:
         """No events yet; metadata PENDING."""
         payload = Payload.of(record)
-        return {"events": 0}, self._metadata(record, payload, Fold(), "PENDING", ("", ""))
+        return {"events": 0}, self.writer.metadata(record, payload, Fold(), "PENDING", ("", ""))
 
     async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Committed:
         """Store a wait that is due now: the first activation runs in the background, so
@@ -166,12 +124,12 @@ class DurableEngine:
         if parent.name in self.active:
             return Committed(parent, Checkpoint.of(parent), wrote=False)
         checkpoint = Checkpoint.of(parent)
-        run = _Run(
+        run = Run(
             parent, checkpoint.seq, int(checkpoint.state.get("events", 0)), Payload.of(parent)
         )
         fold = Fold(await self.store.journal(parent.name)) if run.events else Fold()
         now = now_us(self.clock)
-        return await self._finish(run, fold, _Waiting(set(), set(), now), ("", ""))
+        return await self._finish(run, fold, Waiting(set(), set(), now), ("", ""))
 
     async def resume(self, resumption: Resumption) -> Committed:
         """Replay the method; commit what happened and where it waits now."""
@@ -188,7 +146,7 @@ class DurableEngine:
         record = resumption.parent
         checkpoint = Checkpoint.of(record)
         payload = Payload.of(record)
-        run = _Run(record, checkpoint.seq, int(checkpoint.state.get("events", 0)), payload)
+        run = Run(record, checkpoint.seq, int(checkpoint.state.get("events", 0)), payload)
         fold = Fold(await self.store.journal(record.name))
         run.events = max(run.events, fold.seq)
         # What ctx.progress set is kept in the checkpoint's state (the metadata's state may
@@ -227,18 +185,18 @@ class DurableEngine:
         finally:
             self._runs.pop(id(activation), None)
 
-    async def _replay(self, method: DurableMethod, run: _Run, activation: Activation) -> Committed:
+    async def _replay(self, method: DurableMethod, run: Run, activation: Activation) -> Committed:
         fold = activation.fold
         try:
             result = await method.function(Context(activation), dict(run.payload.input))
         except Suspend as suspended:
-            waiting = _Waiting(suspended.children, suspended.promises, suspended.wake_at_us)
+            waiting = Waiting(suspended.children, suspended.promises, suspended.wake_at_us)
             return await self._finish(run, fold, waiting, activation.progress_state)
         except Drift as drift:
             return await self._fail(run, fold, Code.FAILED_PRECONDITION, drift.message, activation)
         except Stop as stop:
             return await self._end(run, fold, stop.code, stop.message, activation.progress_state)
-        except _Superseded as superseded:
+        except Superseded as superseded:
             _log.info("%s: another activation moved on first; stopping", run.record.name)
             return Committed(superseded.record, Checkpoint.of(superseded.record), wrote=False)
         except OperationFailed as failure:
@@ -274,17 +232,17 @@ class DurableEngine:
         return committed
 
     async def _fail(
-        self, run: _Run, fold: Fold, code: Code, message: str, activation: Activation
+        self, run: Run, fold: Fold, code: Code, message: str, activation: Activation
     ) -> Committed:
         activation.to_start.clear()  # nothing new starts for a failed method
-        return await self._finish(run, fold, _Failure(code, message), activation.progress_state)
+        return await self._finish(run, fold, Failure(code, message), activation.progress_state)
 
     async def _end(
-        self, run: _Run, fold: Fold, code: Code, message: str, progress: tuple[str, str]
+        self, run: Run, fold: Fold, code: Code, message: str, progress: tuple[str, str]
     ) -> Committed:
         """Cancel running children, then fail with ``code`` (cancel, timeout)."""
         running = await self._running_children(fold)
-        committed = await self._finish(run, fold, _Failure(code, message), progress)
+        committed = await self._finish(run, fold, Failure(code, message), progress)
         return (
             dataclasses.replace(committed, cancel=tuple(running)) if committed.wrote else committed
         )
@@ -294,7 +252,7 @@ class DurableEngine:
     async def commit_running(self, activation: Activation) -> None:
         """Commit the activation's pending events; it now owns the operation."""
         run = self._runs[id(activation)]
-        stored, checkpoint = await self._write(
+        stored, checkpoint = await self.writer.write(
             run, activation.fold, None, activation.progress_state
         )
         run.record, run.seq = stored, checkpoint.seq
@@ -337,133 +295,18 @@ class DurableEngine:
 
     async def _finish(
         self,
-        run: _Run,
+        run: Run,
         fold: Fold,
-        outcome: _Outcome,
+        outcome: Outcome,
         progress: tuple[str, str],
     ) -> Committed:
         try:
-            stored, checkpoint = await self._write(run, fold, outcome, progress)
-        except _Superseded as superseded:
+            stored, checkpoint = await self.writer.write(run, fold, outcome, progress)
+        except Superseded as superseded:
             return Committed(superseded.record, Checkpoint.of(superseded.record), wrote=False)
-        if isinstance(outcome, _Waiting) and run.activation is not None:
+        if isinstance(outcome, Waiting) and run.activation is not None:
             await run.activation.start_children(raise_refusals=True)
         return Committed(stored, checkpoint)
-
-    async def _write(
-        self, run: _Run, fold: Fold, outcome: _Outcome | None, progress: tuple[str, str]
-    ) -> tuple[OperationRecord, Checkpoint]:
-        """One compare-and-set of the record with the activation's pending events."""
-        activation = run.activation
-        pending = list(activation.pending) if activation is not None else []
-        written: list[Checkpoint] = []
-        activation_merged: list[tuple[int, dict[str, Any]]] = []
-
-        async def apply(fresh: OperationRecord) -> Write | None:
-            checkpoint = Checkpoint.of(fresh)
-            if fresh.done or checkpoint.seq != run.seq:
-                return None
-            base = int(checkpoint.state.get("events", 0))
-            merged: list[tuple[int, dict[str, Any]]] = []
-            if base > run.events:  # someone appended (a promise resolved): fold it in
-                for event in await self.store.journal(fresh.name, after_seq=run.events):
-                    merged.append((event.seq, json.loads(event.data)))
-                    fold.apply(event.seq, merged[-1][1])
-                run.events = base
-            events = [
-                JournalEvent(base + index + 1, journal.encode(event))
-                for index, event in enumerate(pending)
-            ]
-            state: dict[str, Any] = {"events": base + len(events)}
-            if any(progress):
-                state["progress"] = list(progress)
-            record, next_checkpoint = self._decided(
-                fresh, checkpoint, state, fold, outcome=outcome, progress=progress, run=run
-            )
-            written[:] = [next_checkpoint]
-            if activation is not None:
-                activation_merged[:] = merged
-            return record, events
-
-        stored = await compare_and_append(self.store, run.record.name, apply, current=run.record)
-        if not written or Checkpoint.of(stored).seq != written[0].seq:
-            raise _Superseded(stored)
-        run.events = int(written[0].state["events"])
-        if activation is not None:
-            del activation.pending[: len(pending)]
-            activation.committed(activation_merged)
-        return stored, written[0]
-
-    def _decided(
-        self,
-        fresh: OperationRecord,
-        checkpoint: Checkpoint,
-        state: dict[str, Any],
-        fold: Fold,
-        *,
-        outcome: _Outcome | None,
-        progress: tuple[str, str],
-        run: _Run,
-    ) -> tuple[OperationRecord, Checkpoint]:
-        seq = checkpoint.seq + 1
-        progress_state, message = progress
-        if isinstance(outcome, _Waiting):
-            resolved = sorted(p for p in outcome.promises if _resolved(fold, p))
-            wait = Wait(
-                seq,
-                tuple(sorted(outcome.children)),
-                fresh.deadline_us or 2**62,
-                promises=tuple(sorted(outcome.promises)),
-                resolved=tuple(resolved),
-                wake_at_us=outcome.wake_at_us,
-            )
-            next_checkpoint = Checkpoint(checkpoint.method, seq, wait, state)
-            # A timer already due (the first move's "run now") is nothing to show.
-            shown_timer = outcome.wake_at_us if outcome.wake_at_us > now_us(self.clock) else 0
-            waits = view.waiting_on(outcome.children, outcome.promises, shown_timer)
-            live = progress_state or ("PENDING" if checkpoint.seq == 0 else "WAITING")
-            meta = self._metadata(fresh, run.payload, fold, live, progress, waits=waits)
-            record = lifecycle.with_metadata(fresh, meta, state=live)
-        elif isinstance(outcome, _Failure):
-            live = "CANCELLED" if outcome.code == Code.CANCELLED else "FAILED"
-            meta = self._metadata(fresh, run.payload, fold, live, ("", message), ended=True)
-            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
-            record = lifecycle.fail(fresh, outcome.code, outcome.message, metadata=meta, state=live)
-        elif outcome is not None:
-            meta = self._metadata(fresh, run.payload, fold, "SUCCEEDED", ("", message), ended=True)
-            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
-            record = lifecycle.succeed(fresh, outcome, metadata=meta, state="SUCCEEDED")
-        else:
-            live = progress_state or "RUNNING"
-            meta = self._metadata(fresh, run.payload, fold, live, progress)
-            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
-            record = lifecycle.with_metadata(fresh, meta, state=live)
-        return dataclasses.replace(record, checkpoint=next_checkpoint.encode()), next_checkpoint
-
-    def _metadata(
-        self,
-        record: OperationRecord,
-        payload: Payload,
-        fold: Fold,
-        state: str,
-        progress: tuple[str, str],
-        *,
-        waits: list[str] | None = None,
-        ended: bool = False,
-    ) -> methods_pb2.MethodMetadata:
-        now = now_us(self.clock)
-        progress_state, message = progress
-        return view.metadata(
-            record,
-            method=payload.method,
-            labels=payload.labels,
-            state=progress_state if progress_state and not ended else state,
-            message=message,
-            shown=view.steps(fold, now, fold.last_position),
-            waits=waits or [],
-            now_us=now,
-            ended=ended,
-        )
 
     # -- children --------------------------------------------------------------------------
 
@@ -512,94 +355,7 @@ class DurableEngine:
     ) -> methods_pb2.Promise:
         """Resolve (``value``) or reject (``error``) the promise ``promise``; a second
         answer changes nothing. Returns the promise as stored."""
-        parent, position, secret = journal.parse_promise_id(promise)
-        record = await self._get(parent)
-        if record is None or record.family != FAMILY:
-            raise journal.unknown_promise()
-        fold = Fold(await self.store.journal(parent))
-        slot = fold.slots.get(position)
-        if not journal.secret_matches(slot, secret):
-            raise journal.unknown_promise()
-        assert slot is not None
-        if slot.done:
-            return _promise(promise, parent, slot)
-        outcome: dict[str, Any] = (
-            {"error": journal.error_json(*error)} if error is not None else {"value": value}
-        )
-        event = {"kind": journal.PROMISE_RESOLVED, "pos": position, **outcome}
-        known = [fold.seq]
-        ended: list[bool] = []
-
-        async def apply(fresh: OperationRecord) -> Write | None:
-            if fresh.done:
-                ended.append(True)
-                return None
-            checkpoint = Checkpoint.of(fresh)
-            base = int(checkpoint.state.get("events", 0))
-            if base > known[0]:
-                for stored_event in await self.store.journal(parent, after_seq=known[0]):
-                    fold.apply(stored_event.seq, json.loads(stored_event.data))
-                known[0] = base
-            if slot.done:
-                return None
-            wait = checkpoint.wait
-            if wait is not None and promise in wait.promises and promise not in wait.resolved:
-                wait = dataclasses.replace(wait, resolved=(*wait.resolved, promise))
-            state = {**checkpoint.state, "events": base + 1}
-            updated = dataclasses.replace(checkpoint, wait=wait, state=state)
-            written = dataclasses.replace(fresh, checkpoint=updated.encode())
-            return written, [JournalEvent(base + 1, journal.encode(event))]
-
-        stored = await compare_and_append(self.store, parent, apply, current=record)
-        if slot.done:  # another answer came first
-            return _promise(promise, parent, slot)
-        if ended:
-            raise _operation_done(parent)
-        fold.apply(0, event)
-        self.on_resolved(stored)
-        return _promise(promise, parent, slot)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Waiting:
-    children: set[str]
-    promises: set[str]
-    wake_at_us: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Failure:
-    code: Code
-    message: str
-
-
-_Outcome = _Waiting | _Failure | Any
-_PromiseState = methods_pb2.Promise.State
-
-
-def _resolved(fold: Fold, promise: str) -> bool:
-    try:
-        _, position, _ = journal.parse_promise_id(promise)
-    except LroError:
-        return False
-    slot = fold.slots.get(position)
-    return slot is not None and slot.done
-
-
-def _promise(promise: str, parent: str, slot: journal.Slot) -> methods_pb2.Promise:
-    found = methods_pb2.Promise(name=promise, operation=parent, state=_PromiseState.PENDING)
-    if slot.done and slot.error is not None:
-        found.state = _PromiseState.REJECTED
-        found.error.code = int(slot.error.get("code", Code.UNKNOWN))
-        found.error.message = str(slot.error.get("message", ""))
-    elif slot.done:
-        found.state = _PromiseState.RESOLVED
-        found.value.CopyFrom(view.to_value(slot.result))
-    return found
-
-
-def _operation_done(parent: str) -> LroError:
-    return FailedPrecondition(
-        f"the operation {operation_id(parent)} of this promise has ended",
-        reason="OPERATION_DONE",
-    )
+        answer, stored = await promises.resolve(self.store, promise, value, error)
+        if stored is not None:
+            self.on_resolved(stored)
+        return answer

@@ -27,8 +27,9 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
 from lro_server.durable import DurableMethod
 from lro_server.resume.checkpoint import Checkpoint
-from lro_server.resume.durable_engine import FAMILY, START_METHOD, DurableEngine, Payload
+from lro_server.resume.durable_engine import START_METHOD, DurableEngine
 from lro_server.resume.durable_journal import Fold
+from lro_server.resume.durable_payload import FAMILY, Payload
 from lro_server.resume.durable_view import integral
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
