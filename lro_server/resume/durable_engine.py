@@ -118,18 +118,17 @@ class DurableEngine:
         return {"events": 0}, self.writer.metadata(record, payload, Fold(), "PENDING", ("", ""))
 
     async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Committed:
-        """Store a wait that is due now: the first activation runs in the background, so
-        Start answers at once. Also used to start a running operation again after its
-        replica died (its activation was lost)."""
+        """First move: store a wait that is due now, so Start answers at once and the first
+        activation runs in the background. For an operation that was running when its
+        replica died (recovery, the stalled sweep), replay it here at once instead."""
         if parent.name in self.active:
             return Committed(parent, Checkpoint.of(parent), wrote=False)
         checkpoint = Checkpoint.of(parent)
-        run = Run(
-            parent, checkpoint.seq, int(checkpoint.state.get("events", 0)), Payload.of(parent)
-        )
-        fold = Fold(await self.store.journal(parent.name)) if run.events else Fold()
+        if checkpoint.seq > 0 and checkpoint.wait is None:
+            return await self.resume(Resumption(parent=parent, state=state, children={}))
+        run = Run(parent, checkpoint.seq, 0, Payload.of(parent))
         now = now_us(self.clock)
-        return await self._finish(run, fold, Waiting(set(), set(), now), ("", ""))
+        return await self._finish(run, Fold(), Waiting(set(), set(), now), ("", ""))
 
     async def resume(self, resumption: Resumption) -> Committed:
         """Replay the method; commit what happened and where it waits now."""

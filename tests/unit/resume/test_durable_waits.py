@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from durable_rig import DurableRig, durable_rig
+from durable_rig import OWNER, DurableRig, durable_rig
 
 from lro_server import durable
 from lro_server._proto.lro.durable.v1 import methods_pb2
@@ -306,3 +306,51 @@ async def test_a_restart_resumes_every_wait_and_runs_no_recorded_step_again(
         assert Checkpoint.of(await other.record(name)).wait is None
         assert await other.result(name) == {"runs": 3}
     assert runs == ["once"] * 3
+
+
+async def test_a_method_running_when_its_process_died_is_replayed_at_recovery(
+    rig: DurableRig,
+) -> None:
+    runs: list[str] = []
+    blocked = asyncio.Event()
+
+    async def slow(label: str) -> str:
+        runs.append(label)
+        if label == "second" and len(runs) == 2:
+            await blocked.wait()  # the first process dies in the middle of this step
+        return label
+
+    @durable.method("t.Running")
+    async def running(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
+        first = await ctx.step("first", slow, "first")
+        second = await ctx.step("second", slow, "second")
+        return {"steps": [first, second]}
+
+    rig.serve(running)
+    operation = await rig.service.start(
+        caller=OWNER,
+        method="lro.durable.v1.Methods/Start",
+        family="durable",
+        payload='{"method":"t.Running","input":{},"labels":{}}',
+        timeout_seconds=3600,
+    )
+    name = str(operation.name)
+    await rig.clock.advance(0)
+    for _ in range(100):
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0)
+    assert runs == ["first", "second"]
+    await rig.resumer.stop()  # the process dies: its activation is gone, no wait is stored
+    assert Checkpoint.of(await rig.record(name)).wait is None
+
+    other = durable_rig(rig.clock, rig.store.inner.data)  # type: ignore[attr-defined]
+    other.serve(running)
+    resumer = other.resumer
+    await recover_waits(
+        other.store, [other.engine], resumer.waiter, lambda r: resumer.spawn(resumer.start(r))
+    )
+    await other.settle()
+
+    assert await other.result(name) == {"steps": ["first", "second"]}
+    assert runs == ["first", "second", "second"]  # the unrecorded step ran again, the first not
