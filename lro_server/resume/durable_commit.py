@@ -53,6 +53,10 @@ class Run:
     events: int
     payload: Payload
     activation: Activation | None = None
+    #: Monotonic time the metadata was last rewritten while running, and with what
+    #: (state, message) shown.
+    shown_at: float = -1e18
+    shown_progress: tuple[str, str] = ("", "")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,6 +75,10 @@ class Failure:
     code: Code
     message: str
 
+
+#: While a method runs, its metadata (the steps shown) is rewritten at most this often;
+#: waits and endings always rewrite it. Progress set by the method shows at its next commit.
+RUNNING_METADATA_SECONDS = 1.0
 
 #: What a write leaves: waiting, failed, succeeded (the response), or None: still running.
 Outcome = Waiting | Failure | Any
@@ -168,9 +176,20 @@ class Writer:
             record = lifecycle.succeed(fresh, outcome, metadata=meta, state="SUCCEEDED")
         else:
             live = progress_state or "RUNNING"
-            meta = self.metadata(fresh, run.payload, fold, live, progress)
             next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
-            record = lifecycle.with_metadata(fresh, meta, state=live)
+            monotonic = self.clock.monotonic()
+            if (
+                monotonic - run.shown_at < RUNNING_METADATA_SECONDS
+                and run.shown_progress == progress
+                and fresh.state == live
+            ):
+                # Quick steps in a row: the record keeps the metadata written less than
+                # RUNNING_METADATA_SECONDS ago (rebuilding it is most of a step's cost).
+                record = fresh
+            else:
+                meta = self.metadata(fresh, run.payload, fold, live, progress)
+                record = lifecycle.with_metadata(fresh, meta, state=live)
+                run.shown_at, run.shown_progress = monotonic, progress
         return dataclasses.replace(record, checkpoint=next_checkpoint.encode()), next_checkpoint
 
     def metadata(

@@ -4,6 +4,7 @@ test_durable_waits.py."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -363,3 +364,48 @@ async def test_a_method_returning_a_non_dict_fails(rig: DurableRig) -> None:
     name = await rig.start("t.List")
     code, message = await rig.error(name)
     assert code == Code.UNKNOWN and "not a dict" in message
+
+
+async def test_while_running_the_metadata_follows_steps_at_most_once_a_second(
+    rig: DurableRig,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await rig.clock.sleep(1.5)
+        return "slow"
+
+    async def quick() -> str:
+        return "quick"
+
+    async def held() -> str:
+        await release.wait()
+        return "held"
+
+    @durable.method("t.Running")
+    async def running(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
+        await ctx.step("slow", slow)
+        await ctx.step("quick", quick)
+        await ctx.step("held", held)
+        return {}
+
+    rig.serve(running)
+    operation = await rig.service.start(
+        caller=OWNER,
+        method="lro.durable.v1.Methods/Start",
+        family="durable",
+        payload='{"method":"t.Running","input":{},"labels":{}}',
+        timeout_seconds=60,
+    )
+    name = str(operation.name)
+    await rig.clock.advance(0)
+    await rig.clock.advance(1.5)
+
+    shown = metadata(await rig.record(name)).steps
+    # The write before "quick" came 1.5 s after the last rewrite: "slow" shows as done; the
+    # write before "held" came at once after it and kept that metadata.
+    assert [(s.name, s.state) for s in shown] == [("slow", methods_pb2.Step.SUCCEEDED)]
+    assert (await rig.record(name)).state == "RUNNING"
+    release.set()
+    await rig.settle()
+    assert [s.name for s in metadata(await rig.record(name)).steps] == ["slow", "quick", "held"]
