@@ -17,7 +17,7 @@ from lro_server._proto.lro.durable.v1 import methods_pb2
 from lro_server.core import lifecycle
 from lro_server.core.cas import Write, compare_and_append
 from lro_server.core.clock import Clock, now_us
-from lro_server.core.errors import Code, LroError
+from lro_server.core.errors import Code, LroError, Unavailable
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import JournalEvent, OperationStore
 from lro_server.resume import durable_journal as journal
@@ -126,7 +126,16 @@ class Writer:
                 activation_merged[:] = merged
             return record, events
 
-        stored = await compare_and_append(self.store, run.record.name, apply, current=run.record)
+        try:
+            stored = await compare_and_append(
+                self.store, run.record.name, apply, current=run.record
+            )
+        except Unavailable:
+            # Applied with its answer lost? Then the record holds this checkpoint (and the
+            # journal rows went with it, in the same transaction).
+            stored = await self.store.get(run.record.name)
+            if not written or stored.checkpoint != written[0].encode():
+                raise
         if not written or Checkpoint.of(stored).seq != written[0].seq:
             raise Superseded(stored)
         run.events = int(written[0].state["events"])

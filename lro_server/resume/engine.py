@@ -41,6 +41,7 @@ from lro_server.core.errors import (
     NotFound,
     OperationDone,
     PermissionDenied,
+    Unavailable,
 )
 from lro_server.core.metrics import Metrics
 from lro_server.core.names import validate_operation_name
@@ -266,7 +267,16 @@ class Resumer:
         )
         encoded = committed.encode()
         change = _WhileAt(checkpoint, lambda fresh: advance.applied_to(fresh, encoded))
-        stored = await compare_and_set(self.store, record.name, change, current=record)
+        try:
+            stored = await compare_and_set(self.store, record.name, change, current=record)
+        except Unavailable:
+            # The store may have applied the write and lost only its answer: if the record
+            # holds this checkpoint, the decision stands and must be followed up (its wait
+            # handed off), or nothing would ever watch it.
+            stored = await self.store.get(record.name)
+            if stored.checkpoint != encoded:
+                raise
+            change.wrote = True
         if not change.wrote:
             # Another resume of the same wait won: its decision stands (the children we may
             # have started are the same operations, by request id).

@@ -25,6 +25,7 @@ from lro_server.core.operations import OperationsService
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
+from lro_server.core.store import OperationStore
 from lro_server.durable import DurableMethod
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_engine import START_METHOD, DurableEngine
@@ -129,11 +130,15 @@ class DurableRig:
         return await self.resumer.resume(name, INTERNAL, method=START_METHOD, **kwargs)
 
 
-def durable_rig(clock: FakeClock | None = None, data: MemoryData | None = None) -> DurableRig:
+def durable_rig(
+    clock: FakeClock | None = None,
+    data: MemoryData | None = None,
+    wrap: Callable[[OperationStore], OperationStore] = lambda store: store,
+) -> DurableRig:
     """A fresh engine; pass another rig's clock and ``store.inner.data`` for a second
-    process over the same database (a restart)."""
+    process over the same database (a restart), ``wrap`` to put a fake around the store."""
     clock = clock or FakeClock()
-    store = ObservedStore(MemoryStore(clock, data=data))
+    store = ObservedStore(wrap(MemoryStore(clock, data=data)))
     runner = FakeRunner()
     started: list[tuple[str, dict[str, Any], str]] = []
     cancelled: list[str] = []
