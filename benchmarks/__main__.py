@@ -39,6 +39,7 @@ SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
     "resume_latency": ("resume_latency.py", ["--quick"], []),
     "filtered_listing": ("filtered_listing.py", ["--quick"], ["--backend", "sqlite"]),
     "webhook_latency": ("webhook_latency.py", ["--quick", "--runs", "2", "--scale", "30"], []),
+    "durable": ("durable_vs_dbos.py", ["--quick"], []),
 }
 
 

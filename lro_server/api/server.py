@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
@@ -52,7 +53,10 @@ def _wrap(
         deadline = serving(context.time_remaining())
         with telemetry.call("grpc", method.path, metadata, operation) as outcome, deadline:
             try:
-                principal = await authenticate(metadata) if authenticate else ANONYMOUS
+                if method.path in PUBLIC_METHODS:
+                    principal = NOBODY
+                else:
+                    principal = await authenticate(metadata) if authenticate else ANONYMOUS
                 ctx = CallContext(
                     principal=principal, metadata=metadata, time_remaining=context.time_remaining()
                 )

@@ -48,4 +48,5 @@ class Starter:
             timeout_seconds=args.timeout_seconds,
             request_id=request_id or args.request_id,
             labels=args.labels,
+            name=ctx.operation_name,
         )

@@ -43,11 +43,13 @@ from lro_server.databricks.client import Databricks, DatabricksOptions
 from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
+from lro_server.durable.method import DurableMethod
 from lro_server.http.app import HttpFront, start_http
 from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
 from lro_server.http.webhooks import WebhookCredentials, webhook_routes
 from lro_server.resume.chain import parent_of
+from lro_server.resume.durable_activation import durable_parent
 from lro_server.storage.factory import open_store
 
 _log = logging.getLogger(__name__)
@@ -93,12 +95,15 @@ class AppConfig:
     retention_days: float = 30.0
     #: Interval of the expiry sweep (stores without a row deletion policy).
     purge_interval_seconds: float = 600.0
+    #: Durable methods served (loaded by cli.methods).
+    durable_methods: tuple[DurableMethod, ...] = ()
 
 
-def chain_parent(record: OperationRecord) -> str | None:
-    """The chain a step's operation belongs to (its request id names it), if any."""
+def parent_operation(record: OperationRecord) -> str | None:
+    """The chain or durable method a child operation belongs to (its request id names it),
+    if any: expiry keeps a done child while its parent may still read it."""
     found = parent_of(record.request_id)
-    return found[0] if found else None
+    return found[0] if found else durable_parent(record.request_id)
 
 
 class Application:
@@ -204,10 +209,11 @@ class Application:
             clock=self.clock,
             limits=config.limits,
             metrics=self.metrics,
+            durable_methods=config.durable_methods,
         )
         self.service: OperationsService = self.resume.service
         self.hints = PushHints(self.store, holder, self.tracker.poke, self.clock)
-        self.expiry = Expiry(self.store, self.clock, parent_of=chain_parent)
+        self.expiry = Expiry(self.store, self.clock, parent_of=parent_operation)
         methods = [
             *OperationsApi(self.service).methods(),
             *databricks_methods(self.service, self.tracker.poke),
@@ -216,6 +222,7 @@ class Application:
         if self._methods is not None:
             methods = self._methods(methods)
         self.registry = Registry(methods)
+        self.resume.registry = self.registry
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
         self.monitor = HealthMonitor(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lro_server.api.auth import AuthOptions
 from lro_server.cli.app import AppConfig, default_replica_id
+from lro_server.cli.methods import load_methods
 from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.cli.settings import Settings
 from lro_server.core.errors import InvalidArgument
@@ -13,10 +14,11 @@ from lro_server.http.webhooks import WebhookCredentials
 
 
 def app_config(settings: Settings) -> AppConfig:
-    """Build the application's configuration from settings.
+    """Build the application's configuration from settings (and load durable methods).
 
     Raises:
         InvalidArgument: Authentication is on without an audience, or TLS is half set.
+        MethodsError: The durable methods cannot be loaded.
     """
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidArgument("LRO_TLS_CERT and LRO_TLS_KEY must be set together")
@@ -49,7 +51,12 @@ def app_config(settings: Settings) -> AppConfig:
         spanner_threads=settings.spanner_threads,
         sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
         health_check_seconds=settings.health_check_seconds,
-        resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
+        resume=ResumeConfig(
+            waiter=settings.waiter,
+            workflow=settings.workflow,
+            workflows_endpoint=settings.workflows_endpoint,
+        ),
+        durable_methods=tuple(load_methods(settings.methods)),
         auth=_auth(settings),
         tls_cert_file=str(settings.tls_cert or ""),
         tls_key_file=str(settings.tls_key or ""),

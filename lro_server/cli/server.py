@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lro_server.cli.logs import configure_logging
+from lro_server.cli.methods import MethodsError
 from lro_server.cli.settings import Settings
 from lro_server.core.clock import SystemClock
 from lro_server.core.errors import LroError
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"HTTP/JSON port (LRO_HTTP_PORT, default {_default('http_port')}; -1 disables it)",
     )
     serve.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
+    serve.add_argument(
+        "--methods", help="modules of durable methods, comma-separated (LRO_METHODS)"
+    )
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
     migrate.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
     purge = commands.add_parser(
@@ -158,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 shutdown_tracing()
     except LroError as exc:
         sys.exit(f"lro-server: {exc.message}")
+    except MethodsError as exc:
+        sys.exit(f"lro-server: {exc}")
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -210,13 +216,13 @@ def duration(text: str) -> float:
 
 
 async def _purge(settings: Settings, older_than: float) -> None:
-    from lro_server.cli.app import chain_parent
+    from lro_server.cli.app import parent_operation
     from lro_server.core.expiry import Expiry
     from lro_server.storage.factory import open_store
 
     store = await open_store(settings.store)
     try:
-        expiry = Expiry(store, SystemClock(), parent_of=chain_parent)
+        expiry = Expiry(store, SystemClock(), parent_of=parent_operation)
         total = 0
         while deleted := await expiry.purge(older_than):
             total += deleted

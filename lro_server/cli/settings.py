@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     workflow: str = Field(
         "", description="Workflow that waits on children: projects/P/locations/L/workflows/W."
     )
+    workflows_endpoint: str = Field(
+        "",
+        description="host:port of the Cloud Workflows executions API (empty: Google's "
+        "global endpoint; set a regional endpoint, or a plaintext test stand-in).",
+    )
+    # --- durable methods ---
+    methods: str = Field(
+        "",
+        description="Modules of durable methods to serve, comma-separated (e.g. "
+        "acme.methods); the `lro_server.methods` entry points are loaded too.",
+    )
     # --- security ---
     auth: bool = Field(False, description="Require a Google-signed ID token on every call.")
     auth_audience: str = Field("", description="Expected audience of ID tokens.")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from lro_server.core.errors import Code, LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
 T = TypeVar("T")
 
@@ -36,6 +36,7 @@ class MeasuredStore:
                 "get",
                 "list",
                 "update",
+                "journal",
                 "delete",
                 "expired",
                 "claim",
@@ -92,9 +93,15 @@ class MeasuredStore:
         """See OperationStore.list."""
         return await self._timed("list", lambda: self.inner.list(query))
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
-        return await self._timed("update", lambda: self.inner.update(record))
+        return await self._timed("update", lambda: self.inner.update(record, journal=journal))
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        return await self._timed("journal", lambda: self.inner.journal(name, after_seq))
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
 _log = logging.getLogger(__name__)
 
@@ -53,11 +53,17 @@ class ObservedStore:
         """See OperationStore.list."""
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
-        stored = await self.inner.update(record)
+        stored = await self.inner.update(record, journal=journal)
         self._changed(stored.name, stored)
         return stored
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        return await self.inner.journal(name, after_seq)
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

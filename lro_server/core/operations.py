@@ -105,6 +105,7 @@ class OperationsService:
         request_id: str = "",
         state: str = "",
         labels: Mapping[str, str] | None = None,
+        name: str = "",
     ) -> operations_pb2.Operation:
         """Create an operation and start its work; AIP-155 dedupe on ``request_id``.
 
@@ -118,6 +119,8 @@ class OperationsService:
             request_id: AIP-155 request id ("" for none).
             state: Initial live state, for filters.
             labels: The caller's labels (already validated), kept with the operation.
+            name: The operation's name, chosen by the server itself (a durable method
+                names its children before starting them); "" for a fresh one.
 
         Returns the operation at once; the runner follows the work from here.
         """
@@ -125,7 +128,9 @@ class OperationsService:
         digest = request_digest(method, family, payload) if request_id else ""
         now = to_micros(self.clock.now())
         record = OperationRecord(
-            operation=operations_pb2.Operation(name=new_operation_name()),
+            operation=operations_pb2.Operation(
+                name=validate_operation_name(name) if name else new_operation_name()
+            ),
             create_time_us=now,
             update_time_us=now,
             owner=caller.subject,

@@ -10,6 +10,13 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   Aborted; a missing record NotFound; a stored record that is done OperationDone (a
   FailedPrecondition: a done operation never changes again). Every error a backend raises
   carries ``origin=Origin.STORE``.
+- ``update`` may append events to the operation's journal (``journal=``) in the same
+  transaction as the compare-and-set: both are written, or neither. Journal events are
+  rows of their own beside the operation (``(name, seq)``, ``seq`` from 1), so appending
+  costs what the new events weigh, never a rewrite of the journal. A ``seq`` already
+  stored raises Aborted; an event over :data:`MAX_JOURNAL_EVENT_BYTES` raises
+  FailedPrecondition; nothing is written in either case. ``journal(name, after_seq)``
+  reads the events after ``after_seq`` in ``seq`` order; ``delete`` removes them too.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases).
 - Oversized records raise FailedPrecondition before anything is written
@@ -23,12 +30,38 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Sequence
 from typing import Protocol
 
-from lro_server.core.errors import Aborted, LroError, NotFound, OperationDone, Origin
+from lro_server.core.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    LroError,
+    NotFound,
+    OperationDone,
+    Origin,
+)
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
+
+#: Largest journal event a store accepts (events are small facts: a step's result of a
+#: few KB is typical; Spanner cells stop at 10 MiB).
+MAX_JOURNAL_EVENT_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JournalEvent:
+    """One event of an operation's journal (durable methods record what happened here).
+
+    Attributes:
+        seq: Position of the event in the journal, from 1, gapless.
+        data: The event, language-neutral text (a compact JSON object).
+    """
+
+    seq: int
+    data: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,8 +100,16 @@ class OperationStore(Protocol):
         """Return up to ``query.limit`` records matching the query, in listing order."""
         ...
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result."""
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and append ``journal`` to its
+        journal, in one transaction; return the stored result."""
+        ...
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` with ``seq > after_seq``, in ``seq`` order (empty
+        for an operation without journal or a missing one)."""
         ...
 
     async def delete(self, name: str) -> None:
@@ -122,5 +163,35 @@ def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> 
     return Aborted(
         f"operation {record.name} is at version {version}, not {record.version}",
         metadata={"name": record.name, "version": str(version)},
+        origin=Origin.STORE,
+    )
+
+
+def check_journal(name: str, events: Sequence[JournalEvent]) -> None:
+    """Refuse (before anything is written) journal events no store may keep: seqs that
+    are not positive and increasing, or an event over :data:`MAX_JOURNAL_EVENT_BYTES`."""
+    previous = 0
+    for event in events:
+        if event.seq <= previous:
+            raise InvalidArgument(
+                f"journal events of {name} must have increasing positive seqs",
+                metadata={"name": name, "seq": str(event.seq)},
+            )
+        previous = event.seq
+        size = len(event.data.encode())
+        if size > MAX_JOURNAL_EVENT_BYTES:
+            raise FailedPrecondition(
+                f"journal event {event.seq} of {name} is {size} bytes, over the limit of "
+                f"{MAX_JOURNAL_EVENT_BYTES} bytes",
+                reason="SIZE_LIMIT_EXCEEDED",
+                metadata={"field": "journal", "limit_bytes": str(MAX_JOURNAL_EVENT_BYTES)},
+            )
+
+
+def journal_conflict(name: str, seq: int) -> Aborted:
+    """The error of every store when a journal event's seq is stored already."""
+    return Aborted(
+        f"journal event {seq} of {name} exists already",
+        metadata={"name": name, "seq": str(seq)},
         origin=Origin.STORE,
     )

@@ -29,6 +29,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
@@ -119,12 +120,15 @@ class HttpFront:
             return _error(as_lro_error(exc, where=f"HTTP {request.method} {request.path}"))
 
     async def _context(
-        self, request: web.Request, headers: dict[str, str] | None = None
+        self, request: web.Request, headers: dict[str, str] | None = None, path: str = ""
     ) -> CallContext:
         if headers is None:
             headers = {k.lower(): v for k, v in request.headers.items()}
         metadata = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
-        principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
+        if path in PUBLIC_METHODS:
+            principal = NOBODY
+        else:
+            principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
         return CallContext(principal=principal, metadata=metadata)
 
     async def _call(self, path: str, message: Message, request: web.Request) -> web.Response:
@@ -142,7 +146,7 @@ class HttpFront:
         operations = path_is_operations(method.path)
         operation = getattr(message, "name", "") if operations else ""
         with self.telemetry.call("http", method.path, headers, operation), serving(None):
-            context = await self._context(request, headers)
+            context = await self._context(request, headers, method.path)
             if message is None:
                 # A resume call's body means nothing; deployed waiters send {"data": {}}.
                 resume = bool(headers.get(RESUME_HEADER))

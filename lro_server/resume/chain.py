@@ -104,6 +104,7 @@ class ChainMethod:
     """The resumable method behind ``lro.databricks.v1.Chains/RunChain``."""
 
     method = METHOD
+    resume_method = METHOD
     metadata_type = chains_pb2.ChainMetadata.DESCRIPTOR.full_name
 
     def __init__(self, start_child: StartChild, *, clock: Clock | None = None) -> None:

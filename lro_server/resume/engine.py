@@ -11,8 +11,10 @@ and the one entry point of every resume, external (a workflow's call with
   returns the operation as it is (a repeated or concurrent resume);
 - the operation is done → FailedPrecondition; it is not a resumable operation of the
   method called, or is not waiting → FailedPrecondition; nothing changes;
-- children not all done and no timeout → no-op (the server never trusts a waiter's word
-  that children are done: it re-reads them itself);
+- the wait not ready and no timeout → no-op (the server never trusts a waiter's word
+  that children are done: it re-reads them itself; a durable method's promises and timer
+  are read from its checkpoint; a cancel requested makes the wait ready once its children
+  are done);
 - otherwise the method decides (:class:`~lro_server.resume.method.Advance`) and the
   decision is written with compare-and-set. Losing that race to another resume of the same
   wait makes this one a no-op; losing it to a CancelOperation re-applies the same decision
@@ -39,6 +41,7 @@ from lro_server.core.errors import (
     NotFound,
     OperationDone,
     PermissionDenied,
+    Unavailable,
 )
 from lro_server.core.metrics import Metrics
 from lro_server.core.names import validate_operation_name
@@ -46,7 +49,13 @@ from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.resume.checkpoint import Checkpoint
-from lro_server.resume.method import Advance, ResumableMethod, Resumption, WaitOutcome
+from lro_server.resume.method import (
+    Advance,
+    Decision,
+    ResumableMethod,
+    Resumption,
+    WaitOutcome,
+)
 from lro_server.resume.waiter import Waiter, WaitTicket
 
 _log = logging.getLogger(__name__)
@@ -84,7 +93,9 @@ class Resumer:
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
-        self.methods = {m.method: m for m in methods}
+        self.methods: dict[str, ResumableMethod] = {}
+        for method in methods:
+            self.add(method)
         self.clock = clock or SystemClock()
         self._waiter: Waiter | None = None
         self._cancel_child: CancelChild | None = None
@@ -93,6 +104,18 @@ class Resumer:
     def add(self, method: ResumableMethod) -> None:
         """Serve ``method`` too."""
         self.methods[method.method] = method
+
+    def _served(self, name: str) -> ResumableMethod | None:
+        """The method created by, or resumed through, the RPC ``name``."""
+        found = self.methods.get(name)
+        if found is not None:
+            return found
+        return next((m for m in self.methods.values() if m.resume_method == name), None)
+
+    def ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
+        """The wait ticket of ``record``, naming the RPC waiters resume it through."""
+        served = self.methods.get(record.method)
+        return WaitTicket.of(record, checkpoint, served.resume_method if served else "")
 
     def bind(self, waiter: Waiter, cancel_child: CancelChild) -> None:
         """Connect the waiter and the way to cancel children (built after this object)."""
@@ -128,14 +151,20 @@ class Resumer:
         """Make the method's first move inside the start RPC."""
         method = self._method(record.method)
         checkpoint = Checkpoint.of(record)
-        advance = await method.begin(record, checkpoint.state)
-        return await self._commit(record, checkpoint, advance)
+        decision = await method.begin(record, checkpoint.state)
+        return await self._decided(record, checkpoint, decision)
 
     async def request_cancel(self, record: OperationRecord) -> None:
-        """Cancel the children the operation waits for; the resume then ends it CANCELLED."""
+        """Cancel the children the operation waits for; the resume then ends it CANCELLED.
+
+        A wait on promises or a timer is resumed at once (nothing else would wake it)."""
         checkpoint = Checkpoint.of(record)
-        if checkpoint.wait is not None:
-            await self._cancel_all(record.name, checkpoint.wait.children)
+        wait = checkpoint.wait
+        if wait is None:
+            return
+        await self._cancel_all(record.name, wait.children)
+        if wait.promises or wait.wake_at_us:
+            self.spawn(self.resume_ticket(self.ticket(record, checkpoint), WaitOutcome.DONE))
 
     # -- resume ----------------------------------------------------------------------------
 
@@ -155,7 +184,8 @@ class Resumer:
             )
         name = validate_operation_name(name, field="x-alis-operation-id")
         record = await self.store.get(name)
-        if record.method != method or record.checkpoint is None:
+        served = self._served(method)
+        if served is None or record.method != served.method or record.checkpoint is None:
             raise FailedPrecondition(
                 f"{name} is not an operation of {method} and cannot be resumed by it",
                 reason="NOT_RESUMABLE",
@@ -189,11 +219,13 @@ class Resumer:
         assert wait is not None
         children = {child: await self._child(child) for child in wait.children}
         all_done = all(c is None or c.done for c in children.values())
-        timed_out = outcome is WaitOutcome.TIMEOUT or self._now_us() >= wait.deadline_us
+        now = self._now_us()
+        timed_out = outcome is WaitOutcome.TIMEOUT or now >= wait.deadline_us
+        ready = wait.ready(now, all_done) or (record.cancel_requested and all_done)
         waiter_failed = False
-        if not all_done and not timed_out:
-            if outcome is not WaitOutcome.ERROR:
-                _log.info("%s: children still running; resume is a no-op", record.name)
+        if not ready and not timed_out:
+            if outcome is not WaitOutcome.ERROR or all_done:
+                _log.info("%s: not ready yet; resume is a no-op", record.name)
                 return record.operation
             if wait.retries < MAX_WAITER_RETRIES:
                 return (await self._rewait(record, checkpoint)).operation
@@ -205,8 +237,8 @@ class Resumer:
             timed_out=timed_out,
             waiter_failed=waiter_failed,
         )
-        advance = await self._method(record.method).resume(resumption)
-        stored = await self._commit(record, checkpoint, advance)
+        decision = await self._method(record.method).resume(resumption)
+        stored = await self._decided(record, checkpoint, decision)
         # Done records never change again, so a child's update time is when it finished.
         finished = [c.update_time_us for c in children.values() if c is not None and c.done]
         if all_done and finished:
@@ -216,6 +248,17 @@ class Resumer:
 
     # -- commits ---------------------------------------------------------------------------
 
+    async def _decided(
+        self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
+    ) -> OperationRecord:
+        if isinstance(decision, Advance):
+            return await self._commit(record, checkpoint, decision)
+        if decision.wrote:
+            await self._after_commit(decision.record, decision.checkpoint, decision.cancel)
+        else:
+            _log.info("%s: a concurrent resume moved on first; no-op", record.name)
+        return decision.record
+
     async def _commit(
         self, record: OperationRecord, checkpoint: Checkpoint, advance: Advance
     ) -> OperationRecord:
@@ -224,7 +267,16 @@ class Resumer:
         )
         encoded = committed.encode()
         change = _WhileAt(checkpoint, lambda fresh: advance.applied_to(fresh, encoded))
-        stored = await compare_and_set(self.store, record.name, change, current=record)
+        try:
+            stored = await compare_and_set(self.store, record.name, change, current=record)
+        except Unavailable:
+            # The store may have applied the write and lost only its answer: if the record
+            # holds this checkpoint, the decision stands and must be followed up (its wait
+            # handed off), or nothing would ever watch it.
+            stored = await self.store.get(record.name)
+            if stored.checkpoint != encoded:
+                raise
+            change.wrote = True
         if not change.wrote:
             # Another resume of the same wait won: its decision stands (the children we may
             # have started are the same operations, by request id).
@@ -232,14 +284,14 @@ class Resumer:
             return stored
         # Written (after a lost race with a CancelOperation: the same decision, applied to
         # the fresh record).
-        await self._after_commit(stored, committed, advance)
+        await self._after_commit(stored, committed, advance.cancel)
         return stored
 
     async def _after_commit(
-        self, stored: OperationRecord, checkpoint: Checkpoint, advance: Advance
+        self, stored: OperationRecord, checkpoint: Checkpoint, cancel: tuple[str, ...]
     ) -> None:
-        if advance.cancel:
-            await self._cancel_all(stored.name, advance.cancel)
+        if cancel:
+            await self._cancel_all(stored.name, cancel)
         wait = checkpoint.wait
         if wait is None:
             if self._waiter is not None:
@@ -252,7 +304,7 @@ class Resumer:
         await self._hand_off(stored, checkpoint)
 
     async def _hand_off(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
-        ticket = WaitTicket.of(record, checkpoint)
+        ticket = self.ticket(record, checkpoint)
         try:
             handle = await self.waiter.hand_off(ticket)
         except LroError as exc:
@@ -275,6 +327,35 @@ class Resumer:
             wait_id=ticket.wait_id,
             outcome=WaitOutcome.ERROR,
         )
+
+    async def resume_ticket(self, ticket: WaitTicket, outcome: WaitOutcome) -> None:
+        """Resume the wait of ``ticket`` as the server itself (timers, promises, sweeps):
+        a wait that moved on, or an operation deleted or done, is nothing to resume."""
+        try:
+            await self.resume(
+                ticket.parent,
+                INTERNAL,
+                method=ticket.method,
+                wait_id=ticket.wait_id,
+                outcome=outcome,
+            )
+        except (NotFound, FailedPrecondition):
+            return
+
+    async def rewait(self, name: str, wait_id: int) -> bool:
+        """Hand wait ``wait_id`` of ``name`` off again (its waiter died); True when this
+        call did it (one winner across replicas: the re-wait is a compare-and-set)."""
+        record = await self.store.get(name)
+        checkpoint = Checkpoint.of(record)
+        if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
+            return False
+        if checkpoint.wait.retries >= MAX_WAITER_RETRIES:
+            # Handed off too often already: the resume fails the parent UNAVAILABLE.
+            await self.resume_ticket(self.ticket(record, checkpoint), WaitOutcome.ERROR)
+            return False
+        before = checkpoint.seq
+        stored = await self._rewait(record, checkpoint)
+        return Checkpoint.of(stored).seq == before + 1 and not stored.done
 
     async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
         rewaited = checkpoint.rewaited()
@@ -307,6 +388,11 @@ class Resumer:
         task = asyncio.get_running_loop().create_task(_logged(coroutine))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @property
+    def busy(self) -> int:
+        """Background resumes running now."""
+        return len(self._tasks)
 
     async def stop(self) -> None:
         """Cancel background work."""

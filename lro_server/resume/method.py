@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, InvalidArgument
 from lro_server.core.record import OperationRecord
+from lro_server.resume.checkpoint import Checkpoint
 
 
 class WaitOutcome(enum.Enum):
@@ -104,6 +105,28 @@ class Advance:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Committed:
+    """A decision a method wrote itself (durable methods commit their journal events with
+    the record); the engine only follows up: cancels ``cancel``, hands the wait off.
+
+    Attributes:
+        record: The record as stored by the method's last write.
+        checkpoint: Its checkpoint.
+        cancel: Child operations to cancel now.
+        wrote: False when another writer moved the operation on first (a no-op).
+    """
+
+    record: OperationRecord
+    checkpoint: Checkpoint
+    cancel: tuple[str, ...] = ()
+    wrote: bool = True
+
+
+#: What a method's move returns.
+Decision = Advance | Committed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Resumption:
     """Everything a method sees when it is resumed.
 
@@ -132,6 +155,8 @@ class ResumableMethod(Protocol):
 
     #: Full RPC name, e.g. ``lro.databricks.v1.Chains/RunChain`` (the record's ``method``).
     method: str
+    #: Full RPC name waiters call to resume (``method`` itself for RunChain).
+    resume_method: str
     #: Full name of its metadata message (to find its waiting operations after a restart).
     metadata_type: str
 
@@ -139,7 +164,7 @@ class ResumableMethod(Protocol):
         """The method's initial state and metadata for a freshly created operation."""
         ...
 
-    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Advance:
+    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Decision:
         """First move after the operation was stored (typically: start the first child).
 
         Must be idempotent: after a crash it may run again for the same operation.
@@ -147,8 +172,9 @@ class ResumableMethod(Protocol):
         """
         ...
 
-    async def resume(self, resumption: Resumption) -> Advance:
-        """Continue once every awaited child is done, or the wait timed out or failed.
+    async def resume(self, resumption: Resumption) -> Decision:
+        """Continue once the wait is ready (every awaited child done, promise resolved and
+        timer due; or cancel requested with every child done), timed out or failed.
 
         Must be idempotent (a lost compare-and-set runs it again): start children with
         request ids derived from the parent and the step, so a repeat finds them.

@@ -54,7 +54,15 @@ from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_client import (
     SpannerUrl,
@@ -69,6 +77,9 @@ from lro_server.storage.spanner_sql import (
     DELETE,
     EXPIRED,
     INSERT_COLUMNS,
+    JOURNAL_COLUMNS,
+    JOURNAL_READ,
+    JOURNAL_TABLE,
     LABEL_COLUMNS,
     LEASE,
     PING,
@@ -193,21 +204,33 @@ class SpannerStore:
                     break
         return found[: query.limit]
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result.
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and insert ``journal``'s rows,
+        in one transaction; return the stored result.
 
         Raises:
-            Aborted: The stored version differs (someone else wrote first).
+            Aborted: The stored version differs (someone else wrote first), or a journal
+                event's seq is stored already.
             NotFound: No such record.
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
         work = writable_work(record)
+        check_journal(record.name, journal)
         now = to_micros(self._clock.now())
-        return await self._run(self._update, record, work, now)
+        return await self._run(self._update, record, work, now, tuple(journal))
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` after ``after_seq``, in seq order (strong read)."""
+        params = {"name": name, "after": after_seq}
+        rows = await self._run(self._read_rows, JOURNAL_READ, params)
+        return [JournalEvent(int(seq), str(data)) for seq, data in rows]
 
     async def delete(self, name: str) -> None:
-        """Forget the record (its labels go with it: ON DELETE CASCADE), or raise NotFound."""
+        """Forget the record (its labels and journal rows go with it: ON DELETE CASCADE),
+        or raise NotFound."""
         await self._run(self._delete, name)
 
     async def expired(
@@ -349,6 +372,10 @@ class SpannerStore:
         with self._db.snapshot() as snapshot:
             return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
 
+    def _read_rows(self, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
+        with self._db.snapshot() as snapshot:
+            return self._rows(snapshot, sql, params)
+
     def _rows(self, reader: Any, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
         """All rows of ``sql`` read by a snapshot or a transaction, within the deadline."""
         return list(
@@ -357,7 +384,9 @@ class SpannerStore:
             )
         )
 
-    def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
+    def _update(
+        self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent]
+    ) -> OperationRecord:
         params = {
             "operation": record.operation,
             "now": now,
@@ -381,11 +410,17 @@ class SpannerStore:
             )
             if not rows:
                 raise update_failure(record, self._stored_status(txn, record.name))
+            if journal:
+                values = [[record.name, event.seq, event.data] for event in journal]
+                txn.insert(JOURNAL_TABLE, JOURNAL_COLUMNS, values)
             return list(rows[0])
 
-        version, create_us, update_us, owner, request_id, method, holder, expire_us = (
-            self._transaction(attempt)
-        )
+        try:
+            result = self._transaction(attempt)
+        except gexc.AlreadyExists as exc:
+            # The insert of a journal row whose (key, seq) exists fails at commit.
+            raise journal_conflict(record.name, journal[0].seq if journal else 0) from exc
+        version, create_us, update_us, owner, request_id, method, holder, expire_us = result
         return dataclasses.replace(
             record,
             version=version,

@@ -66,3 +66,10 @@ CREATE TABLE OperationLabels (
   INTERLEAVE IN PARENT Operations ON DELETE CASCADE;
 
 CREATE INDEX OperationLabelsByValue ON OperationLabels (label_key, label_value, create_time_us DESC, key DESC);
+
+CREATE TABLE OperationJournal (
+  key STRING(MAX) NOT NULL,
+  seq INT64 NOT NULL,
+  data STRING(MAX) NOT NULL,
+) PRIMARY KEY (key, seq),
+  INTERLEAVE IN PARENT Operations ON DELETE CASCADE;

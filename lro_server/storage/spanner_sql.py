@@ -118,6 +118,13 @@ FROM {TABLE}@{{FORCE_INDEX=OperationsDoneByUpdateTime, {_NULL_FILTERED_OK}}}
 WHERE done_update_time_us IS NOT NULL AND done_update_time_us < @before
     AND (done_update_time_us > @after_us OR (done_update_time_us = @after_us AND key > @after_name))
 ORDER BY done_update_time_us, key LIMIT @limit"""
+#: The journal table (interleaved in Operations: a record's events live beside it and go
+#: with it on delete and on the row deletion policy), its columns, and its read.
+JOURNAL_TABLE = "OperationJournal"
+JOURNAL_COLUMNS = ("key", "seq", "data")
+JOURNAL_READ = (
+    f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE key = @name AND seq > @after ORDER BY seq"
+)
 #: Delete one record; the row count tells whether it existed.
 DELETE = f"DELETE FROM {TABLE} WHERE key = @name"
 #: Names of claimable operations. Same order as SQLite: the holder's own leases first,

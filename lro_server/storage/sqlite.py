@@ -55,7 +55,15 @@ from lro_server.core.errors import (
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -65,6 +73,7 @@ from lro_server.storage.sqlite_version import DataVersion
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
 _T = TypeVar("_T")
+_Events = list[JournalEvent]
 
 #: URL scheme of this backend.
 SCHEME = "sqlite"
@@ -169,19 +178,29 @@ class SqliteStore:
             return []
         return await self._attempt(self._list, *schema.list_query(query))
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result.
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and append ``journal``, in one
+        transaction; return the stored result.
 
         Raises:
-            Aborted: The stored version differs (someone else wrote first).
+            Aborted: The stored version differs (someone else wrote first), or a journal
+                event's seq is stored already.
             NotFound: No such record.
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        return await self._attempt(self._update, record, writable_work(record))
+        work = writable_work(record)
+        check_journal(record.name, journal)
+        return await self._attempt(self._update, record, work, journal)
+
+    async def journal(self, name: str, after_seq: int = 0) -> _Events:
+        """The journal events of ``name`` after ``after_seq``, in seq order."""
+        return await self._attempt(self._journal, name, after_seq)
 
     async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+        """Forget the record, its labels and its journal, or raise NotFound."""
         await self._attempt(self._delete, name)
 
     async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
@@ -278,7 +297,9 @@ class SqliteStore:
         rows = self._connection().execute(sql, params)
         return [schema.record_from_row(row) for row in rows.fetchall()]
 
-    def _update(self, record: OperationRecord, work: str) -> OperationRecord:
+    def _update(
+        self, record: OperationRecord, work: str, journal: Sequence[JournalEvent]
+    ) -> OperationRecord:
         params = {
             **schema.row_params(record, work),
             "now": to_micros(self._clock.now()),
@@ -289,6 +310,11 @@ class SqliteStore:
             rows = conn.execute(schema.UPDATE, params).fetchall()
             if not rows:
                 raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
+            for event in journal:
+                try:
+                    conn.execute(schema.JOURNAL_INSERT, (record.name, event.seq, event.data))
+                except sqlite3.IntegrityError as exc:
+                    raise journal_conflict(record.name, event.seq) from exc
         version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
         return dataclasses.replace(
             record,
@@ -307,8 +333,13 @@ class SqliteStore:
         with self._write() as conn:
             deleted = conn.execute(schema.DELETE, (name,)).rowcount
             conn.execute(schema.DELETE_LABELS, (name,))
+            conn.execute(schema.JOURNAL_DELETE, (name,))
         if deleted == 0:
             raise not_found(name)
+
+    def _journal(self, name: str, after_seq: int) -> _Events:
+        rows = self._connection().execute(schema.JOURNAL_READ, (name, after_seq)).fetchall()
+        return [JournalEvent(seq, data) for seq, data in rows]
 
     def _expired(self, params: dict[str, Any]) -> _Records:
         rows = self._connection().execute(schema.EXPIRED, params).fetchall()

@@ -132,8 +132,28 @@ _V3_DATABRICKS_KEYS_AND_LABELS = (
     """,
 )
 
+#: Journal events of durable methods: one row per event beside its operation, appended in
+#: the transaction of the operation's compare-and-set, so a new event costs its own bytes and
+#: never a rewrite of the journal. WITHOUT ROWID: rows are small and read by (name, seq).
+JOURNAL_TABLE = "journal"
+_V4_JOURNAL = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} (
+        name TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        data TEXT    NOT NULL,   -- one event, a JSON object
+        PRIMARY KEY (name, seq)
+    ) WITHOUT ROWID
+    """,
+)
+
 #: MIGRATIONS[i] brings a database from user_version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3_DATABRICKS_KEYS_AND_LABELS)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1,
+    _V2,
+    _V3_DATABRICKS_KEYS_AND_LABELS,
+    _V4_JOURNAL,
+)
 
 #: The user_version of a database this code fully understands.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -250,6 +270,9 @@ SELECT {COLUMNS} FROM {TABLE}
 WHERE done = 1 AND update_time_us < :before
     AND (update_time_us > :after_us OR (update_time_us = :after_us AND name > :after_name))
 ORDER BY update_time_us, name LIMIT :limit"""
+JOURNAL_INSERT = f"INSERT INTO {JOURNAL_TABLE} (name, seq, data) VALUES (?, ?, ?)"
+JOURNAL_READ = f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE name = ? AND seq > ? ORDER BY seq"
+JOURNAL_DELETE = f"DELETE FROM {JOURNAL_TABLE} WHERE name = ?"
 # Names travel as one JSON array: one statement however many names, no variable limit.
 RELEASE = f"""
 UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0

@@ -34,7 +34,15 @@ from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import AlreadyExists, InvalidArgument, Unavailable
 from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ExpiryCursor, ListQuery, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
 
 
@@ -58,6 +66,8 @@ class MemoryData:
         self.entries: dict[str, _Entry] = {}
         #: (owner, request_id) -> name, for requests with an id (AIP-155).
         self.by_request: dict[tuple[str, str], str] = {}
+        #: name -> its journal events, in seq order.
+        self.journals: dict[str, list[JournalEvent]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -125,7 +135,9 @@ class MemoryStore:
         selected.sort(key=lambda e: (e.record.create_time_us, e.record.name), reverse=True)
         return [_record(entry) for entry in selected[: query.limit]]
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result.
 
         Raises:
@@ -136,6 +148,7 @@ class MemoryStore:
         """
         self._check_open()
         work = writable_work(record)
+        check_journal(record.name, journal)
         now = self._now()
         with self.data.lock:
             current = self.data.entries.get(record.name)
@@ -144,6 +157,11 @@ class MemoryStore:
             stored = current.record
             if stored.done or stored.version != record.version:
                 raise update_failure(record, (stored.version, stored.done))
+            if journal:
+                taken = {event.seq for event in self.data.journals.get(record.name, ())}
+                clash = [event.seq for event in journal if event.seq in taken]
+                if clash:
+                    raise journal_conflict(record.name, clash[0])
             updated = dataclasses.replace(
                 record,
                 operation=_copy(record.operation),
@@ -159,7 +177,16 @@ class MemoryStore:
             )
             entry = _Entry(updated, work)
             self.data.entries[record.name] = entry
+            if journal:
+                self.data.journals.setdefault(record.name, []).extend(journal)
         return _record(entry)
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` after ``after_seq``."""
+        self._check_open()
+        with self.data.lock:
+            events = list(self.data.journals.get(name, ()))
+        return [event for event in events if event.seq > after_seq]
 
     async def delete(self, name: str) -> None:
         """Forget the record (and free its request id), or raise NotFound."""
@@ -170,6 +197,7 @@ class MemoryStore:
                 raise not_found(name)
             if entry.record.request_id:
                 del self.data.by_request[entry.record.owner, entry.record.request_id]
+            self.data.journals.pop(name, None)
 
     async def expired(
         self, before_us: int, after: ExpiryCursor | None, limit: int

@@ -20,7 +20,7 @@ from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ExpiryCursor, ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
 from lro_server.databricks.work import Entity, Work
@@ -170,7 +170,9 @@ class MeddlingStore:
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         self.updates += 1
         pending = self._meddles.get(record.name)
         if pending is not None:
@@ -180,7 +182,10 @@ class MeddlingStore:
             else:
                 self._meddles[record.name] = (meddle, times - 1)
             await meddle(record)
-        return await self.inner.update(record)
+        return await self.inner.update(record, journal=journal)
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        return await self.inner.journal(name, after_seq)
 
     async def delete(self, name: str) -> None:
         await self.inner.delete(name)
@@ -217,6 +222,7 @@ class ScriptedMethod:
     each resume returns what ``decide(resumption)`` says (default: succeed)."""
 
     method: str = "test.v1.Steps/Run"
+    resume_method: str = "test.v1.Steps/Run"
     metadata_type: str = "google.protobuf.Struct"
     first_children: tuple[str, ...] = ()
     decide: Callable[[Resumption], Awaitable[Advance]] | None = None
