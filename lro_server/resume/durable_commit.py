@@ -10,7 +10,6 @@ fold) and, for an ending, its response or error.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from lro_server._proto.lro.durable.v1 import methods_pb2
@@ -23,6 +22,7 @@ from lro_server.core.store import JournalEvent, OperationStore
 from lro_server.resume import durable_journal as journal
 from lro_server.resume import durable_view as view
 from lro_server.resume.checkpoint import Checkpoint, Wait
+from lro_server.resume.commit import applied_anyway
 from lro_server.resume.durable_activation import Activation
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import Payload
@@ -107,9 +107,7 @@ class Writer:
             base = int(checkpoint.state.get("events", 0))
             merged: list[tuple[int, dict[str, Any]]] = []
             if base > run.events:  # someone appended (a promise resolved): fold it in
-                for event in await self.store.journal(fresh.name, after_seq=run.events):
-                    merged.append((event.seq, json.loads(event.data)))
-                    fold.apply(event.seq, merged[-1][1])
+                merged = fold.extend(await self.store.journal(fresh.name, after_seq=run.events))
                 run.events = base
             events = [
                 JournalEvent(base + index + 1, journal.encode(event))
@@ -130,12 +128,11 @@ class Writer:
             stored = await compare_and_append(
                 self.store, run.record.name, apply, current=run.record
             )
-        except Unavailable:
+        except Unavailable as exc:
             # Applied with its answer lost? Then the record holds this checkpoint (and the
             # journal rows went with it, in the same transaction).
-            stored = await self.store.get(run.record.name)
-            if not written or stored.checkpoint != written[0].encode():
-                raise
+            encoded = written[0].encode() if written else None
+            stored = await applied_anyway(self.store, run.record.name, encoded, exc)
         if not written or Checkpoint.of(stored).seq != written[0].seq:
             raise Superseded(stored)
         run.events = int(written[0].state["events"])

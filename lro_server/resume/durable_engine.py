@@ -30,7 +30,6 @@ from lro_server.core.clock import Clock, SystemClock, now_us
 from lro_server.core.errors import (
     Code,
     LroError,
-    NotFound,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord
@@ -53,7 +52,7 @@ from lro_server.resume.durable_activation import (
 from lro_server.resume.durable_commit import Failure, Outcome, Run, Superseded, Waiting, Writer
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import Payload
-from lro_server.resume.method import Committed, Resumption
+from lro_server.resume.method import Committed, Resumption, read
 
 _log = logging.getLogger(__name__)
 
@@ -319,7 +318,7 @@ class DurableEngine:
         for position, slot in sorted(fold.slots.items()):
             if slot.kind != journal.CALL or slot.done:
                 continue
-            child = known[slot.child] if slot.child in known else await self._get(slot.child)
+            child = known[slot.child] if slot.child in known else await read(self.store, slot.child)
             if child is None:
                 missing.add(position)
             elif child.done:
@@ -336,16 +335,10 @@ class DurableEngine:
         running = []
         for slot in fold.slots.values():
             if slot.kind == journal.CALL and not slot.done:
-                child = await self._get(slot.child)
+                child = await read(self.store, slot.child)
                 if child is not None and not child.done:
                     running.append(slot.child)
         return running
-
-    async def _get(self, name: str) -> OperationRecord | None:
-        try:
-            return await self.store.get(name)
-        except NotFound:
-            return None
 
     # -- promises --------------------------------------------------------------------------
 

@@ -119,8 +119,14 @@ class Fold:
         self.open: set[int] = set()
         #: What a view built per position and state (kept until the position changes).
         self.shown: dict[int, tuple[int, Any]] = {}
-        for event in events:
-            self.apply(event.seq, json.loads(event.data))
+        self.extend(events)
+
+    def extend(self, events: Iterable[JournalEvent]) -> list[tuple[int, dict[str, Any]]]:
+        """Fold stored events in (in seq order); returns them as (seq, decoded JSON)."""
+        decoded = [(event.seq, json.loads(event.data)) for event in events]
+        for seq, data in decoded:
+            self.apply(seq, data)
+        return decoded
 
     def apply(self, seq: int, event: Mapping[str, Any]) -> None:
         """Fold one event (its ``seq`` and decoded JSON) in."""

@@ -10,12 +10,11 @@ so a waiter's resume of that wait still counts). A second answer changes nothing
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from lro_server._proto.lro.durable.v1 import methods_pb2
 from lro_server.core.cas import Write, compare_and_append
-from lro_server.core.errors import Code, FailedPrecondition, LroError, NotFound
+from lro_server.core.errors import Code, FailedPrecondition, LroError
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import JournalEvent, OperationStore
@@ -24,6 +23,7 @@ from lro_server.resume import durable_view as view
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import FAMILY
+from lro_server.resume.method import read
 
 _PromiseState = methods_pb2.Promise.State
 
@@ -34,7 +34,7 @@ async def resolve(
     """Resolve (``value``) or reject (``error``) ``promise``. Returns the promise as stored
     and, when this call resolved it, the operation as written (None otherwise)."""
     parent, position, secret = journal.parse_promise_id(promise)
-    record = await _get(store, parent)
+    record = await read(store, parent)
     if record is None or record.family != FAMILY:
         raise journal.unknown_promise()
     fold = Fold(await store.journal(parent))
@@ -58,8 +58,7 @@ async def resolve(
         checkpoint = Checkpoint.of(fresh)
         base = int(checkpoint.state.get("events", 0))
         if base > known[0]:
-            for stored_event in await store.journal(parent, after_seq=known[0]):
-                fold.apply(stored_event.seq, json.loads(stored_event.data))
+            fold.extend(await store.journal(parent, after_seq=known[0]))
             known[0] = base
         if slot.done:
             return None
@@ -78,13 +77,6 @@ async def resolve(
         raise _operation_done(parent)
     fold.apply(0, event)
     return _promise(promise, parent, slot), stored
-
-
-async def _get(store: OperationStore, name: str) -> OperationRecord | None:
-    try:
-        return await store.get(name)
-    except NotFound:
-        return None
 
 
 def _promise(promise: str, parent: str, slot: journal.Slot) -> methods_pb2.Promise:

@@ -16,9 +16,10 @@ and the one entry point of every resume, external (a workflow's call with
   are read from its checkpoint; a cancel requested makes the wait ready once its children
   are done);
 - otherwise the method decides (:class:`~lro_server.resume.method.Advance`) and the
-  decision is written with compare-and-set. Losing that race to another resume of the same
-  wait makes this one a no-op; losing it to a CancelOperation re-applies the same decision
-  to the fresh record (children it started are then cancelled), so side effects happen once.
+  decision is written with compare-and-set (:mod:`lro_server.resume.commit`). Losing that
+  race to another resume of the same wait makes this one a no-op; losing it to a
+  CancelOperation re-applies the same decision to the fresh record (children it started
+  are then cancelled), so side effects happen once.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core import lifecycle, tracing
-from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     FailedPrecondition,
@@ -41,13 +41,13 @@ from lro_server.core.errors import (
     NotFound,
     OperationDone,
     PermissionDenied,
-    Unavailable,
 )
 from lro_server.core.metrics import Metrics
 from lro_server.core.names import validate_operation_name
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.resume import commit
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.method import (
     Advance,
@@ -55,6 +55,7 @@ from lro_server.resume.method import (
     ResumableMethod,
     Resumption,
     WaitOutcome,
+    read,
 )
 from lro_server.resume.waiter import Waiter, WaitTicket
 
@@ -217,7 +218,7 @@ class Resumer:
     ) -> operations_pb2.Operation:
         wait = checkpoint.wait
         assert wait is not None
-        children = {child: await self._child(child) for child in wait.children}
+        children = {child: await read(self.store, child) for child in wait.children}
         all_done = all(c is None or c.done for c in children.values())
         now = self._now_us()
         timed_out = outcome is WaitOutcome.TIMEOUT or now >= wait.deadline_us
@@ -252,40 +253,14 @@ class Resumer:
         self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
     ) -> OperationRecord:
         if isinstance(decision, Advance):
-            return await self._commit(record, checkpoint, decision)
+            decision = await commit.commit(self.store, record, checkpoint, decision)
         if decision.wrote:
+            # Written (after a lost race with a CancelOperation: the same decision, applied
+            # to the fresh record).
             await self._after_commit(decision.record, decision.checkpoint, decision.cancel)
         else:
             _log.info("%s: a concurrent resume moved on first; no-op", record.name)
         return decision.record
-
-    async def _commit(
-        self, record: OperationRecord, checkpoint: Checkpoint, advance: Advance
-    ) -> OperationRecord:
-        committed = checkpoint.committed(
-            state=advance.state, wait_on=advance.wait_on or None, deadline_us=record.deadline_us
-        )
-        encoded = committed.encode()
-        change = _WhileAt(checkpoint, lambda fresh: advance.applied_to(fresh, encoded))
-        try:
-            stored = await compare_and_set(self.store, record.name, change, current=record)
-        except Unavailable:
-            # The store may have applied the write and lost only its answer: if the record
-            # holds this checkpoint, the decision stands and must be followed up (its wait
-            # handed off), or nothing would ever watch it.
-            stored = await self.store.get(record.name)
-            if stored.checkpoint != encoded:
-                raise
-            change.wrote = True
-        if not change.wrote:
-            # Another resume of the same wait won: its decision stands (the children we may
-            # have started are the same operations, by request id).
-            _log.info("%s: a concurrent resume moved on first; no-op", record.name)
-            return stored
-        # Written (after a lost race with a CancelOperation: the same decision, applied to
-        # the fresh record).
-        await self._after_commit(stored, committed, advance.cancel)
-        return stored
 
     async def _after_commit(
         self, stored: OperationRecord, checkpoint: Checkpoint, cancel: tuple[str, ...]
@@ -315,7 +290,7 @@ class Resumer:
             "%s: waiting on %s (wait %d)", record.name, ", ".join(ticket.children), ticket.wait_id
         )
         if handle:
-            await self._record_handle(record.name, ticket.wait_id, handle)
+            await commit.record_handle(self.store, record.name, ticket.wait_id, handle)
 
     async def _hand_off_failed(self, ticket: WaitTicket, checkpoint: Checkpoint) -> None:
         retries = checkpoint.wait.retries if checkpoint.wait else 0
@@ -358,28 +333,14 @@ class Resumer:
         return Checkpoint.of(stored).seq == before + 1 and not stored.done
 
     async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
-        rewaited = checkpoint.rewaited()
-        encoded = rewaited.encode()
-        change = _WhileAt(checkpoint, lambda fresh: dataclasses.replace(fresh, checkpoint=encoded))
-        stored = await compare_and_set(self.store, record.name, change, current=record)
-        if not change.wrote:
-            return stored  # resumed or finished meanwhile: nothing left to wait for again
-        _log.warning("%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.seq)
-        await self._hand_off(stored, rewaited)
-        return stored
-
-    async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
-        def handed(fresh: OperationRecord) -> OperationRecord | None:
-            checkpoint = Checkpoint.of(fresh)
-            if fresh.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
-                return None
-            return dataclasses.replace(fresh, checkpoint=checkpoint.handed_to(handle).encode())
-
-        try:
-            await compare_and_set(self.store, name, handed)
-        except LroError as exc:
-            # Only a hint for a restart (which then launches a second waiter): not fatal.
-            _log.warning("%s: recording the waiter handle failed: %s", name, exc)
+        rewaited = await commit.rewait(self.store, record, checkpoint)
+        if not rewaited.wrote:
+            return rewaited.record  # resumed or finished meanwhile: nothing left to wait for
+        _log.warning(
+            "%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.checkpoint.seq
+        )
+        await self._hand_off(rewaited.record, rewaited.checkpoint)
+        return rewaited.record
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -400,12 +361,6 @@ class Resumer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _child(self, name: str) -> OperationRecord | None:
-        try:
-            return await self.store.get(name)
-        except NotFound:
-            return None
-
     async def _cancel_all(self, parent: str, children: Iterable[str]) -> None:
         if self._cancel_child is None:
             raise Internal("the resumer cannot cancel children")
@@ -424,23 +379,6 @@ class Resumer:
 
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
-
-
-class _WhileAt:
-    """A compare-and-set change that applies only while the record is still at
-    ``checkpoint`` (not done, no other commit since); ``wrote`` tells afterwards whether
-    it was written (the last decision of a compare-and-set is the one that stood)."""
-
-    def __init__(
-        self, checkpoint: Checkpoint, change: Callable[[OperationRecord], OperationRecord]
-    ) -> None:
-        self._seq = checkpoint.seq
-        self._change = change
-        self.wrote = False
-
-    def __call__(self, fresh: OperationRecord) -> OperationRecord | None:
-        self.wrote = not fresh.done and Checkpoint.of(fresh).seq == self._seq
-        return self._change(fresh) if self.wrote else None
 
 
 async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:

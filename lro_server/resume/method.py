@@ -17,8 +17,9 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 
 from lro_server.core import lifecycle
-from lro_server.core.errors import Code, InvalidArgument
+from lro_server.core.errors import Code, InvalidArgument, NotFound
 from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
 from lro_server.resume.checkpoint import Checkpoint
 
 
@@ -106,8 +107,9 @@ class Advance:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Committed:
-    """A decision a method wrote itself (durable methods commit their journal events with
-    the record); the engine only follows up: cancels ``cancel``, hands the wait off.
+    """A decision as written: by a method itself (durable methods commit their journal
+    events with the record), or by the engine's commit of an :class:`Advance`. The engine
+    follows it up: cancels ``cancel``, hands the wait off.
 
     Attributes:
         record: The record as stored by the method's last write.
@@ -148,6 +150,15 @@ class Resumption:
     def cancel_requested(self) -> bool:
         """Whether CancelOperation was called on the parent."""
         return self.parent.cancel_requested
+
+
+async def read(store: OperationStore, name: str) -> OperationRecord | None:
+    """The operation ``name`` as stored now, or None when it does not exist (a child
+    deleted, as :attr:`Resumption.children` holds it)."""
+    try:
+        return await store.get(name)
+    except NotFound:
+        return None
 
 
 class ResumableMethod(Protocol):
