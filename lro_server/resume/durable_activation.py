@@ -8,8 +8,8 @@ an event kept in memory until the next commit:
 
 - before a step runs, pending events are committed and pending children started (a
   child must be running before a slow step, and the step's result durable before the
-  next effect), then the step runs (a sync function on a worker thread, an async one on
-  the loop) and its outcome becomes a pending event;
+  next effect), then the step runs (:mod:`lro_server.resume.durable_steps`) and its
+  outcome becomes a pending event;
 - awaiting what is not ready raises :class:`Suspend` (a BaseException, so the method's
   ``except Exception`` does not catch it); the engine then commits the pending events
   with the wait, starts the children and hands the wait off.
@@ -20,9 +20,7 @@ a second activation of the same wait loses its first compare-and-set and stops).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +30,6 @@ from lro_server.core.clock import Clock, now_us
 from lro_server.core.errors import Aborted, Code, Internal, LroError, Unavailable
 from lro_server.core.names import new_operation_name, operation_id
 from lro_server.durable.context import (
-    STEP_KEY,
     Durable,
     Handle,
     Promise,
@@ -42,7 +39,9 @@ from lro_server.durable.context import (
 from lro_server.durable.errors import OperationFailed, StepFailed
 from lro_server.durable.retry import Retry
 from lro_server.resume import durable_journal as journal
+from lro_server.resume import durable_steps as steps
 from lro_server.resume.durable_journal import Fold
+from lro_server.resume.method import derived_request_id, parent_of_request
 
 _log = logging.getLogger(__name__)
 
@@ -52,17 +51,8 @@ CHILD_PREFIX = "durable-"
 
 def durable_parent(child_request_id: str) -> str | None:
     """The durable method whose child has this request id (``durable-<id>-<pos>``), or None."""
-    if not child_request_id.startswith(CHILD_PREFIX):
-        return None
-    parent_id, _, position = child_request_id[len(CHILD_PREFIX) :].rpartition("-")
-    if not parent_id or not position.isdigit():
-        return None
-    return f"operations/{parent_id}"
-
-
-#: A step running longer than this makes the operation write a heartbeat this often, so
-#: the stalled-operation sweep of other replicas never starts it a second time.
-HEARTBEAT_SECONDS = 10.0
+    found = parent_of_request(CHILD_PREFIX, child_request_id)
+    return found[0] if found else None
 
 
 class Suspend(BaseException):
@@ -182,9 +172,8 @@ class Activation:
                 again = Intent(position, method, body, slot.child, slot.request_id, again=True)
                 self.to_start.append(again)
             return Handle(self, position, method, slot.child)
-        intent = Intent(
-            position, method, body, new_operation_name(), f"{CHILD_PREFIX}{self._id}-{position}"
-        )
+        request_id = derived_request_id(CHILD_PREFIX, self.parent, position)
+        intent = Intent(position, method, body, new_operation_name(), request_id)
         self._record(
             {
                 "kind": journal.CALL,
@@ -322,52 +311,26 @@ class Activation:
         attempt = (slot.attempts if slot is not None else 0) + 1
         await self.flush()
         function, args, retry = self._steps[position]
-        token = STEP_KEY.set(f"{self._id}/{position}")
-        beat = _Heartbeat(self, HEARTBEAT_SECONDS)
         try:
-            value = await _call(function, args)
-            result = json.loads(json.dumps(value))
+            result = await steps.run(
+                function,
+                args,
+                key=f"{self._id}/{position}",
+                clock=self.clock,
+                heartbeat=lambda: self.host.heartbeat(self),
+            )
         except Exception as exc:
-            return self._step_failed(step, attempt, retry, exc)
-        finally:
-            beat.stop()
-            STEP_KEY.reset(token)
+            failure = steps.failed(
+                self.parent, step, attempt, retry, exc, now_us=now_us(self.clock)
+            )
+            self._record(failure)
+            if failure["final"]:
+                raise StepFailed(Code.UNKNOWN, failure["error"]["message"], step.name) from exc
+            raise Suspend(set(), set(), failure["retry_at_us"]) from exc
         self._record(
             {"kind": journal.STEP_DONE, "pos": position, "name": step.name, "result": result}
         )
         return result
-
-    def _step_failed(self, step: Step, attempt: int, retry: Retry | None, exc: Exception) -> Any:
-        message = f"{type(exc).__name__}: {exc}"[:2000]
-        final = retry is None or attempt >= retry.max_attempts
-        _log.warning(
-            "%s: step %r (position %d) failed, attempt %d%s",
-            self.parent,
-            step.name,
-            step.position,
-            attempt,
-            "" if final else ", will retry",
-            exc_info=exc,
-        )
-        retry_at = (
-            0
-            if final or retry is None
-            else now_us(self.clock) + round(retry.backoff(attempt) * 1_000_000)
-        )
-        self._record(
-            {
-                "kind": journal.STEP_FAILED,
-                "pos": step.position,
-                "name": step.name,
-                "error": journal.error_json(Code.UNKNOWN, message),
-                "attempt": attempt,
-                "final": final,
-                "retry_at_us": retry_at,
-            }
-        )
-        if final:
-            raise StepFailed(Code.UNKNOWN, message, step.name)
-        raise Suspend(set(), set(), retry_at)
 
     # -- commits and effects -----------------------------------------------------------------
 
@@ -406,31 +369,3 @@ class Activation:
         self.owned = True
         for seq, event in merged:
             self.fold.apply(seq, event)
-
-
-class _Heartbeat:
-    """Heartbeats of a step that runs long: nothing at all for a quick one (one timer)."""
-
-    def __init__(self, activation: Activation, seconds: float) -> None:
-        self._activation = activation
-        self._task: asyncio.Task[None] | None = None
-        self._timer = activation.clock.call_later(seconds, self._start)
-
-    def _start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(
-            self._activation.host.heartbeat(self._activation)
-        )
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        if self._task is not None:
-            self._task.cancel()
-
-
-async def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    if inspect.iscoroutinefunction(function):
-        return await function(*args)
-    value = await asyncio.to_thread(function, *args)
-    if inspect.isawaitable(value):
-        return await value
-    return value

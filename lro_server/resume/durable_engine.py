@@ -42,7 +42,6 @@ from lro_server.resume import durable_promises as promises
 from lro_server.resume import durable_view as view
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_activation import (
-    HEARTBEAT_SECONDS,
     Activation,
     Drift,
     Intent,
@@ -52,6 +51,7 @@ from lro_server.resume.durable_activation import (
 from lro_server.resume.durable_commit import Failure, Outcome, Run, Superseded, Waiting, Writer
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import Payload
+from lro_server.resume.durable_steps import HEARTBEAT_SECONDS
 from lro_server.resume.method import Committed, Resumption, read
 
 _log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, InvalidArgument, NotFound
+from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.resume.checkpoint import Checkpoint
@@ -191,3 +192,20 @@ class ResumableMethod(Protocol):
         request ids derived from the parent and the step, so a repeat finds them.
         """
         ...
+
+
+def derived_request_id(prefix: str, parent: str, position: int) -> str:
+    """The AIP-155 request id of a child: ``<prefix><parent id>-<position>``, so a
+    repeated start of the same move finds the same child."""
+    return f"{prefix}{operation_id(parent)}-{position}"
+
+
+def parent_of_request(prefix: str, request_id: str) -> tuple[str, int] | None:
+    """(parent name, position) named by a request id :func:`derived_request_id` made
+    with ``prefix``; None for any other id."""
+    if not request_id.startswith(prefix):
+        return None
+    parent_id, _, position = request_id[len(prefix) :].rpartition("-")
+    if not parent_id or not position.isdigit():
+        return None
+    return f"operations/{parent_id}", int(position)
