@@ -11,16 +11,18 @@ locals {
   # Settings both services share (names are fields of lro_server.cli.settings.Settings,
   # checked by tests/terraform).
   server_env = {
-    LRO_STORE             = local.store_url
-    LRO_RETENTION_DAYS    = tostring(var.retention_days)
-    LRO_WAITER            = "workflows"
-    LRO_WORKFLOW          = local.workflow_id
-    LRO_AUTH              = "true"
-    LRO_WAITER_PRINCIPALS = jsonencode([google_service_account.workflow.email])
-    LRO_ADMIN_PRINCIPALS  = jsonencode(var.admin_principals)
-    LRO_LOG_LEVEL         = var.log_level
-    LRO_LOG_FORMAT        = "json"
-    DATABRICKS_HOST       = var.databricks_host
+    LRO_STORE              = local.store_url
+    LRO_RETENTION_DAYS     = tostring(var.retention_days)
+    LRO_WAITER             = "workflows"
+    LRO_WORKFLOW           = local.workflow_id
+    LRO_WORKFLOWS_ENDPOINT = var.workflows_endpoint
+    LRO_METHODS            = var.methods
+    LRO_AUTH               = "true"
+    LRO_WAITER_PRINCIPALS  = jsonencode([google_service_account.workflow.email])
+    LRO_ADMIN_PRINCIPALS   = jsonencode(var.admin_principals)
+    LRO_LOG_LEVEL          = var.log_level
+    LRO_LOG_FORMAT         = "json"
+    DATABRICKS_HOST        = var.databricks_host
   }
 
   api_env = {

@@ -287,6 +287,23 @@ variable "memory" {
   default     = "1Gi"
 }
 
+variable "methods" {
+  description = "Modules of durable methods the servers load (LRO_METHODS, comma-separated), shipped in an image built FROM lro-server's (see deploy/Dockerfile); empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([A-Za-z_][A-Za-z0-9_.]*(,[A-Za-z_][A-Za-z0-9_.]*)*)?$", var.methods))
+    error_message = "methods must be module names separated by commas, e.g. acme.methods,acme.more."
+  }
+}
+
+variable "workflows_endpoint" {
+  description = "host:port of the Cloud Workflows executions API the servers call (LRO_WORKFLOWS_ENDPOINT); empty: Google's global endpoint."
+  type        = string
+  default     = ""
+}
+
 variable "log_level" {
   description = "Server log level (LRO_LOG_LEVEL)."
   type        = string

@@ -7,6 +7,10 @@ cached until they expire, so a client that reuses its token costs one dictionary
 
 Answers never say why a token was refused (UNAUTHENTICATED "invalid credentials"); the reason
 is logged at debug level without the token.
+
+One method needs no identity: ``lro.durable.v1.Methods/ResolvePromise``. Its promise id
+(128 random bits) is the capability, handed to outside work that has no Google identity
+(a Databricks notebook); both fronts call it as :data:`NOBODY` (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from lro_server.core.errors import PermissionDenied, Unauthenticated, Unavailabl
 from lro_server.core.principal import Principal
 
 _log = logging.getLogger(__name__)
+
+#: Methods called without authentication (their request carries its own capability).
+PUBLIC_METHODS = frozenset({"/lro.durable.v1.Methods/ResolvePromise"})
+#: The caller of a public method: no identity, no rights (not even a waiter's).
+NOBODY = Principal(subject="")
 
 #: Where Google publishes the certificates of its ID tokens.
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"

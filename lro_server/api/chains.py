@@ -23,7 +23,6 @@ from lro_server.api.context import CallContext
 from lro_server.api.jobs import JobsApi
 from lro_server.api.registry import Method, service_methods
 from lro_server.api.requests import message_body, require, start_args, timeout_seconds
-from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
 from lro_server.resume.chain import FAMILY, METHOD, ChainWork, StepSpec
@@ -31,10 +30,6 @@ from lro_server.resume.engine import Resumer
 from lro_server.resume.method import WaitOutcome
 
 SERVICE = "lro.databricks.v1.Chains"
-#: Header carrying the id of the wait a waiter ends.
-WAIT_ID_HEADER = "x-lro-wait-id"
-#: Header carrying how the wait ended: done, timeout or error.
-WAIT_OUTCOME_HEADER = "x-lro-wait-outcome"
 #: Most steps in one chain.
 MAX_STEPS = 100
 #: Default timeout of a whole chain.
@@ -58,8 +53,8 @@ class ChainsApi:
                 ctx.resume_id,
                 ctx.principal,
                 method=METHOD,
-                wait_id=_wait_id(ctx.metadata.get(WAIT_ID_HEADER, "")),
-                outcome=WaitOutcome.parse(ctx.metadata.get(WAIT_OUTCOME_HEADER, "")),
+                wait_id=ctx.wait_id,
+                outcome=WaitOutcome.parse(ctx.wait_outcome),
             )
         steps = _steps(request)
         args = start_args(request, default_timeout=DEFAULT_CHAIN_TIMEOUT_SECONDS)
@@ -70,6 +65,8 @@ class ChainsApi:
             payload=ChainWork(steps).payload(),
             timeout_seconds=args.timeout_seconds,
             request_id=args.request_id,
+            labels=args.labels,
+            name=ctx.operation_name,
         )
 
     async def start_child(
@@ -90,18 +87,6 @@ class ChainsApi:
     def methods(self) -> list[Method]:
         """The registry entries of this service."""
         return service_methods(chains_pb2.DESCRIPTOR.services_by_name["Chains"], self)
-
-
-def _wait_id(text: str) -> int | None:
-    if not text.strip():
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgument(
-            f"{WAIT_ID_HEADER} must be an integer, got {text[:40]!r}",
-            metadata={"field": WAIT_ID_HEADER},
-        ) from None
 
 
 def _steps(request: chains_pb2.RunChainRequest) -> tuple[StepSpec, ...]:

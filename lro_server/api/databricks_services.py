@@ -11,12 +11,14 @@ from lro_server.api.jobs import JobsApi
 from lro_server.api.libraries import LibrariesApi
 from lro_server.api.pipelines import PipelinesApi
 from lro_server.api.registry import Method
+from lro_server.api.statements import StatementsApi
 from lro_server.api.warehouses import WarehousesApi
 from lro_server.core.operations import OperationsService
 
 
 def databricks_methods(service: OperationsService, poke: Callable[[str], None]) -> list[Method]:
-    """Methods of Jobs, Clusters, CommandExecution, Libraries, Pipelines, Warehouses, Hints.
+    """Methods of Jobs, Clusters, CommandExecution, Libraries, Pipelines, Warehouses,
+    Statements, Hints.
 
     Args:
         service: The Operations service the start methods create operations in.
@@ -29,5 +31,6 @@ def databricks_methods(service: OperationsService, poke: Callable[[str], None]) 
         *LibrariesApi(service).methods(),
         *PipelinesApi(service).methods(),
         *WarehousesApi(service).methods(),
+        *StatementsApi(service).methods(),
         *HintsApi(service.store, poke).methods(),
     ]

@@ -39,6 +39,21 @@ class PipelinesApi:
         require(bool(request.pipeline_id), "pipeline_id", "is required")
         return await self._starter.start("Stop", "stop", request, ctx, default_timeout=STOP_TIMEOUT)
 
+    async def TrackUpdate(
+        self, request: pipelines_pb2.TrackUpdateRequest, ctx: CallContext
+    ) -> operations_pb2.Operation:
+        """Follow an update started elsewhere (nothing is started); one operation per update."""
+        require(bool(request.pipeline_id), "pipeline_id", "is required")
+        require(bool(request.update_id), "update_id", "is required")
+        return await self._starter.start(
+            "TrackUpdate",
+            "track_update",
+            request,
+            ctx,
+            default_timeout=UPDATE_TIMEOUT,
+            request_id=f"track:update:{request.pipeline_id}/{request.update_id}"[:128],
+        )
+
     def methods(self) -> list[Method]:
         """The registry entries of this service."""
         return service_methods(pipelines_pb2.DESCRIPTOR.services_by_name["Pipelines"], self)

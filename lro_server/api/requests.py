@@ -14,9 +14,10 @@ from google.protobuf import duration_pb2, json_format
 from google.protobuf.message import Message
 
 from lro_server.core.errors import InvalidArgument
+from lro_server.core.labels import validate_labels
 
-#: Fields every start request has, which are ours rather than Databricks'.
-AIP_FIELDS = ("request_id", "timeout")
+#: Fields of start requests that are ours rather than Databricks'.
+AIP_FIELDS = ("request_id", "timeout", "labels", "repair_policy")
 #: Default operation timeout (20 minutes).
 DEFAULT_TIMEOUT_SECONDS = 20 * 60.0
 #: Longest operation timeout accepted (7 days).
@@ -32,6 +33,7 @@ class StartArgs:
     body: dict[str, Any]
     request_id: str
     timeout_seconds: float
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> StartArgs:
@@ -41,8 +43,12 @@ def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SEC
         duration = getattr(request, "timeout")  # noqa: B009  every start request has one
         timeout = timeout_seconds(duration, "timeout")
     body = _numbers(message_body(request), request)
+    labels = dict(getattr(request, "labels", {}))
     return StartArgs(
-        body=body, request_id=getattr(request, "request_id", ""), timeout_seconds=timeout
+        body=body,
+        request_id=getattr(request, "request_id", ""),
+        timeout_seconds=timeout,
+        labels=validate_labels(labels),
     )
 
 

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
@@ -41,6 +42,7 @@ def _wrap(
     path = method.path
     probe = telemetry.probe("grpc", path)
     names_operation = method.service == OPERATIONS_SERVICE
+    public = path in PUBLIC_METHODS
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         # gRPC metadata keys are lower-case already (HTTP/2 header names); binary
@@ -61,7 +63,10 @@ def _wrap(
         try:
             # Outbound calls made for this one (Databricks) end within its deadline.
             with serving(context.time_remaining):
-                principal = await authenticate(metadata) if authenticate else ANONYMOUS
+                if public:
+                    principal = NOBODY
+                else:
+                    principal = await authenticate(metadata) if authenticate else ANONYMOUS
                 ctx = CallContext(principal, metadata, context.time_remaining)
                 # Serialized here and handed to grpc as bytes: no serializer call per RPC.
                 return (await handler(request, ctx)).SerializeToString()

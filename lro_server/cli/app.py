@@ -29,6 +29,8 @@ from lro_server.api.telemetry import RpcTelemetry
 from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
 from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import FailedPrecondition, LroError
+from lro_server.core.expiry import Expiry
+from lro_server.core.hints import PushHints
 from lro_server.core.measured import MeasuredStore
 from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
@@ -41,9 +43,13 @@ from lro_server.databricks.client import Databricks, DatabricksOptions
 from lro_server.databricks.families import all_families
 from lro_server.databricks.tracker import Tracker
 from lro_server.databricks.tracker_state import TrackerOptions
+from lro_server.durable.method import DurableMethod
 from lro_server.http.app import HttpFront, start_http
 from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
+from lro_server.http.webhooks import WebhookCredentials, webhook_routes
+from lro_server.resume.chain import parent_of
+from lro_server.resume.durable_activation import durable_parent
 from lro_server.resume.engine import RESUMABLE_HOLDER
 from lro_server.storage.factory import open_store
 
@@ -82,6 +88,23 @@ class AppConfig:
     #: PEM files for TLS on the gRPC port; both empty: plaintext (h2c, as on Cloud Run).
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    #: Basic auth of POST /databricks/webhooks/jobs; None: webhook push off.
+    webhook: WebhookCredentials | None = None
+    #: Databricks notification destination attached to submitted runs and created jobs.
+    webhook_destination_id: str = ""
+    #: Days a done operation is kept (the SQLite sweep; Spanner's row deletion policy).
+    retention_days: float = 30.0
+    #: Interval of the expiry sweep (stores without a row deletion policy).
+    purge_interval_seconds: float = 600.0
+    #: Durable methods served (loaded by cli.methods).
+    durable_methods: tuple[DurableMethod, ...] = ()
+
+
+def parent_operation(record: OperationRecord) -> str | None:
+    """The chain or durable method a child operation belongs to (its request id names it),
+    if any: expiry keeps a done child while its parent may still read it."""
+    found = parent_of(record.request_id)
+    return found[0] if found else durable_parent(record.request_id)
 
 
 class Application:
@@ -141,6 +164,21 @@ class Application:
         )
         for listener in self._listeners:
             listener.check()
+        await self._assemble()
+        await self._listen()
+        await self._launch()
+        _log.info(
+            "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
+            config.host,
+            self.grpc_port,
+            config.host,
+            self.http_port,
+            config.store,
+        )
+
+    async def _assemble(self) -> None:
+        """The store and its wrappers, the tracker, the services, health."""
+        config = self.config
         inner = self._given_store
         if inner is None:
             inner = await open_store(config.store, clock=self.clock, **self._store_options())
@@ -150,12 +188,13 @@ class Application:
         self.operation_json = OperationJson()
         self.store.add_listener(self.operation_json.changed)
         self.databricks = Databricks(config.databricks, metrics=self.metrics, clock=self.clock)
+        holder = config.replica_id or default_replica_id()
         self.tracker = Tracker(
             self.store,
             self.databricks,
-            all_families(),
+            all_families(self.clock, config.webhook_destination_id),
             TrackerOptions(
-                holder=config.replica_id or default_replica_id(),
+                holder=holder,
                 lease_seconds=config.lease_seconds,
                 poll_interval_seconds=config.poll_interval_seconds,
                 max_poll_interval_seconds=config.max_poll_interval_seconds,
@@ -172,8 +211,11 @@ class Application:
             clock=self.clock,
             limits=config.limits,
             metrics=self.metrics,
+            durable_methods=config.durable_methods,
         )
         self.service: OperationsService = self.resume.service
+        self.hints = PushHints(self.store, holder, self.tracker.poke, self.clock)
+        self.expiry = Expiry(self.store, self.clock, parent_of=parent_operation)
         methods = [
             *OperationsApi(self.service).methods(),
             *databricks_methods(self.service, self.tracker.poke),
@@ -182,6 +224,7 @@ class Application:
         if self._methods is not None:
             methods = self._methods(methods)
         self.registry = Registry(methods)
+        self.resume.registry = self.registry
         telemetry = RpcTelemetry(self.metrics)
         self._expose_samples()
         self.monitor = HealthMonitor(
@@ -195,6 +238,12 @@ class Application:
         measured.add_unavailable_listener(self.monitor.store_failed)
         if config.auth is not None:
             self.authenticator = IdTokenAuthenticator(config.auth)
+        self._telemetry = telemetry
+
+    async def _listen(self) -> None:
+        """Both fronts, bound and serving (a taken port closes what was opened)."""
+        config = self.config
+        telemetry = self._telemetry
         self._grpc = build_server(
             self.registry,
             authenticate=self.authenticator,
@@ -215,7 +264,10 @@ class Application:
                 max_request_bytes=config.max_request_bytes,
                 telemetry=telemetry,
                 operation_json=self.operation_json,
-                extra_routes=operator_routes(self.metrics, self.monitor),
+                extra_routes=[
+                    *operator_routes(self.metrics, self.monitor),
+                    *webhook_routes(config.webhook, self.hints.run),
+                ],
             )
             try:
                 self._http, self.http_port = await start_http(front, config.host, config.http_port)
@@ -223,20 +275,21 @@ class Application:
                 await self._grpc.stop(0)
                 await self.store.close()
                 raise self._listeners[1].error(exc) from None
+
+    async def _launch(self) -> None:
+        """The background loops (under the supervisor) and the first health check."""
+        config = self.config
         self.tracker.launch(self.supervisor)
         await self.resume.launch(self.supervisor)
+        if not config.store.startswith("spanner://"):  # Spanner expires rows itself
+            self.supervisor.start(
+                "expiry",
+                lambda: self.expiry.run(config.retention_days, config.purge_interval_seconds),
+            )
         await self.monitor.check()
         self.monitor.launch()
         self._databricks_check = asyncio.create_task(
             self._check_databricks(), name="databricks-check"
-        )
-        _log.info(
-            "serving gRPC on %s:%d, HTTP on %s:%d, store %s",
-            config.host,
-            self.grpc_port,
-            config.host,
-            self.http_port,
-            config.store,
         )
 
     def _store_options(self) -> dict[str, float]:

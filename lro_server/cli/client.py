@@ -1,5 +1,5 @@
-"""``lro``: start Databricks work on an lro-server, then get, list, wait for, cancel and
-delete its operations.
+"""``lro``: start Databricks work and durable methods on an lro-server, resolve promises,
+then get, list, wait for, cancel and delete its operations.
 
 Exit codes: 0 success; 1 the operation failed (or a call was refused: not found, denied,
 unreachable); 2 usage error; 3 ``--timeout`` ran out first; 130 interrupted (the work goes on).
@@ -18,6 +18,7 @@ from google.longrunning import operations_pb2
 from pydantic import ValidationError
 from rich.console import Console
 
+from lro_server.cli import client_durable as durable
 from lro_server.cli import client_start as start
 from lro_server.cli import client_view as view
 from lro_server.cli.client_follow import (
@@ -104,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     cancel.add_argument("name", help="operations/ID or ID")
     delete = commands.add_parser("delete", parents=[common], help="forget an operation")
     delete.add_argument("name", help="operations/ID or ID")
+    durable.add_commands(commands, common)
     return root
 
 
@@ -137,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run-now": _run_now,
         "submit": _submit,
         "chain": _chain,
+        "start": _start,
+        "resolve": _resolve,
     }
     console = _console()
     try:
@@ -151,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except OSError as exc:  # e.g. an unreadable --ca-cert
         print(f"lro: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except durable.UsageError as exc:
+        durable.usage(str(exc))
         return EXIT_USAGE
 
 
@@ -223,6 +230,27 @@ def _delete(connection: Connection, args: argparse.Namespace, console: Console) 
         _print_json({})
     else:
         console.print(f"deleted {name}")
+    return EXIT_OK
+
+
+def _start(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    operation = durable.start(connection, args)
+    if args.wait:
+        args.name = operation.name
+        return _wait(connection, args, console)
+    if args.json:
+        _print_json(view.to_json(operation))
+    else:
+        console.print(view.operation_view(operation))
+    return EXIT_OK
+
+
+def _resolve(connection: Connection, args: argparse.Namespace, console: Console) -> int:
+    promise = durable.resolve(connection, args)
+    if args.json:
+        _print_json(view.to_json(promise))
+    else:
+        console.print(durable.promise_line(promise))
     return EXIT_OK
 
 

@@ -84,10 +84,11 @@ def load_known_types() -> None:
     global _loaded  # noqa: PLW0603  an import side effect done once per process
     if _loaded:
         return
-    package = importlib.import_module("lro_server._proto.lro.databricks.v1")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.endswith("_pb2"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    for name in ("lro_server._proto.lro.databricks.v1", "lro_server._proto.lro.durable.v1"):
+        package = importlib.import_module(name)
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name.endswith("_pb2"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
     _loaded = True
 
 

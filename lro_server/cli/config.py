@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from lro_server.api.auth import AuthOptions
 from lro_server.cli.app import AppConfig, default_replica_id
+from lro_server.cli.methods import load_methods
 from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.cli.settings import Settings
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
+from lro_server.http.webhooks import WebhookCredentials
 
 
 def app_config(settings: Settings) -> AppConfig:
-    """Build the application's configuration from settings.
+    """Build the application's configuration from settings (and load durable methods).
 
     Raises:
         InvalidArgument: Authentication is on without an audience, or TLS is half set.
+        MethodsError: The durable methods cannot be loaded.
     """
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidArgument("LRO_TLS_CERT and LRO_TLS_KEY must be set together")
+    if bool(settings.webhook_username) != bool(settings.webhook_password):
+        raise InvalidArgument("LRO_WEBHOOK_USERNAME and LRO_WEBHOOK_PASSWORD must be set together")
     return AppConfig(
         store=settings.store,
         host=settings.host,
@@ -47,10 +52,23 @@ def app_config(settings: Settings) -> AppConfig:
         spanner_threads=settings.spanner_threads,
         sqlite_busy_timeout_seconds=settings.sqlite_busy_timeout_seconds,
         health_check_seconds=settings.health_check_seconds,
-        resume=ResumeConfig(waiter=settings.waiter, workflow=settings.workflow),
+        resume=ResumeConfig(
+            waiter=settings.waiter,
+            workflow=settings.workflow,
+            workflows_endpoint=settings.workflows_endpoint,
+        ),
+        durable_methods=tuple(load_methods(settings.methods)),
         auth=_auth(settings),
         tls_cert_file=str(settings.tls_cert or ""),
         tls_key_file=str(settings.tls_key or ""),
+        webhook=(
+            WebhookCredentials(settings.webhook_username, settings.webhook_password)
+            if settings.webhook_username
+            else None
+        ),
+        webhook_destination_id=settings.webhook_destination_id,
+        retention_days=settings.retention_days,
+        purge_interval_seconds=settings.purge_interval_seconds,
     )
 
 

@@ -1,14 +1,19 @@
-"""Assembly of resumable methods: the Resumer, RunChain, and the waiter chosen by settings."""
+"""Assembly of resumable methods: the Resumer, RunChain, durable methods, and the waiter
+chosen by settings (wrapped so that timers and promises are resumed in-process)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from google.longrunning import operations_pb2
 
 from lro_server.api.chains import ChainsApi
+from lro_server.api.durable import DurableApi
 from lro_server.api.jobs import JobsApi
-from lro_server.api.registry import Method
+from lro_server.api.registry import Method, Registry
 from lro_server.core.clock import Clock, to_micros
 from lro_server.core.errors import LroError
 from lro_server.core.metrics import Metrics
@@ -19,11 +24,19 @@ from lro_server.core.principal import INTERNAL
 from lro_server.core.record import OperationRecord
 from lro_server.core.runners import RunnerRouter
 from lro_server.core.supervisor import Supervised, Supervisor
+from lro_server.durable.method import DurableMethod
+from lro_server.resume import durable_payload
 from lro_server.resume.chain import FAMILY, ChainMethod
+from lro_server.resume.checkpoint import Checkpoint
+from lro_server.resume.durable_engine import DurableEngine
 from lro_server.resume.embedded import EmbeddedWaiter
 from lro_server.resume.engine import Resumer
+from lro_server.resume.method import WaitOutcome
 from lro_server.resume.progress import ChainProgress
 from lro_server.resume.recovery import begin_stalled, recover_waits
+from lro_server.resume.sweep import sweep_waits
+from lro_server.resume.timers import TimedWaiter
+from lro_server.resume.waiter import WaitTicket
 from lro_server.resume.workflows import WorkflowsOptions, WorkflowsWaiter
 
 _log = logging.getLogger(__name__)
@@ -41,7 +54,8 @@ class ResumeConfig:
         poll_initial_seconds: Workflow's first delay between two GetOperation polls.
         poll_max_seconds: Workflow's longest delay between two polls.
         stall_seconds: An operation still without its first move this long after its
-            creation is begun again (its create's answer was lost); checked as often.
+            creation is begun again (its create's answer was lost); checked as often, with
+            the sweep of stranded waits (lro_server.resume.sweep).
     """
 
     waiter: Literal["embedded", "workflows"] = "embedded"
@@ -66,16 +80,24 @@ class ResumeAssembly:
         clock: Clock,
         limits: ServiceLimits,
         metrics: Metrics | None = None,
+        durable_methods: Sequence[DurableMethod] = (),
     ) -> None:
         self.config = config
         self.clock = clock
         self.resumer = Resumer(store, [], clock=clock, metrics=metrics)
-        router = RunnerRouter(tracker, {FAMILY: self.resumer})
+        #: The server's methods, set once the application built them (durable children).
+        self.registry: Registry | None = None
+        router = RunnerRouter(tracker, {FAMILY: self.resumer, durable_payload.FAMILY: self.resumer})
         self.service = OperationsService(
             store, router, notifier=notifier, clock=clock, limits=limits
         )
         self.chains = ChainsApi(self.service, self.resumer, JobsApi(self.service))
         self.resumer.add(ChainMethod(self.chains.start_child, clock=clock))
+        by_name = {method.name: method for method in durable_methods}
+        self.engine = DurableEngine(store, by_name, self._start_child, clock=clock)
+        self.engine.on_resolved = self._promise_resolved
+        self.durable = DurableApi(self.service, self.resumer, self.engine, by_name, self._registry)
+        self.resumer.add(self.engine)
         self.waiter: EmbeddedWaiter | WorkflowsWaiter
         if config.waiter == "workflows":
             options = WorkflowsOptions(
@@ -91,22 +113,43 @@ class ResumeAssembly:
             )
             store.add_listener(self.waiter.on_change)
         self._sweep: Supervised | None = None
-        self.resumer.bind(self.waiter, self._cancel_child)
+        #: The waiter waits are handed to: timers and promises here, children to the mode's.
+        self.timed = TimedWaiter(self.waiter, self._resume_later, clock)
+        self.resumer.bind(self.timed, self._cancel_child)
         store.add_listener(ChainProgress(store, self.resumer.spawn, clock=clock).changed)
 
     async def _cancel_child(self, name: str) -> None:
         await self.service.cancel(name, INTERNAL)
 
+    def _registry(self) -> Registry | None:
+        return self.registry
+
+    async def _start_child(
+        self, method: str, request: dict[str, Any], *, owner: str, request_id: str, name: str
+    ) -> operations_pb2.Operation:
+        return await self.durable.start_child(
+            method, dict(request), owner=owner, request_id=request_id, name=name
+        )
+
+    def _resume_later(self, ticket: WaitTicket, outcome: WaitOutcome) -> None:
+        self.resumer.spawn(self.resumer.resume_ticket(ticket, outcome))
+
+    def _promise_resolved(self, record: OperationRecord) -> None:
+        # The server resumes a method waiting on a promise itself, in every waiter mode.
+        checkpoint = Checkpoint.of(record)
+        if checkpoint.wait is not None and checkpoint.wait.promises:
+            self._resume_later(self.resumer.ticket(record, checkpoint), WaitOutcome.DONE)
+
     def methods(self) -> list[Method]:
-        """Registry entries of the Chains service."""
-        return self.chains.methods()
+        """Registry entries of the Chains and Methods services."""
+        return [*self.chains.methods(), *self.durable.methods()]
 
     async def launch(self, supervisor: Supervisor) -> None:
         """Start the waiter, hand it every wait pending in the store, and keep looking for
         operations that never made their first move (loops run under ``supervisor``)."""
         self.waiter.launch(supervisor)
         methods = list(self.resumer.methods.values())
-        await recover_waits(self.resumer.store, methods, self.waiter, self._begin_again)
+        await recover_waits(self.resumer.store, methods, self.timed, self._begin_again)
         self._sweep = supervisor.start("stalled-chains", self._begin_stalled)
 
     def _begin_again(self, record: OperationRecord) -> None:
@@ -122,8 +165,23 @@ class ResumeAssembly:
                 await begin_stalled(
                     self.resumer.store, methods, self._begin_again, created_before_us=created_before
                 )
+                await sweep_waits(
+                    self.resumer.store,
+                    self.resumer,
+                    methods,
+                    self.clock,
+                    overdue_seconds=self.overdue_seconds,
+                    execution_state=getattr(self.waiter, "execution_state", None),
+                )
             except LroError as exc:
                 _log.warning("looking for stalled operations failed: %s", exc)
+
+    @property
+    def overdue_seconds(self) -> float:
+        """How long after due a wait counts as stranded: the waiter's longest poll delay
+        (Cloud Workflows) plus one sweep interval."""
+        poll = self.config.poll_max_seconds if self.config.waiter == "workflows" else 0.0
+        return poll + self.config.stall_seconds
 
     async def stop(self) -> None:
         """Stop the waiter and background resumes (waits stay in their checkpoints)."""

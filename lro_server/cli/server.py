@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from lro_server.cli.logs import configure_logging
+from lro_server.cli.methods import MethodsError
 from lro_server.cli.settings import Settings
+from lro_server.core.clock import SystemClock
 from lro_server.core.errors import LroError
 
 _log = logging.getLogger("lro_server")
@@ -54,8 +56,24 @@ def _parser() -> argparse.ArgumentParser:
         help=f"HTTP/JSON port (LRO_HTTP_PORT, default {_default('http_port')}; -1 disables it)",
     )
     serve.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
+    serve.add_argument(
+        "--methods", help="modules of durable methods, comma-separated (LRO_METHODS)"
+    )
     migrate = commands.add_parser("migrate", help="create or upgrade the store's schema")
     migrate.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
+    purge = commands.add_parser(
+        "purge",
+        help="delete done operations older than a duration (never unfinished ones, nor a "
+        "done child of an unfinished parent)",
+    )
+    purge.add_argument(
+        "--older-than",
+        required=True,
+        type=duration,
+        metavar="DURATION",
+        help="age of the last change, e.g. 30d, 12h, 15m, 90s",
+    )
+    purge.add_argument("--store", help=f"store URL (LRO_STORE, default {_default('store')})")
     simulate = commands.add_parser(
         "simulate-databricks",
         help="run the Databricks REST simulator (for tests and demos)",
@@ -132,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "purge":
+            asyncio.run(_purge(settings, args.older_than))
         else:
             from lro_server.cli.tracing_setup import install_tracing
 
@@ -142,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 shutdown_tracing()
     except LroError as exc:
         sys.exit(f"lro-server: {exc.message}")
+    except MethodsError as exc:
+        sys.exit(f"lro-server: {exc}")
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -178,6 +200,35 @@ async def _migrate(settings: Settings) -> None:
 
     await migrate_store(settings.store, retention_days=settings.retention_days)
     print(f"lro-server: schema of {settings.store} is up to date", flush=True)
+
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def duration(text: str) -> float:
+    """Seconds of ``30d``, ``12h``, ``15m`` or ``90s`` (argparse type)."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use a whole number and d, h, m or s (e.g. 30d)"
+        )
+    return int(number) * _UNITS[unit]
+
+
+async def _purge(settings: Settings, older_than: float) -> None:
+    from lro_server.cli.app import parent_operation
+    from lro_server.core.expiry import Expiry
+    from lro_server.storage.factory import open_store
+
+    store = await open_store(settings.store)
+    try:
+        expiry = Expiry(store, SystemClock(), parent_of=parent_operation)
+        total = 0
+        while deleted := await expiry.purge(older_than):
+            total += deleted
+    finally:
+        await store.close()
+    print(f"lro-server: purged {total} done operations from {settings.store}", flush=True)
 
 
 async def _serve(settings: Settings) -> None:

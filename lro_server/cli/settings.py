@@ -49,7 +49,15 @@ class Settings(BaseSettings):
         "fails with UNAVAILABLE (the wait never blocks other calls).",
     )
     retention_days: int = Field(
-        30, ge=1, description="Days a done operation is kept before it is deleted."
+        30,
+        ge=1,
+        description="Days a done operation is kept before it is deleted (Spanner: its row "
+        "deletion policy; SQLite: the background sweep).",
+    )
+    purge_interval_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Interval of the sweep deleting expired done operations (SQLite store).",
     )
     # --- operations service ---
     default_page_size: int = Field(
@@ -120,12 +128,36 @@ class Settings(BaseSettings):
         "through by then is deferred: its operation is returned and the start retried in the "
         "background with the same idempotency token.",
     )
+    webhook_username: str = Field(
+        "",
+        description="User of the basic auth Databricks' webhook destination sends to "
+        "POST /databricks/webhooks/jobs (empty: webhook push off).",
+    )
+    webhook_password: str = Field(
+        "", description="Password of that basic auth (set both, or neither)."
+    )
+    webhook_destination_id: str = Field(
+        "",
+        description="Databricks notification destination attached (on_start, on_success, "
+        "on_failure) to the runs this server submits and the jobs it creates.",
+    )
     # --- resume ---
     waiter: Literal["embedded", "workflows"] = Field(
         "embedded", description="Who resumes waiting methods: in-process, or Cloud Workflows."
     )
     workflow: str = Field(
         "", description="Workflow that waits on children: projects/P/locations/L/workflows/W."
+    )
+    workflows_endpoint: str = Field(
+        "",
+        description="host:port of the Cloud Workflows executions API (empty: Google's "
+        "global endpoint; set a regional endpoint, or a plaintext test stand-in).",
+    )
+    # --- durable methods ---
+    methods: str = Field(
+        "",
+        description="Modules of durable methods to serve, comma-separated (e.g. "
+        "acme.methods); the `lro_server.methods` entry points are loaded too.",
     )
     # --- security ---
     auth: bool = Field(False, description="Require a Google-signed ID token on every call.")

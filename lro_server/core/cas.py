@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from lro_server.core.errors import Aborted, LroError, OperationDone
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import OperationStore
+from lro_server.core.store import JournalEvent, OperationStore
 
 #: Writes tried before giving up with Aborted (each loss means somebody else wrote).
 CAS_ATTEMPTS = 20
@@ -24,6 +24,8 @@ BATCH_ROWS = 50
 
 #: A change: the record to write given the stored one, or None to write nothing.
 Change = Callable[[OperationRecord], OperationRecord | None]
+#: A record to write and the journal events to append with it.
+Write = tuple[OperationRecord, Sequence[JournalEvent]]
 #: An asynchronous change (it may call out, e.g. to decide from other records).
 AsyncChange = Callable[[OperationRecord], Awaitable[OperationRecord | None]]
 
@@ -71,6 +73,26 @@ async def compare_and_set_async(
     attempts: int = CAS_ATTEMPTS,
 ) -> OperationRecord:
     """:func:`compare_and_set` with an asynchronous ``apply``."""
+
+    async def without_journal(record: OperationRecord) -> Write | None:
+        changed = await apply(record)
+        return None if changed is None else (changed, ())
+
+    return await compare_and_append(
+        store, name, without_journal, current=current, attempts=attempts
+    )
+
+
+async def compare_and_append(
+    store: OperationStore,
+    name: str,
+    apply: Callable[[OperationRecord], Awaitable[Write | None]],
+    *,
+    current: OperationRecord | None = None,
+    attempts: int = CAS_ATTEMPTS,
+) -> OperationRecord:
+    """:func:`compare_and_set_async` whose ``apply`` also returns journal events to append
+    in the same transaction (numbered from the record it saw: a lost race renumbers)."""
     record = current if current is not None else await store.get(name)
     for _ in range(attempts):
         changed = await apply(record)
@@ -78,8 +100,9 @@ async def compare_and_set_async(
             return record
         if record.done:
             raise _done(name)
+        written, journal = changed
         try:
-            return await store.update(changed)
+            return await store.update(written, journal=journal)
         except (Aborted, OperationDone):
             # Somebody else wrote (or finished it) since the read: decide again on theirs.
             record = await store.get(name)

@@ -60,6 +60,7 @@ from lro_server.core.filter_ast import (
     Or,
     canonical,
     field_registry,
+    label_field,
 )
 
 __all__ = [
@@ -306,9 +307,9 @@ class _Parser:
         self._terms += 1
         if self._terms > MAX_TERMS:
             raise _error(f"more than {MAX_TERMS} terms at {token.at()}", token.pos)
-        spec = self._fields.get(token.text)
+        spec = self._fields.get(token.text) or label_field(token.text)
         if spec is None:
-            known = ", ".join(sorted(self._fields))
+            known = ", ".join([*sorted(self._fields), "labels.<key>"])
             raise _error(f"unknown field {token.at()}; known fields: {known}", token.pos)
         if self._peek().kind != "cmp":
             if spec.type is FieldType.BOOL:  # a bare boolean field: "done" is "done = true"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from lro_server.core import rfc3339
+from lro_server.core.labels import is_label_key
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -37,12 +38,15 @@ class FieldSpec:
         column: The column the stores keep the field in (TIMESTAMP columns hold INT64
             micros since the epoch).
         normalize: Maps a string literal to the stored form (STRING fields only).
+        label: The label key of a ``labels.<key>`` field ("" for other fields); its
+            values live in the stores' label index, not in ``column``.
     """
 
     name: str
     type: FieldType
     column: str
     normalize: Callable[[str], str] | None = None
+    label: str = ""
 
     def __post_init__(self) -> None:
         # The SQL stores splice the column into their queries: insist on a plain name.
@@ -75,8 +79,65 @@ OPERATION_FIELDS: Mapping[str, FieldSpec] = field_registry(
         FieldSpec("error.code", FieldType.INT, "error_code"),
         FieldSpec("create_time", FieldType.TIMESTAMP, "create_time_us"),
         FieldSpec("update_time", FieldType.TIMESTAMP, "update_time_us"),
+        # The Databricks ids behind an operation (core.labels.SearchKeys), indexed.
+        FieldSpec("metadata.job_id", FieldType.INT, "job_id"),
+        FieldSpec("metadata.run_id", FieldType.INT, "run_id"),
+        FieldSpec("metadata.cluster_id", FieldType.STRING, "cluster_id"),
+        FieldSpec("metadata.warehouse_id", FieldType.STRING, "warehouse_id"),
+        FieldSpec("metadata.pipeline_id", FieldType.STRING, "pipeline_id"),
     ]
 )
+
+#: Prefix of label fields: ``labels.<key>`` names the label ``<key>`` (a string).
+LABELS_PREFIX = "labels."
+
+
+def label_field(name: str) -> FieldSpec | None:
+    """The spec of ``labels.<key>`` (None when ``name`` is not a valid label field)."""
+    if not name.startswith(LABELS_PREFIX):
+        return None
+    key = name[len(LABELS_PREFIX) :]
+    if not is_label_key(key):
+        return None
+    return FieldSpec(name, FieldType.STRING, "labels", label=key)
+
+
+def label_equality(expr: Expr | None) -> Compare | None:
+    """A top-level AND term ``labels.<key> = "value"`` (no wildcard), if ``expr`` has one:
+    stores may then read their label index first, since every match carries that label."""
+    terms = expr.operands if isinstance(expr, And) else (expr,)
+    for term in terms:
+        if isinstance(term, Compare) and term.field.label and term.op is Op.EQ and not term.prefix:
+            return term
+    return None
+
+
+def without(expr: Expr | None, term: Expr) -> Expr | None:
+    """``expr`` without its top-level AND term ``term`` (None when nothing is left): for
+    a store whose index already guarantees that term."""
+    if expr == term:
+        return None
+    if isinstance(expr, And):
+        rest = tuple(o for o in expr.operands if o != term)
+        if len(rest) != len(expr.operands):
+            return rest[0] if len(rest) == 1 else And(rest)
+    return expr
+
+
+def key_equality(expr: Expr | None, columns: Iterable[str]) -> Compare | None:
+    """A top-level AND term ``<column> = value`` on one of ``columns`` (no wildcard)."""
+    wanted = set(columns)
+    terms = expr.operands if isinstance(expr, And) else (expr,)
+    for term in terms:
+        if (
+            isinstance(term, Compare)
+            and term.field.column in wanted
+            and not term.field.label
+            and term.op is Op.EQ
+            and not term.prefix
+        ):
+            return term
+    return None
 
 
 class Op(enum.Enum):

@@ -16,7 +16,7 @@ from typing import TypeVar
 from lro_server.core.errors import Code, LroError
 from lro_server.core.metrics import Metrics
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
 T = TypeVar("T")
 
@@ -38,7 +38,9 @@ class MeasuredStore:
                 "list",
                 "update",
                 "update_many",
+                "journal",
                 "delete",
+                "expired",
                 "claim",
                 "release",
                 "lease_holders",
@@ -99,9 +101,15 @@ class MeasuredStore:
         """See OperationStore.list."""
         return await self._timed("list", lambda: self.inner.list(query))
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
-        return await self._timed("update", lambda: self.inner.update(record))
+        return await self._timed("update", lambda: self.inner.update(record, journal=journal))
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        return await self._timed("journal", lambda: self.inner.journal(name, after_seq))
 
     async def update_many(
         self, records: Sequence[OperationRecord]
@@ -114,6 +122,12 @@ class MeasuredStore:
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""
         await self._timed("delete", lambda: self.inner.delete(name))
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        return await self._timed("expired", lambda: self.inner.expired(before_us, after, limit))
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

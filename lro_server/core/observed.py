@@ -13,7 +13,7 @@ from typing import Any
 
 from lro_server.core.errors import LroError
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
 _log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ class ObservedStore:
         """See OperationStore.list."""
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
-        stored = await self.inner.update(record)
+        stored = await self.inner.update(record, journal=journal)
         self._changed(stored.name, stored)
         return stored
 
@@ -74,10 +76,20 @@ class ObservedStore:
                 self._changed(result.name, result)
         return results
 
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        return await self.inner.journal(name, after_seq)
+
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""
         await self.inner.delete(name)
         self._changed(name, None)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        return await self.inner.expired(before_us, after, limit)
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from google.longrunning import operations_pb2
@@ -121,6 +121,8 @@ class OperationsService:
         timeout_seconds: float,
         request_id: str = "",
         state: str = "",
+        labels: Mapping[str, str] | None = None,
+        name: str = "",
     ) -> operations_pb2.Operation:
         """Create an operation and start its work; AIP-155 dedupe on ``request_id``.
 
@@ -133,6 +135,9 @@ class OperationsService:
                 creation (0: no deadline).
             request_id: AIP-155 request id ("" for none).
             state: Initial live state, for filters.
+            labels: The caller's labels (already validated), kept with the operation.
+            name: The operation's name, chosen by the server itself (a durable method
+                names its children before starting them); "" for a fresh one.
 
         Returns the operation at once; the runner follows the work from here.
         """
@@ -140,7 +145,9 @@ class OperationsService:
         digest = request_digest(method, family, payload) if request_id else ""
         now = to_micros(self.clock.now())
         record = OperationRecord(
-            operation=operations_pb2.Operation(name=new_operation_name()),
+            operation=operations_pb2.Operation(
+                name=validate_operation_name(name) if name else new_operation_name()
+            ),
             create_time_us=now,
             update_time_us=now,
             owner=caller.subject,
@@ -153,6 +160,7 @@ class OperationsService:
             # Polls and resumes of this operation join the trace of the call starting it.
             traceparent=tracing.current_traceparent(),
             payload=payload,
+            labels=dict(labels or {}),
         )
         record = self.runner.prepare(record)
         set_operation(record.name)  # every later log line of this call names the operation
@@ -319,13 +327,14 @@ def request_digest(method: str, family: str, payload: str) -> str:
     """What identifies a start request for AIP-155: its method and its work, not its
     request id or timeout (a retried chain step asks for the time its chain has left).
 
-    The payload is compared as JSON with sorted keys: the same request, parsed by another
-    process, can list the keys of a map (a ``Struct``'s fields) in another order.
+    The payload is compared as JSON with sorted keys: the same request may be serialized
+    with its keys in another order (protobuf maps, such as a Struct's fields, have no
+    order, and another process iterates them differently).
     """
     try:
         canonical = json.dumps(json.loads(payload), sort_keys=True, separators=(",", ":"))
     except ValueError:
-        canonical = payload
+        canonical = payload  # not JSON: the store refuses it anyway
     text = "\n".join((method, family, canonical))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -15,10 +15,12 @@ decoded by that runner alone; stores keep both in one ``work`` column
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from google.longrunning import operations_pb2
 
 from lro_server.core.errors import FailedPrecondition, InvalidArgument
+from lro_server.core.labels import NO_KEYS, SearchKeys
 
 #: Largest serialized Operation (metadata plus response) a store accepts; Spanner cells stop
 #: at 10 MiB, and one limit for every backend keeps them interchangeable.
@@ -56,6 +58,10 @@ class OperationRecord:
         checkpoint: Checkpoint of a resumable method (language-neutral bytes), if any.
         lease_holder: Replica currently tracking the operation.
         lease_expire_us: When that claim ends unless renewed.
+        labels: The caller's labels (validated at the start; never changed).
+        keys: The Databricks ids the operation is found by (set by its runner).
+        hint_us: When a push hint (a webhook) last asked for a refresh; the replica
+            holding the lease polls at once when it sees a newer one.
     """
 
     operation: operations_pb2.Operation
@@ -75,6 +81,9 @@ class OperationRecord:
     checkpoint: bytes | None = None
     lease_holder: str = ""
     lease_expire_us: int = 0
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    keys: SearchKeys = NO_KEYS
+    hint_us: int = 0
 
     @property
     def name(self) -> str:

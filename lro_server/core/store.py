@@ -13,12 +13,21 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
 - ``update_many`` is ``update`` of several records in one transaction: each row is still
   compare-and-set on its own version, and a row that fails (its error is returned in its
   place) neither stops nor undoes the others. Only a failure of the store itself raises.
+- ``update`` may append events to the operation's journal (``journal=``) in the same
+  transaction as the compare-and-set: both are written, or neither. Journal events are
+  rows of their own beside the operation (``(name, seq)``, ``seq`` from 1), so appending
+  costs what the new events weigh, never a rewrite of the journal. A ``seq`` already
+  stored raises Aborted; an event over :data:`MAX_JOURNAL_EVENT_BYTES` raises
+  FailedPrecondition; nothing is written in either case. ``journal(name, after_seq)``
+  reads the events after ``after_seq`` in ``seq`` order; ``delete`` removes them too.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases);
   ``lease_holders`` counts them by holder.
 - Oversized records raise FailedPrecondition before anything is written
   (:func:`lro_server.core.work_column.writable_work`).
 - A backend that cannot be reached raises Unavailable.
+- ``expired`` lists done records by (update time, name), oldest first; unfinished ones
+  never. ``delete`` also forgets the record's labels.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from typing import Protocol
 
 from lro_server.core.errors import (
     Aborted,
+    FailedPrecondition,
     InvalidArgument,
     LroError,
     NotFound,
@@ -39,6 +49,23 @@ from lro_server.core.errors import (
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
+
+#: Largest journal event a store accepts (events are small facts: a step's result of a
+#: few KB is typical; Spanner cells stop at 10 MiB).
+MAX_JOURNAL_EVENT_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JournalEvent:
+    """One event of an operation's journal (durable methods record what happened here).
+
+    Attributes:
+        seq: Position of the event in the journal, from 1, gapless.
+        data: The event, language-neutral text (a compact JSON object).
+    """
+
+    seq: int
+    data: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +83,10 @@ class ListQuery:
     owner: str | None
     after: Cursor | None
     limit: int
+
+
+#: Position in an ``expired`` walk: (update_time_us, name) of the last record seen.
+ExpiryCursor = tuple[int, str]
 
 
 class OperationStore(Protocol):
@@ -78,8 +109,16 @@ class OperationStore(Protocol):
         """Return up to ``query.limit`` records matching the query, in listing order."""
         ...
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result."""
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and append ``journal`` to its
+        journal, in one transaction; return the stored result."""
+        ...
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` with ``seq > after_seq``, in ``seq`` order (empty
+        for an operation without journal or a missing one)."""
         ...
 
     async def update_many(
@@ -97,6 +136,13 @@ class OperationStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Forget the record, or raise NotFound."""
+        ...
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Up to ``limit`` done records last changed before ``before_us``, ordered by
+        (update_time_us, name), strictly after ``after`` (None: from the oldest)."""
         ...
 
     async def claim(
@@ -157,3 +203,33 @@ def distinct_names(records: Sequence[OperationRecord]) -> None:
         raise InvalidArgument(
             "a batch of updates names the same operation twice", origin=Origin.STORE
         )
+
+
+def check_journal(name: str, events: Sequence[JournalEvent]) -> None:
+    """Refuse (before anything is written) journal events no store may keep: seqs that
+    are not positive and increasing, or an event over :data:`MAX_JOURNAL_EVENT_BYTES`."""
+    previous = 0
+    for event in events:
+        if event.seq <= previous:
+            raise InvalidArgument(
+                f"journal events of {name} must have increasing positive seqs",
+                metadata={"name": name, "seq": str(event.seq)},
+            )
+        previous = event.seq
+        size = len(event.data.encode())
+        if size > MAX_JOURNAL_EVENT_BYTES:
+            raise FailedPrecondition(
+                f"journal event {event.seq} of {name} is {size} bytes, over the limit of "
+                f"{MAX_JOURNAL_EVENT_BYTES} bytes",
+                reason="SIZE_LIMIT_EXCEEDED",
+                metadata={"field": "journal", "limit_bytes": str(MAX_JOURNAL_EVENT_BYTES)},
+            )
+
+
+def journal_conflict(name: str, seq: int) -> Aborted:
+    """The error of every store when a journal event's seq is stored already."""
+    return Aborted(
+        f"journal event {seq} of {name} exists already",
+        metadata={"name": name, "seq": str(seq)},
+        origin=Origin.STORE,
+    )

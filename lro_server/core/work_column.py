@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from lro_server.core.errors import FailedPrecondition, InvalidArgument
+from lro_server.core.labels import NO_KEYS, SearchKeys
 from lro_server.core.record import OperationRecord, check_sizes
 
 #: Format marker of the column as written now.
@@ -42,6 +44,9 @@ class WorkFields:
     traceparent: str = ""
     request_digest: str = ""
     payload: str = "{}"
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    keys: SearchKeys = NO_KEYS
+    hint_us: int = 0
 
 
 def writable_work(record: OperationRecord) -> str:
@@ -57,17 +62,24 @@ def writable_work(record: OperationRecord) -> str:
         raise InvalidArgument(f"payload is not JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise InvalidArgument("payload must be a JSON object")
-    header = json.dumps(
-        {
-            "v": VERSION,
-            "family": record.family,
-            "deadline_us": record.deadline_us,
-            "cancel_requested": record.cancel_requested,
-            "traceparent": record.traceparent,
-            "request_digest": record.request_digest,
-        },
-        separators=(",", ":"),
-    )
+    fields: dict[str, Any] = {
+        "v": VERSION,
+        "family": record.family,
+        "deadline_us": record.deadline_us,
+        "cancel_requested": record.cancel_requested,
+        "traceparent": record.traceparent,
+    }
+    # Written only when set, so most rows keep the short header.
+    if record.request_digest:
+        fields["request_digest"] = record.request_digest
+    if record.labels:
+        fields["labels"] = dict(record.labels)
+    keys = record.keys.to_json()
+    if keys:
+        fields["keys"] = keys
+    if record.hint_us:
+        fields["hint_us"] = record.hint_us
+    header = json.dumps(fields, separators=(",", ":"))
     work = f"{header[:-1]}{_PAYLOAD_KEY}{record.payload}}}"
     check_sizes(record, work)
     return work
@@ -104,6 +116,9 @@ def work_fields(text: str) -> dict[str, Any]:
         "traceparent": fields.traceparent,
         "request_digest": fields.request_digest,
         "payload": fields.payload,
+        "labels": fields.labels,
+        "keys": fields.keys,
+        "hint_us": fields.hint_us,
     }
 
 
@@ -115,4 +130,7 @@ def _fields(document: dict[str, Any], payload: str) -> WorkFields:
         traceparent=str(document.get("traceparent") or ""),
         request_digest=str(document.get("request_digest") or ""),
         payload=payload,
+        labels={str(k): str(v) for k, v in (document.get("labels") or {}).items()},
+        keys=SearchKeys.from_json(document.get("keys") or {}),
+        hint_us=int(document.get("hint_us") or 0),
     )

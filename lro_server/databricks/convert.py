@@ -59,6 +59,8 @@ def stamp_initial(metadata: Message, work: Work) -> Message:
         ("deadline", work.deadline_us),
     ):
         getattr(metadata, field).CopyFrom(timestamp(micros))
+    if work.labels and "labels" in metadata.DESCRIPTOR.fields_by_name:
+        getattr(metadata, "labels").update(work.labels)  # noqa: B009 - every metadata has it
     return metadata
 
 

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from lro_server.core.errors import Code
 from lro_server.databricks.client import Databricks
-from lro_server.databricks.work import Entity, Work
+from lro_server.databricks.work import Entity, RepairAttempt, Work
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ class Observation:
         details: Extra google.rpc.Status details when it failed (e.g. ErrorInfo).
         entity: The entity with new ids (e.g. a command sent once its execution context
             became ready); the tracker stores it with the metadata.
+        repairs: The work's automatic repairs as they stand now (jobs), when they changed;
+            the tracker stores them with the metadata.
     """
 
     state: str
@@ -57,6 +59,7 @@ class Observation:
     response: Message | None = None
     details: tuple[Message, ...] = ()
     entity: Entity | None = None
+    repairs: tuple[RepairAttempt, ...] | None = None
 
 
 class Family(Protocol):

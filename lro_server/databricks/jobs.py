@@ -1,12 +1,18 @@
-"""The jobs family: run-now, runs/submit, runs/repair and create+run as operations (API 2.2).
+"""The jobs family: run-now, runs/submit, runs/repair, create+run and tracking a run (API 2.2).
 
 run-now and runs/submit carry the operation id as Databricks' idempotency token. jobs/create
 and runs/repair have none: the created job is tagged ``lro_operation_id`` and a retried start
 finds it by name and tag; a retried repair adopts a repair made since the operation began.
+A tracked run (TrackRun) is only read. When a run ends, each task's output is fetched once
+(:mod:`~lro_server.databricks.jobs_output`); a failed run with a repair policy is repaired
+first (:mod:`~lro_server.databricks.jobs_repair`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,12 +20,19 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
-from lro_server.core.errors import ERROR_DOMAIN, Internal
+from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.errors import ERROR_DOMAIN, Code, Internal
+from lro_server.databricks import jobs_repair
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
-from lro_server.databricks.family import Observation, Tracked
+from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
+from lro_server.databricks.jobs_output import failure_message, task_outputs
 from lro_server.databricks.jobs_states import judge_run, progress_percent
-from lro_server.databricks.work import Entity, Work
+from lro_server.databricks.work import Entity, RepairAttempt, Work
+
+_log = logging.getLogger(__name__)
+#: Task results that count as success (their outputs are not failure details).
+_SUCCEEDED = ("SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED")
 
 API = "/api/2.2/jobs"
 #: Actions of this family and the REST path that starts each.
@@ -28,7 +41,12 @@ START_PATHS = {
     "submit": f"{API}/runs/submit",
     "repair": f"{API}/runs/repair",
     "create_and_run": f"{API}/create",
+    "track": f"{API}/runs/get",
 }
+#: Actions whose run (or job) this server creates: they get the webhook destination.
+_NOTIFIED = ("submit", "create_and_run")
+#: Events the webhook destination is attached to.
+WEBHOOK_EVENTS = ("on_start", "on_success", "on_failure")
 #: run-now fields of a CreateAndRun request (the rest is the jobs/create body).
 RUN_FIELDS = ("job_parameters",)
 #: runs/list page size (Databricks' maximum).
@@ -64,17 +82,44 @@ def _tasks(run: Mapping[str, Any]) -> list[jobs_pb2.TaskState]:
 
 
 class JobsFamily:
-    """Jobs RunNow / Submit."""
+    """Jobs RunNow / Submit / RepairRun / CreateAndRun / TrackRun.
+
+    Args:
+        clock: Wall time of repair delays and records.
+        webhook_destination: Id of a Databricks notification destination attached to the
+            runs submitted and the jobs created here ("" for none).
+    """
 
     name = "jobs"
+
+    def __init__(self, clock: Clock | None = None, webhook_destination: str = "") -> None:
+        self._clock = clock or SystemClock()
+        self._webhook = webhook_destination
+
+    def _now_us(self) -> int:
+        return to_micros(self._clock.now())
+
+    def _notified(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with the webhook destination added to its notifications."""
+        if not self._webhook:
+            return body
+        hooks = dict(body.get("webhook_notifications") or {})
+        for event in WEBHOOK_EVENTS:
+            listed = list(hooks.get(event) or [])
+            if not any(isinstance(h, Mapping) and h.get("id") == self._webhook for h in listed):
+                listed.append({"id": self._webhook})
+            hooks[event] = listed
+        return {**body, "webhook_notifications": hooks}
 
     def initial_metadata(self, work: Work) -> Message:
         """RunMetadata of a run that has not started yet."""
         request = work.request
-        return stamp_initial(
-            jobs_pb2.RunMetadata(job_id=int(request.get("job_id") or 0)),
-            work,
+        meta = jobs_pb2.RunMetadata(
+            job_id=int(request.get("job_id") or 0), tracked=work.action == "track"
         )
+        if work.action == "track":
+            meta.run_id = int(request.get("run_id") or 0)
+        return stamp_initial(meta, work)
 
     async def start(
         self, dbx: Databricks, work: Work, token: str, *, retry: bool = False
@@ -89,7 +134,14 @@ class JobsFamily:
             return await self._repair(dbx, work, retry=retry)
         if action == "create_and_run":
             return await self._create_and_run(dbx, work, token, retry=retry)
+        if action == "track":
+            # Nothing starts: the run must exist (else Databricks' refusal is the answer).
+            run_id = int(work.request["run_id"])
+            run = await dbx.call("GET", path, query={"run_id": run_id})
+            return Entity(run_id=run_id, job_id=int(run.get("job_id") or 0), tracked=True)
         body = {**work.request, "idempotency_token": token}
+        if action in _NOTIFIED:
+            body = self._notified(body)
         answer = await dbx.call("POST", path, body=body, idempotent=True)
         return Entity(run_id=int(answer["run_id"]))
 
@@ -112,7 +164,7 @@ class JobsFamily:
     async def _create_and_run(
         self, dbx: Databricks, work: Work, token: str, *, retry: bool
     ) -> Entity:
-        request = dict(work.request)
+        request = self._notified(dict(work.request))
         run = {k: request.pop(k) for k in RUN_FIELDS if k in request}
         request["name"] = str(request.get("name") or f"lro-{token}")
         request["tags"] = {**(request.get("tags") or {}), OPERATION_TAG: token}
@@ -132,10 +184,70 @@ class JobsFamily:
         return 0
 
     async def observe(self, dbx: Databricks, work: Work, metadata: Message | None) -> Observation:
-        """GET runs/get and judge the run."""
-        run_id = work.ids.run_id
-        run = await dbx.call("GET", f"{API}/runs/get", query={"run_id": run_id})
-        return self.judge(run, metadata, work)
+        """GET runs/get and judge the run; at its end repair it (policy) or read its output."""
+        if work.pending_repair is not None and not work.cancel_requested:
+            return await self._repair_due(dbx, work, metadata)
+        query: JsonDict = {"run_id": work.ids.run_id}
+        if work.repair is not None:
+            query["include_history"] = "true"  # the latest repair id, for a repair
+        run = await dbx.call("GET", f"{API}/runs/get", query=query)
+        observation = self.judge(run, metadata, work)
+        if not observation.verdict.done:
+            return observation
+        if jobs_repair.qualifies(work, run, observation.verdict):
+            repairs = jobs_repair.intend(work, run, self._now_us())
+            return self._repairing(observation, repairs, "REPAIR_PENDING")
+        outputs = await task_outputs(dbx, run)
+        return self.finish(observation, outputs, jobs_repair.with_outcome(work, run))
+
+    async def _repair_due(
+        self, dbx: Databricks, work: Work, metadata: Message | None
+    ) -> Observation:
+        intent = work.pending_repair
+        assert intent is not None and isinstance(metadata, jobs_pb2.RunMetadata)
+        meta = jobs_pb2.RunMetadata()
+        meta.CopyFrom(metadata)
+        if self._now_us() < intent.not_before_us:
+            return Observation(state="REPAIR_PENDING", metadata=meta, verdict=PENDING)
+        repairs = await jobs_repair.repair(dbx, work, self._now_us())
+        _log.info("run %s: repair %s requested", work.ids.run_id, repairs[-1].repair_id)
+        observation = Observation(state="REPAIRING", metadata=meta, verdict=PENDING)
+        return self._repairing(observation, repairs, "REPAIRING")
+
+    def _repairing(
+        self, observation: Observation, repairs: tuple[RepairAttempt, ...], state: str
+    ) -> Observation:
+        meta = observation.metadata
+        assert isinstance(meta, jobs_pb2.RunMetadata)
+        _show_repairs(meta, repairs)
+        return Observation(state=state, metadata=meta, verdict=PENDING, repairs=repairs)
+
+    def finish(
+        self,
+        observation: Observation,
+        outputs: Sequence[jobs_pb2.TaskOutput],
+        repairs: tuple[RepairAttempt, ...],
+    ) -> Observation:
+        """The final observation: outputs in the response, or the failing task's error."""
+        meta = observation.metadata
+        assert isinstance(meta, jobs_pb2.RunMetadata)
+        _show_repairs(meta, repairs)
+        response = observation.response
+        if isinstance(response, jobs_pb2.Run):
+            response.outputs.extend(outputs)
+            response.repairs.extend(meta.repairs)
+            return dataclasses.replace(observation, metadata=meta, repairs=repairs)
+        failed_outputs = [o for o in outputs if o.result_state not in _SUCCEEDED]
+        verdict = observation.verdict
+        if verdict.code != Code.CANCELLED:
+            verdict = Verdict(True, verdict.code, failure_message(outputs, verdict.message))
+        return dataclasses.replace(
+            observation,
+            metadata=meta,
+            verdict=verdict,
+            details=(*observation.details, *failed_outputs),
+            repairs=repairs,
+        )
 
     async def observe_many(
         self, dbx: Databricks, tracked: Sequence[Tracked]
@@ -146,8 +258,10 @@ class JobsFamily:
         tracked run not on it has ended since the last look: the completed runs started
         since the oldest such operation was created (``completed_only``,
         ``start_time_from``) show how, so runs ending together cost a few pages, not a
-        runs/get each. Repairs are left out of that second walk (their run started long
-        before) and are read alone, as are runs neither walk showed.
+        runs/get each: an ended run's tasks are on the list, so only their outputs are
+        read. Repairs are left out of that second walk (their run started long before) and
+        are read alone, as are runs neither walk showed and ended runs with a repair policy
+        (whether to repair is decided on runs/get, which has the repair history).
         """
         wanted = {work.ids.run_id for work, _ in tracked}
         cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
@@ -161,11 +275,28 @@ class JobsFamily:
             cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
             more, _ = await _walk(dbx, {work.ids.run_id for work in ended}, query, cap)
             seen.update(more)
-        out: list[Observation | None] = []
-        for work, metadata in tracked:
-            run = seen.get(work.ids.run_id)
-            out.append(None if run is None else self.judge(run, metadata, work))
-        return out
+        return list(
+            await asyncio.gather(
+                *(
+                    self._listed(dbx, seen.get(work.ids.run_id), work, meta)
+                    for work, meta in tracked
+                )
+            )
+        )
+
+    async def _listed(
+        self, dbx: Databricks, run: Mapping[str, Any] | None, work: Work, metadata: Message | None
+    ) -> Observation | None:
+        """The observation of a run as a list showed it (None: read it alone)."""
+        if run is None:
+            return None
+        observation = self.judge(run, metadata, work)
+        if not observation.verdict.done:
+            return observation
+        if work.repair is not None:
+            return None  # its repair is decided on runs/get, which has the repair history
+        # Ended: the listed run has its tasks (expand_tasks), so only their outputs are read.
+        return self.finish(observation, await task_outputs(dbx, run), ())
 
     def judge(
         self,
@@ -193,6 +324,8 @@ class JobsFamily:
         if work is not None:
             meta.repair_id = work.ids.repair_id
             meta.cancel_requested = work.cancel_requested
+            meta.tracked = work.ids.tracked
+            _show_repairs(meta, work.repairs)
         verdict = judge_run(run)
         live_state = meta.life_cycle_state or meta.status or "PENDING"
         if not verdict.done:
@@ -230,7 +363,7 @@ class JobsFamily:
         return Observation(state=live_state, metadata=meta, verdict=verdict, details=(info,))
 
     async def cancel(self, dbx: Databricks, work: Work) -> None:
-        """POST runs/cancel (Databricks stops the run asynchronously)."""
+        """POST runs/cancel (Databricks stops the run asynchronously; also a tracked run)."""
         body = {"run_id": work.ids.run_id}
         await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)
 
@@ -260,3 +393,20 @@ async def _walk(
         if len(seen) == len(wanted):
             break
     return seen, False
+
+
+def _show_repairs(meta: jobs_pb2.RunMetadata, repairs: Sequence[RepairAttempt]) -> None:
+    """Every automatic repair in the metadata (the latest one's id as ``repair_id``)."""
+    del meta.repairs[:]
+    for attempt in repairs:
+        shown = jobs_pb2.RepairAttempt(
+            repair_id=attempt.repair_id,
+            rerun_tasks=attempt.rerun_tasks,
+            termination_type=attempt.termination_type,
+            result_state=attempt.result_state,
+        )
+        if attempt.repair_time_us:
+            shown.repair_time.FromMicroseconds(attempt.repair_time_us)
+        meta.repairs.append(shown)
+        if attempt.repair_id:
+            meta.repair_id = attempt.repair_id

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import pipelines_pb2
 from lro_server.core.errors import Internal, LroError
@@ -23,6 +24,19 @@ from lro_server.databricks.pipelines_states import judge_stop, judge_update
 from lro_server.databricks.work import Entity, Work
 
 API = "/api/2.0/pipelines"
+#: Most exceptions of an ERROR event kept in a failure's details, and the longest text of one.
+MAX_CAUSES = 10
+CAUSE_CHARS = 2000
+
+
+def _exception_text(exception: Mapping[str, Any]) -> str:
+    """``class: message`` of one exception of a pipeline event (short class name)."""
+    message = str(exception.get("message") or "")
+    name = str(exception.get("class_name") or "").rsplit(".", 1)[-1]
+    text = f"{name}: {message}" if name and message else message or name
+    return text[:CAUSE_CHARS]
+
+
 #: Most list pages read per batch, as a share of the operations it serves.
 PAGES_PER_OPERATION = 0.25
 
@@ -43,7 +57,10 @@ class PipelinesFamily:
     def initial_metadata(self, work: Work) -> Message:
         """PipelineMetadata before anything happened."""
         request = work.request
-        meta = pipelines_pb2.PipelineMetadata(pipeline_id=str(request.get("pipeline_id") or ""))
+        meta = pipelines_pb2.PipelineMetadata(
+            pipeline_id=str(request.get("pipeline_id") or ""),
+            update_id=str(request.get("update_id") or ""),
+        )
         return stamp_initial(meta, work)
 
     async def start(
@@ -56,6 +73,11 @@ class PipelinesFamily:
         if action == "stop":
             await dbx.call("POST", f"{API}/{pipeline_id}/stop", body={}, idempotent=True)
             return Entity(pipeline_id=pipeline_id)
+        if action == "track_update":
+            # Nothing starts: the update must exist (else Databricks' refusal is the answer).
+            update_id = path_id(body["update_id"], "update_id")
+            await dbx.call("GET", f"{API}/{pipeline_id}/updates/{update_id}")
+            return Entity(pipeline_id=pipeline_id, update_id=update_id, tracked=True)
         if action != "start_update":
             raise Internal(f"unknown pipelines action {action!r}")
         if retry:
@@ -143,7 +165,7 @@ class PipelinesFamily:
                 details=struct(update),
             )
             return Observation(state=state, metadata=meta, verdict=verdict, response=response)
-        message = await self._error_message(dbx, meta.pipeline_id, meta.update_id)
+        message, causes = await self._error_event(dbx, meta.pipeline_id, meta.update_id)
         if message:
             verdict = Verdict(True, verdict.code, message)
         meta.state_message = verdict.message
@@ -153,9 +175,16 @@ class PipelinesFamily:
             update_id=meta.update_id,
             pipeline_url=meta.pipeline_url,
         )
-        return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
+        details: tuple[Message, ...] = (info,)
+        if causes:
+            details += (error_details_pb2.DebugInfo(stack_entries=causes, detail=message),)
+        return Observation(state=state, metadata=meta, verdict=verdict, details=details)
 
-    async def _error_message(self, dbx: Databricks, pipeline_id: str, update_id: str) -> str:
+    async def _error_event(
+        self, dbx: Databricks, pipeline_id: str, update_id: str
+    ) -> tuple[str, list[str]]:
+        """The failure as Databricks' UI shows it: the ERROR event's first exception (with
+        its class) as the message, every exception (bounded) as the causes."""
         try:
             events = await dbx.call(
                 "GET",
@@ -163,12 +192,21 @@ class PipelinesFamily:
                 query={"filter": "level='ERROR'", "max_results": 25},
             )
         except LroError:
-            return ""  # the state alone still tells the failure
+            return "", []  # the state alone still tells the failure
         for event in events.get("events") or []:
             origin = event.get("origin") or {}
-            if origin.get("update_id") in (None, update_id) and event.get("message"):
-                return str(event["message"])
-        return ""
+            if origin.get("update_id") not in (None, update_id):
+                continue
+            causes = [
+                _exception_text(e)
+                for e in ((event.get("error") or {}).get("exceptions") or [])[:MAX_CAUSES]
+                if isinstance(e, dict)
+            ]
+            causes = [c for c in causes if c]
+            message = causes[0] if causes else str(event.get("message") or "")
+            if message:
+                return message, causes
+        return "", []
 
     def judge_pipeline(
         self,

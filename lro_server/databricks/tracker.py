@@ -69,6 +69,8 @@ class Tracker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: Supervised | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
+        #: The newest push hint seen per tracked operation (see core.hints).
+        self._hints: dict[str, int] = {}
 
     @property
     def polls(self) -> int:
@@ -79,10 +81,12 @@ class Tracker:
 
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """Stamp a new record: initial metadata and this replica's lease."""
-        metadata = self.poller.family(record).initial_metadata(Work.of(record))
+        work = Work.of(record)
+        metadata = self.poller.family(record).initial_metadata(work)
         return lifecycle.with_metadata(
             record,
             metadata,
+            keys=work.search_keys(),
             lease_holder=self.options.holder,
             lease_expire_us=record.create_time_us + int(self.options.lease_seconds * 1e6),
         )
@@ -96,7 +100,7 @@ class Tracker:
         before the error propagates, so the caller's retry does not leave two running.
         """
         try:
-            payload = await self.poller.start_unstored(record)
+            started = await self.poller.start_unstored(record)
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             # Stored once, already saying that its start waits for Databricks.
@@ -105,8 +109,7 @@ class Tracker:
             return stored
         # The lease runs from now, not from the call's start (the start may be slow).
         launched = dataclasses.replace(
-            record,
-            payload=payload,
+            started,
             lease_expire_us=to_micros(self.clock.now()) + int(self.options.lease_seconds * 1e6),
         )
         try:
@@ -234,6 +237,20 @@ class Tracker:
         self.schedule.keep_only(claimed)
         self.batcher.prune()
         self.batcher.note(records)
+        self._take_hints(records)
+
+    def _take_hints(self, records: list[OperationRecord]) -> None:
+        """Poll at once the claimed operations another replica left a newer hint on."""
+        seen = self._hints
+        for record in records:
+            # Poked when its hint is newer than at the last claim (or than none: an
+            # operation started here is in the schedule before its first claim).
+            if record.hint_us > seen.get(record.name, 0):
+                self.poke(record.name)
+            seen[record.name] = record.hint_us
+        claimed = {r.name for r in records}
+        for name in [n for n in seen if n not in claimed]:
+            del seen[name]
 
     async def _share(self) -> tuple[int, int]:
         """How many operations to claim, and how many of its own to hand over.

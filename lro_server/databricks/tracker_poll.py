@@ -132,12 +132,12 @@ class Poller:
                 else:
                     self._after(record.name, decision)
 
-    async def start_unstored(self, record: OperationRecord) -> str:
-        """Start the work of ``record``, not stored yet; return its payload with the
-        entity's ids."""
+    async def start_unstored(self, record: OperationRecord) -> OperationRecord:
+        """Start the work of ``record``, not stored yet; return it with the entity's ids
+        in its payload and search keys."""
         work = Work.of(record)
         entity = await self._start_entity(record, work, retry=False)
-        return dataclasses.replace(work, entity=entity).payload()
+        return dataclasses.replace(work, entity=entity).stored_in(record)
 
     async def abandon(self, record: OperationRecord) -> None:
         """Stop the work of a started ``record`` that could not be stored (best effort)."""
@@ -263,13 +263,15 @@ class Poller:
             changed = observation.state != record.state or differs(
                 unpack_metadata(record.operation.metadata), metadata
             )
-            if observation.entity is not None or changed:
+            new_ids = observation.entity is not None or observation.repairs is not None
+            if new_ids or changed:
                 return _Decision(_observed(observation), verdict, changed=True)
             return _Decision(None, verdict, changed=False)
 
         def finished(fresh: OperationRecord) -> OperationRecord | None:
             if fresh.done:
                 return None
+            fresh = _with_work(fresh, observation)
             if verdict.succeeded and observation.response is not None:
                 return lifecycle.succeed(
                     fresh, observation.response, metadata=metadata, state=observation.state
@@ -374,11 +376,22 @@ def _observed(observation: Observation) -> Change:
     def apply(fresh: OperationRecord) -> OperationRecord | None:
         if fresh.done:
             return None
-        if observation.entity is not None:
-            fresh = dataclasses.replace(Work.of(fresh), entity=observation.entity).stored_in(fresh)
+        fresh = _with_work(fresh, observation)
         return lifecycle.with_metadata(fresh, observation.metadata, state=observation.state)
 
     return apply
+
+
+def _with_work(fresh: OperationRecord, observation: Observation) -> OperationRecord:
+    """``fresh`` with the entity ids and repairs the observation brought, if any."""
+    if observation.entity is None and observation.repairs is None:
+        return fresh
+    work = Work.of(fresh)
+    if observation.entity is not None:
+        work = dataclasses.replace(work, entity=observation.entity)
+    if observation.repairs is not None:
+        work = dataclasses.replace(work, repairs=observation.repairs)
+    return work.stored_in(fresh)
 
 
 def _cancel_sent(fresh: OperationRecord) -> OperationRecord | None:

@@ -29,6 +29,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
@@ -120,12 +121,15 @@ class HttpFront:
             return _error(as_lro_error(exc, where=f"HTTP {request.method} {request.path}"))
 
     async def _context(
-        self, request: web.Request, headers: dict[str, str] | None = None
+        self, request: web.Request, headers: dict[str, str] | None = None, path: str = ""
     ) -> CallContext:
         if headers is None:
             headers = {k.lower(): v for k, v in request.headers.items()}
         metadata = {k: v for k, v in headers.items() if k not in _HOP_HEADERS}
-        principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
+        if path in PUBLIC_METHODS:
+            principal = NOBODY
+        else:
+            principal = await self.authenticate(metadata) if self.authenticate else ANONYMOUS
         return CallContext(principal=principal, metadata=metadata)
 
     async def _call(self, path: str, message: Message, request: web.Request) -> web.Response:
@@ -150,7 +154,7 @@ class HttpFront:
         escaped: BaseException | None = None
         try:
             with serving(None):
-                context = await self._context(request, headers)
+                context = await self._context(request, headers, method.path)
                 if message is None:
                     # A resume call's body means nothing; deployed waiters send {"data": {}}.
                     resume = bool(headers.get(RESUME_HEADER))

@@ -23,9 +23,14 @@ from google.rpc import error_details_pb2, status_pb2
 from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import ERROR_DOMAIN, Aborted, Code, Internal, LroError, Unavailable
-from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
-from lro_server.resume.method import Advance, Failure, Resumption
+from lro_server.resume.method import (
+    Advance,
+    Failure,
+    Resumption,
+    derived_request_id,
+    parent_of_request,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +109,7 @@ class ChainMethod:
     """The resumable method behind ``lro.databricks.v1.Chains/RunChain``."""
 
     method = METHOD
+    resume_method = METHOD
     metadata_type = chains_pb2.ChainMetadata.DESCRIPTOR.full_name
 
     def __init__(self, start_child: StartChild, *, clock: Clock | None = None) -> None:
@@ -304,17 +310,12 @@ class ChainMethod:
 
 def child_request_id(parent: str, index: int) -> str:
     """The request id of step ``index``'s child: retried starts find the same child."""
-    return f"{CHILD_PREFIX}{operation_id(parent)}-{index}"
+    return derived_request_id(CHILD_PREFIX, parent, index)
 
 
 def parent_of(child_request_id: str) -> tuple[str, int] | None:
     """(parent name, step index) named by a child's request id, or None for other ids."""
-    if not child_request_id.startswith(CHILD_PREFIX):
-        return None
-    parent_id, _, index = child_request_id[len(CHILD_PREFIX) :].rpartition("-")
-    if not parent_id or not index.isdigit():
-        return None
-    return f"operations/{parent_id}", int(index)
+    return parent_of_request(CHILD_PREFIX, child_request_id)
 
 
 def _label(index: int, name: str) -> str:

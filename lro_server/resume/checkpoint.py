@@ -15,8 +15,11 @@ method stopped::
 ``seq`` grows by one with every commit of the method; a wait is identified by the ``seq`` of
 the commit that started it, so a waiter can say which wait it ends (``x-lro-wait-id``) and a
 late or repeated resume of an older wait is recognised as a no-op. ``wait`` is null while the
-method is not waiting (running a step, or done). Writes go through the store's
-compare-and-set on the record version, which covers the checkpoint column.
+method is not waiting (running a step, or done). A durable method's wait may also name
+promises (``promises``, and those already ``resolved``) and a time to wake at
+(``wake_at_us``); these keys are written only when set, so other checkpoints are
+unchanged. Writes go through the store's compare-and-set on the record version, which
+covers the checkpoint column.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class Wait:
         deadline_us: When the parent times out (microseconds since the epoch).
         handle: The waiter's handle once handed off (a workflow execution name), or "".
         retries: How many times the wait was handed off again after a waiter gave up.
+        promises: Ids of promises to wait for, all of them (durable methods).
+        resolved: Those of ``promises`` resolved since the wait began.
+        wake_at_us: Not ready before this time (0: no timer).
     """
 
     id: int
@@ -50,16 +56,32 @@ class Wait:
     deadline_us: int
     handle: str = ""
     retries: int = 0
+    promises: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    wake_at_us: int = 0
+
+    def ready(self, now_us: int, children_done: bool) -> bool:
+        """Whether everything waited for is there: children (as judged by the caller),
+        every promise resolved, and the timer due."""
+        return (
+            children_done and set(self.promises) <= set(self.resolved) and now_us >= self.wake_at_us
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON object of the wait."""
-        return {
+        obj: dict[str, Any] = {
             "id": self.id,
             "children": list(self.children),
             "deadline_us": self.deadline_us,
             "handle": self.handle,
             "retries": self.retries,
         }
+        if self.promises:
+            obj["promises"] = list(self.promises)
+            obj["resolved"] = list(self.resolved)
+        if self.wake_at_us:
+            obj["wake_at_us"] = self.wake_at_us
+        return obj
 
     @staticmethod
     def from_json(obj: Mapping[str, Any]) -> Wait:
@@ -70,6 +92,9 @@ class Wait:
             deadline_us=int(obj["deadline_us"]),
             handle=str(obj.get("handle", "")),
             retries=int(obj.get("retries", 0)),
+            promises=tuple(str(p) for p in obj.get("promises", ())),
+            resolved=tuple(str(p) for p in obj.get("resolved", ())),
+            wake_at_us=int(obj.get("wake_at_us", 0)),
         )
 
 
@@ -152,5 +177,5 @@ class Checkpoint:
         if self.wait is None:
             return self
         seq = self.seq + 1
-        wait = Wait(seq, self.wait.children, self.wait.deadline_us, "", self.wait.retries + 1)
+        wait = dataclasses.replace(self.wait, id=seq, handle="", retries=self.wait.retries + 1)
         return dataclasses.replace(self, seq=seq, wait=wait)

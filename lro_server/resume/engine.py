@@ -11,12 +11,15 @@ and the one entry point of every resume, external (a workflow's call with
   returns the operation as it is (a repeated or concurrent resume);
 - the operation is done → FailedPrecondition; it is not a resumable operation of the
   method called, or is not waiting → FailedPrecondition; nothing changes;
-- children not all done and no timeout → no-op (the server never trusts a waiter's word
-  that children are done: it re-reads them itself);
+- the wait not ready and no timeout → no-op (the server never trusts a waiter's word
+  that children are done: it re-reads them itself; a durable method's promises and timer
+  are read from its checkpoint; a cancel requested makes the wait ready once its children
+  are done);
 - otherwise the method decides (:class:`~lro_server.resume.method.Advance`) and the
-  decision is written with compare-and-set. Losing that race to another resume of the same
-  wait makes this one a no-op; losing it to a CancelOperation re-applies the same decision
-  to the fresh record (children it started are then cancelled), so side effects happen once.
+  decision is written with compare-and-set (:mod:`lro_server.resume.commit`). Losing that
+  race to another resume of the same wait makes this one a no-op; losing it to a
+  CancelOperation re-applies the same decision to the fresh record (children it started
+  are then cancelled), so side effects happen once.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core import lifecycle, tracing
-from lro_server.core.cas import compare_and_set
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     FailedPrecondition,
@@ -46,8 +48,16 @@ from lro_server.core.operations import Create
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.resume import commit
 from lro_server.resume.checkpoint import Checkpoint
-from lro_server.resume.method import Advance, ResumableMethod, Resumption, WaitOutcome
+from lro_server.resume.method import (
+    Advance,
+    Decision,
+    ResumableMethod,
+    Resumption,
+    WaitOutcome,
+    read,
+)
 from lro_server.resume.waiter import Waiter, WaitTicket
 
 _log = logging.getLogger(__name__)
@@ -85,7 +95,9 @@ class Resumer:
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
-        self.methods = {m.method: m for m in methods}
+        self.methods: dict[str, ResumableMethod] = {}
+        for method in methods:
+            self.add(method)
         self.clock = clock or SystemClock()
         self._waiter: Waiter | None = None
         self._cancel_child: CancelChild | None = None
@@ -94,6 +106,18 @@ class Resumer:
     def add(self, method: ResumableMethod) -> None:
         """Serve ``method`` too."""
         self.methods[method.method] = method
+
+    def _served(self, name: str) -> ResumableMethod | None:
+        """The method created by, or resumed through, the RPC ``name``."""
+        found = self.methods.get(name)
+        if found is not None:
+            return found
+        return next((m for m in self.methods.values() if m.resume_method == name), None)
+
+    def ticket(self, record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
+        """The wait ticket of ``record``, naming the RPC waiters resume it through."""
+        served = self.methods.get(record.method)
+        return WaitTicket.of(record, checkpoint, served.resume_method if served else "")
 
     def bind(self, waiter: Waiter, cancel_child: CancelChild) -> None:
         """Connect the waiter and the way to cancel children (built after this object)."""
@@ -135,14 +159,20 @@ class Resumer:
         """Make the method's first move inside the start RPC."""
         method = self._method(record.method)
         checkpoint = Checkpoint.of(record)
-        advance = await method.begin(record, checkpoint.state)
-        return await self._commit(record, checkpoint, advance)
+        decision = await method.begin(record, checkpoint.state)
+        return await self._decided(record, checkpoint, decision)
 
     async def request_cancel(self, record: OperationRecord) -> None:
-        """Cancel the children the operation waits for; the resume then ends it CANCELLED."""
+        """Cancel the children the operation waits for; the resume then ends it CANCELLED.
+
+        A wait on promises or a timer is resumed at once (nothing else would wake it)."""
         checkpoint = Checkpoint.of(record)
-        if checkpoint.wait is not None:
-            await self._cancel_all(record.name, checkpoint.wait.children)
+        wait = checkpoint.wait
+        if wait is None:
+            return
+        await self._cancel_all(record.name, wait.children)
+        if wait.promises or wait.wake_at_us:
+            self.spawn(self.resume_ticket(self.ticket(record, checkpoint), WaitOutcome.DONE))
 
     # -- resume ----------------------------------------------------------------------------
 
@@ -162,7 +192,8 @@ class Resumer:
             )
         name = validate_operation_name(name, field="x-alis-operation-id")
         record = await self.store.get(name)
-        if record.method != method or record.checkpoint is None:
+        served = self._served(method)
+        if served is None or record.method != served.method or record.checkpoint is None:
             raise FailedPrecondition(
                 f"{name} is not an operation of {method} and cannot be resumed by it",
                 reason="NOT_RESUMABLE",
@@ -194,13 +225,15 @@ class Resumer:
     ) -> operations_pb2.Operation:
         wait = checkpoint.wait
         assert wait is not None
-        children = {child: await self._child(child) for child in wait.children}
+        children = {child: await read(self.store, child) for child in wait.children}
         all_done = all(c is None or c.done for c in children.values())
-        timed_out = outcome is WaitOutcome.TIMEOUT or self._now_us() >= wait.deadline_us
+        now = self._now_us()
+        timed_out = outcome is WaitOutcome.TIMEOUT or now >= wait.deadline_us
+        ready = wait.ready(now, all_done) or (record.cancel_requested and all_done)
         waiter_failed = False
-        if not all_done and not timed_out:
-            if outcome is not WaitOutcome.ERROR:
-                _log.info("%s: children still running; resume is a no-op", record.name)
+        if not ready and not timed_out:
+            if outcome is not WaitOutcome.ERROR or all_done:
+                _log.info("%s: not ready yet; resume is a no-op", record.name)
                 return record.operation
             if wait.retries < MAX_WAITER_RETRIES:
                 return (await self._rewait(record, checkpoint)).operation
@@ -212,8 +245,8 @@ class Resumer:
             timed_out=timed_out,
             waiter_failed=waiter_failed,
         )
-        advance = await self._method(record.method).resume(resumption)
-        stored = await self._commit(record, checkpoint, advance)
+        decision = await self._method(record.method).resume(resumption)
+        stored = await self._decided(record, checkpoint, decision)
         # Done records never change again, so a child's update time is when it finished.
         finished = [c.update_time_us for c in children.values() if c is not None and c.done]
         if all_done and finished:
@@ -223,30 +256,24 @@ class Resumer:
 
     # -- commits ---------------------------------------------------------------------------
 
-    async def _commit(
-        self, record: OperationRecord, checkpoint: Checkpoint, advance: Advance
+    async def _decided(
+        self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
     ) -> OperationRecord:
-        committed = checkpoint.committed(
-            state=advance.state, wait_on=advance.wait_on or None, deadline_us=record.deadline_us
-        )
-        encoded = committed.encode()
-        change = _WhileAt(checkpoint, lambda fresh: advance.applied_to(fresh, encoded))
-        stored = await compare_and_set(self.store, record.name, change, current=record)
-        if not change.wrote:
-            # Another resume of the same wait won: its decision stands (the children we may
-            # have started are the same operations, by request id).
+        if isinstance(decision, Advance):
+            decision = await commit.commit(self.store, record, checkpoint, decision)
+        if decision.wrote:
+            # Written (after a lost race with a CancelOperation: the same decision, applied
+            # to the fresh record).
+            await self._after_commit(decision.record, decision.checkpoint, decision.cancel)
+        else:
             _log.info("%s: a concurrent resume moved on first; no-op", record.name)
-            return stored
-        # Written (after a lost race with a CancelOperation: the same decision, applied to
-        # the fresh record).
-        await self._after_commit(stored, committed, advance)
-        return stored
+        return decision.record
 
     async def _after_commit(
-        self, stored: OperationRecord, checkpoint: Checkpoint, advance: Advance
+        self, stored: OperationRecord, checkpoint: Checkpoint, cancel: tuple[str, ...]
     ) -> None:
-        if advance.cancel:
-            await self._cancel_all(stored.name, advance.cancel)
+        if cancel:
+            await self._cancel_all(stored.name, cancel)
         wait = checkpoint.wait
         if wait is None:
             if self._waiter is not None:
@@ -259,7 +286,7 @@ class Resumer:
         await self._hand_off(stored, checkpoint)
 
     async def _hand_off(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
-        ticket = WaitTicket.of(record, checkpoint)
+        ticket = self.ticket(record, checkpoint)
         try:
             handle = await self.waiter.hand_off(ticket)
         except LroError as exc:
@@ -270,7 +297,7 @@ class Resumer:
             "%s: waiting on %s (wait %d)", record.name, ", ".join(ticket.children), ticket.wait_id
         )
         if handle:
-            await self._record_handle(record.name, ticket.wait_id, handle)
+            await commit.record_handle(self.store, record.name, ticket.wait_id, handle)
 
     async def _hand_off_failed(self, ticket: WaitTicket, checkpoint: Checkpoint) -> None:
         retries = checkpoint.wait.retries if checkpoint.wait else 0
@@ -283,29 +310,44 @@ class Resumer:
             outcome=WaitOutcome.ERROR,
         )
 
-    async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
-        rewaited = checkpoint.rewaited()
-        encoded = rewaited.encode()
-        change = _WhileAt(checkpoint, lambda fresh: dataclasses.replace(fresh, checkpoint=encoded))
-        stored = await compare_and_set(self.store, record.name, change, current=record)
-        if not change.wrote:
-            return stored  # resumed or finished meanwhile: nothing left to wait for again
-        _log.warning("%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.seq)
-        await self._hand_off(stored, rewaited)
-        return stored
-
-    async def _record_handle(self, name: str, wait_id: int, handle: str) -> None:
-        def handed(fresh: OperationRecord) -> OperationRecord | None:
-            checkpoint = Checkpoint.of(fresh)
-            if fresh.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
-                return None
-            return dataclasses.replace(fresh, checkpoint=checkpoint.handed_to(handle).encode())
-
+    async def resume_ticket(self, ticket: WaitTicket, outcome: WaitOutcome) -> None:
+        """Resume the wait of ``ticket`` as the server itself (timers, promises, sweeps):
+        a wait that moved on, or an operation deleted or done, is nothing to resume."""
         try:
-            await compare_and_set(self.store, name, handed)
-        except LroError as exc:
-            # Only a hint for a restart (which then launches a second waiter): not fatal.
-            _log.warning("%s: recording the waiter handle failed: %s", name, exc)
+            await self.resume(
+                ticket.parent,
+                INTERNAL,
+                method=ticket.method,
+                wait_id=ticket.wait_id,
+                outcome=outcome,
+            )
+        except (NotFound, FailedPrecondition):
+            return
+
+    async def rewait(self, name: str, wait_id: int) -> bool:
+        """Hand wait ``wait_id`` of ``name`` off again (its waiter died); True when this
+        call did it (one winner across replicas: the re-wait is a compare-and-set)."""
+        record = await self.store.get(name)
+        checkpoint = Checkpoint.of(record)
+        if record.done or checkpoint.wait is None or checkpoint.wait.id != wait_id:
+            return False
+        if checkpoint.wait.retries >= MAX_WAITER_RETRIES:
+            # Handed off too often already: the resume fails the parent UNAVAILABLE.
+            await self.resume_ticket(self.ticket(record, checkpoint), WaitOutcome.ERROR)
+            return False
+        before = checkpoint.seq
+        stored = await self._rewait(record, checkpoint)
+        return Checkpoint.of(stored).seq == before + 1 and not stored.done
+
+    async def _rewait(self, record: OperationRecord, checkpoint: Checkpoint) -> OperationRecord:
+        rewaited = await commit.rewait(self.store, record, checkpoint)
+        if not rewaited.wrote:
+            return rewaited.record  # resumed or finished meanwhile: nothing left to wait for
+        _log.warning(
+            "%s: the waiter gave up; waiting again (wait %d)", record.name, rewaited.checkpoint.seq
+        )
+        await self._hand_off(rewaited.record, rewaited.checkpoint)
+        return rewaited.record
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -315,17 +357,16 @@ class Resumer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def busy(self) -> int:
+        """Background resumes running now."""
+        return len(self._tasks)
+
     async def stop(self) -> None:
         """Cancel background work."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _child(self, name: str) -> OperationRecord | None:
-        try:
-            return await self.store.get(name)
-        except NotFound:
-            return None
 
     async def _cancel_all(self, parent: str, children: Iterable[str]) -> None:
         if self._cancel_child is None:
@@ -345,23 +386,6 @@ class Resumer:
 
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
-
-
-class _WhileAt:
-    """A compare-and-set change that applies only while the record is still at
-    ``checkpoint`` (not done, no other commit since); ``wrote`` tells afterwards whether
-    it was written (the last decision of a compare-and-set is the one that stood)."""
-
-    def __init__(
-        self, checkpoint: Checkpoint, change: Callable[[OperationRecord], OperationRecord]
-    ) -> None:
-        self._seq = checkpoint.seq
-        self._change = change
-        self.wrote = False
-
-    def __call__(self, fresh: OperationRecord) -> OperationRecord | None:
-        self.wrote = not fresh.done and Checkpoint.of(fresh).seq == self._seq
-        return self._change(fresh) if self.wrote else None
 
 
 async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:

@@ -17,8 +17,11 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 
 from lro_server.core import lifecycle
-from lro_server.core.errors import Code, InvalidArgument
+from lro_server.core.errors import Code, InvalidArgument, NotFound
+from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
+from lro_server.core.store import OperationStore
+from lro_server.resume.checkpoint import Checkpoint
 
 
 class WaitOutcome(enum.Enum):
@@ -104,6 +107,29 @@ class Advance:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Committed:
+    """A decision as written: by a method itself (durable methods commit their journal
+    events with the record), or by the engine's commit of an :class:`Advance`. The engine
+    follows it up: cancels ``cancel``, hands the wait off.
+
+    Attributes:
+        record: The record as stored by the method's last write.
+        checkpoint: Its checkpoint.
+        cancel: Child operations to cancel now.
+        wrote: False when another writer moved the operation on first (a no-op).
+    """
+
+    record: OperationRecord
+    checkpoint: Checkpoint
+    cancel: tuple[str, ...] = ()
+    wrote: bool = True
+
+
+#: What a method's move returns.
+Decision = Advance | Committed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Resumption:
     """Everything a method sees when it is resumed.
 
@@ -127,11 +153,22 @@ class Resumption:
         return self.parent.cancel_requested
 
 
+async def read(store: OperationStore, name: str) -> OperationRecord | None:
+    """The operation ``name`` as stored now, or None when it does not exist (a child
+    deleted, as :attr:`Resumption.children` holds it)."""
+    try:
+        return await store.get(name)
+    except NotFound:
+        return None
+
+
 class ResumableMethod(Protocol):
     """A method that keeps a checkpoint and waits on child operations."""
 
     #: Full RPC name, e.g. ``lro.databricks.v1.Chains/RunChain`` (the record's ``method``).
     method: str
+    #: Full RPC name waiters call to resume (``method`` itself for RunChain).
+    resume_method: str
     #: Full name of its metadata message (to find its waiting operations after a restart).
     metadata_type: str
 
@@ -139,7 +176,7 @@ class ResumableMethod(Protocol):
         """The method's initial state and metadata for a freshly created operation."""
         ...
 
-    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Advance:
+    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Decision:
         """First move after the operation was stored (typically: start the first child).
 
         Must be idempotent: after a crash it may run again for the same operation.
@@ -147,10 +184,28 @@ class ResumableMethod(Protocol):
         """
         ...
 
-    async def resume(self, resumption: Resumption) -> Advance:
-        """Continue once every awaited child is done, or the wait timed out or failed.
+    async def resume(self, resumption: Resumption) -> Decision:
+        """Continue once the wait is ready (every awaited child done, promise resolved and
+        timer due; or cancel requested with every child done), timed out or failed.
 
         Must be idempotent (a lost compare-and-set runs it again): start children with
         request ids derived from the parent and the step, so a repeat finds them.
         """
         ...
+
+
+def derived_request_id(prefix: str, parent: str, position: int) -> str:
+    """The AIP-155 request id of a child: ``<prefix><parent id>-<position>``, so a
+    repeated start of the same move finds the same child."""
+    return f"{prefix}{operation_id(parent)}-{position}"
+
+
+def parent_of_request(prefix: str, request_id: str) -> tuple[str, int] | None:
+    """(parent name, position) named by a request id :func:`derived_request_id` made
+    with ``prefix``; None for any other id."""
+    if not request_id.startswith(prefix):
+        return None
+    parent_id, _, position = request_id[len(prefix) :].rpartition("-")
+    if not parent_id or not position.isdigit():
+        return None
+    return f"operations/{parent_id}", int(position)

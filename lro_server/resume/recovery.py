@@ -40,9 +40,9 @@ async def recover_waits(
     store: OperationStore, methods: Iterable[ResumableMethod], waiter: Waiter, begin: Begin
 ) -> int:
     """Restore every pending wait of ``methods``' operations; returns how many were found."""
-    served = {method.method for method in methods}
+    served = {method.method: method for method in methods}
     found = 0
-    async for record in _unfinished(store, methods):
+    async for record in unfinished(store, methods):
         if record.checkpoint is None or record.method not in served:
             continue
         try:
@@ -53,11 +53,16 @@ async def recover_waits(
         if checkpoint.wait is not None:
             found += 1
             try:
-                await waiter.restore(WaitTicket.of(record, checkpoint))
+                ticket = WaitTicket.of(record, checkpoint, served[record.method].resume_method)
+                await waiter.restore(ticket)
             except LroError as exc:
                 _log.warning("%s: restoring its wait failed: %s", record.name, exc)
         elif checkpoint.seq == 0:
             _log.info("%s: created but never started; starting it again", record.name)
+            begin(record)
+        elif getattr(served[record.method], "restartable", False):
+            # It was running when the process died: nobody runs it now.
+            _log.info("%s: was running; starting it again", record.name)
             begin(record)
     _log.info("recovered %d pending waits", found)
     return found
@@ -72,23 +77,31 @@ async def begin_stalled(
 ) -> int:
     """Make the first move of operations created before ``created_before_us`` that never
     made it (the answer of their create was lost, so no start followed, and a retried call
-    only found them). Returns how many were begun again."""
+    only found them), and move again those of restartable methods (durable ones) that
+    were running but have not been written since then (their replica died). Returns how
+    many were begun again."""
     begun = 0
-    async for record in _unfinished(store, methods):
+    restartable = {m.method for m in methods if getattr(m, "restartable", False)}
+    async for record in unfinished(store, methods):
         if record.create_time_us >= created_before_us or record.checkpoint is None:
             continue
         try:
             checkpoint = Checkpoint.of(record)
         except FailedPrecondition:
             continue
-        if checkpoint.seq == 0 and checkpoint.wait is None:
+        stalled = (
+            record.method in restartable
+            and checkpoint.wait is None
+            and record.update_time_us < created_before_us
+        )
+        if (checkpoint.seq == 0 and checkpoint.wait is None) or stalled:
             _log.info("%s: created but never started; starting it again", record.name)
             begin(record)
             begun += 1
     return begun
 
 
-async def _unfinished(
+async def unfinished(
     store: OperationStore, methods: Iterable[ResumableMethod]
 ) -> AsyncIterator[OperationRecord]:
     """Every unfinished operation of ``methods``, page by page."""

@@ -27,6 +27,10 @@ class WaitTicket:
         children: Child operations to wait for.
         deadline_us: When to give up and resume with outcome ``timeout``.
         handle: The waiter's handle of an earlier hand-off ("" if none was recorded).
+        promises: Promise ids waited for (durable methods; the server resumes itself when
+            they are resolved).
+        resolved: Those of ``promises`` already resolved.
+        wake_at_us: A timer: the wait is not ready before this time (0: none).
     """
 
     parent: str
@@ -35,20 +39,27 @@ class WaitTicket:
     children: tuple[str, ...]
     deadline_us: int
     handle: str = ""
+    promises: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    wake_at_us: int = 0
 
     @staticmethod
-    def of(record: OperationRecord, checkpoint: Checkpoint) -> WaitTicket:
-        """The ticket of the current wait of ``record`` (its checkpoint ``checkpoint``)."""
+    def of(record: OperationRecord, checkpoint: Checkpoint, method: str = "") -> WaitTicket:
+        """The ticket of the current wait of ``record`` (its checkpoint ``checkpoint``);
+        ``method`` is what waiters call to resume it (default: the record's method)."""
         wait = checkpoint.wait
         if wait is None:
             raise Internal(f"{record.name} is not waiting")
         return WaitTicket(
             parent=record.name,
-            method=record.method,
+            method=method or record.method,
             wait_id=wait.id,
             children=wait.children,
             deadline_us=wait.deadline_us,
             handle=wait.handle,
+            promises=wait.promises,
+            resolved=wait.resolved,
+            wake_at_us=wait.wake_at_us,
         )
 
 

@@ -125,6 +125,26 @@ class WorkflowsWaiter:
             ) from exc
         return str(execution.name)
 
+    async def execution_state(self, handle: str) -> str:
+        """The state of the execution ``handle`` (``ACTIVE``, ``SUCCEEDED``, ``FAILED``,
+        ``CANCELLED``, ...), ``MISSING`` once deleted, "" when the API cannot say."""
+        call = functools.partial(self._state, handle)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def _state(self, handle: str) -> str:
+        from google.api_core import exceptions
+
+        try:
+            execution = self._executions().get_execution(
+                name=handle, timeout=self.options.call_timeout_seconds
+            )
+        except exceptions.NotFound:
+            return "MISSING"
+        except exceptions.GoogleAPIError as exc:
+            _log.warning("reading the state of %s failed: %s", handle, exc)
+            return ""
+        return str(execution.state.name)
+
     async def restore(self, ticket: WaitTicket) -> None:
         """After a restart: launch again only if no execution was recorded."""
         if not ticket.handle:

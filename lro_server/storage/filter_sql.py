@@ -12,6 +12,9 @@ construct whose meaning differs between them:
   Both compare case-sensitively, by characters of the stored UTF-8 text.
 * Values are always named parameters (bool, int, str); timestamps are INT64
   microseconds since the epoch, the form both stores keep.
+* A ``labels.<key>`` leaf is ``EXISTS`` over the label table (one row per label), with
+  the leaf's test on the label's value: an operation without that label matches no
+  comparison, as for any unset field.
 """
 
 from __future__ import annotations
@@ -53,8 +56,25 @@ def _compile(expr: Expr, params: ParamBuilder) -> str:
     raise TypeError(f"not a filter node: {expr!r}")  # pragma: no cover
 
 
+def _label(expr: Compare | Has, params: ParamBuilder, test: str) -> str:
+    """``test`` (on the column ``label_value``) for the operation's label of the leaf."""
+    table = params.dialect.labels
+    key = params.add(expr.field.label)
+    return (
+        f"EXISTS (SELECT 1 FROM {table.table} WHERE {table.name} = name"
+        f" AND label_key = {key} AND {test})"
+    )
+
+
 def _compare(expr: Compare, params: ParamBuilder) -> str:
-    column = expr.field.column
+    if expr.field.label:
+        return _label(expr, params, _compare_column(expr, "label_value", params))
+    return (
+        f"({expr.field.column} IS NOT NULL AND {_compare_column(expr, expr.field.column, params)})"
+    )
+
+
+def _compare_column(expr: Compare, column: str, params: ParamBuilder) -> str:
     placeholder = params.add(expr.value)
     if expr.prefix:
         test = _starts_with(column, placeholder, params.dialect)
@@ -62,10 +82,17 @@ def _compare(expr: Compare, params: ParamBuilder) -> str:
             test = f"NOT {test}"
     else:
         test = f"{column} {_SQL_OPS[expr.op]} {placeholder}"
-    return f"({column} IS NOT NULL AND {test})"
+    return test
 
 
 def _has(expr: Has, params: ParamBuilder) -> str:
+    if expr.field.label:
+        if not expr.value:  # present (non-empty for :*), or containing "": any value does
+            return _label(expr, params, "label_value <> ''" if expr.value is None else "TRUE")
+        placeholder = params.add(expr.value)
+        if params.dialect is Dialect.SQLITE:
+            return _label(expr, params, f"instr(label_value, {placeholder}) > 0")
+        return _label(expr, params, f"STRPOS(label_value, {placeholder}) > 0")
     column = expr.field.column
     if expr.value is None:  # field:* -- present; an empty string counts as absent
         if expr.field.type is FieldType.STRING:

@@ -49,8 +49,20 @@ from lro_server.core.errors import (
     LroError,
     Unavailable,
 )
+from lro_server.core.filter_ast import Compare, label_equality, without
+from lro_server.core.filter_eval import filter_row, matches
+from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    distinct_names,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_batch import UpdateBatch
 from lro_server.storage.spanner_client import (
@@ -58,19 +70,26 @@ from lro_server.storage.spanner_client import (
     translated,
 )
 from lro_server.storage.spanner_ping import DEFAULT_PING_TIMEOUT, SpannerPing
-from lro_server.storage.spanner_schema import TABLE, migrate
+from lro_server.storage.spanner_schema import LABELS_TABLE, TABLE, migrate
 from lro_server.storage.spanner_sql import (
     BY_REQUEST,
     CLAIMABLE,
     COLUMNS,
     DELETE,
+    EXPIRED,
     HOLDERS,
     INSERT_COLUMNS,
+    JOURNAL_COLUMNS,
+    JOURNAL_READ,
+    JOURNAL_TABLE,
+    LABEL_COLUMNS,
     LEASE,
     PING,
     RELEASE,
     UPDATE_TYPES,
     insert_values,
+    label_rows,
+    labeled_candidates,
     list_query,
     param_types_of,
     record_from_row,
@@ -79,6 +98,9 @@ from lro_server.storage.spanner_sql import (
 )
 
 __all__ = ["SpannerStore", "migrate"]
+
+#: Entries of the label index read per round of a label-driven listing (at least a page).
+LABEL_BATCH = 100
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -160,21 +182,64 @@ class SpannerStore:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
+        label = label_equality(query.filter)
+        if label is not None:
+            return await self._run(self._labeled, query, label)
         sql, params = list_query(query)
         return await self._run(self._query, sql, params)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result.
+    def _labeled(self, query: ListQuery, label: Compare) -> builtins.list[OperationRecord]:
+        """A listing driven by the label index: batches of its entries, newest first, each
+        batch's operations read by key and tested against the rest of the filter, until
+        the page is full (a page read, not a scan)."""
+        rest = without(query.filter, label)
+        found: builtins.list[OperationRecord] = []
+        after = query.after
+        batch = max(query.limit, LABEL_BATCH)
+        with self._db.snapshot(multi_use=True) as snapshot:
+            while len(found) < query.limit:
+                sql, params = labeled_candidates(label, after, batch)
+                candidates = self._rows(snapshot, sql, params)
+                if not candidates:
+                    break
+                keys = [[str(row[0])] for row in candidates]
+                rows = snapshot.read(TABLE, COLUMNS, _KeySet(keys=keys), timeout=self._timeout)
+                records = {r.name: r for r in map(record_from_row, rows)}
+                for (key,) in keys:
+                    record = records.get(key)
+                    if record is None or (query.owner is not None and record.owner != query.owner):
+                        continue
+                    if matches(rest, filter_row(record)):
+                        found.append(record)
+                key, create_us = candidates[-1]
+                after = Cursor(int(create_us), str(key))
+                if len(candidates) < batch:
+                    break
+        return found[: query.limit]
+
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and insert ``journal``'s rows,
+        in one transaction; return the stored result.
 
         Raises:
-            Aborted: The stored version differs (someone else wrote first).
+            Aborted: The stored version differs (someone else wrote first), or a journal
+                event's seq is stored already.
             NotFound: No such record.
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
         work = writable_work(record)
+        check_journal(record.name, journal)
         now = to_micros(self._clock.now())
-        return await self._run(self._update, record, work, now)
+        return await self._run(self._update, record, work, now, tuple(journal))
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` after ``after_seq``, in seq order (strong read)."""
+        params = {"name": name, "after": after_seq}
+        rows = await self._run(self._read_rows, JOURNAL_READ, params)
+        return [JournalEvent(int(seq), str(data)) for seq, data in rows]
 
     async def update_many(
         self, records: Sequence[OperationRecord]
@@ -195,8 +260,17 @@ class SpannerStore:
         return batch.results(await self._run(self._transaction, batch.run, self._timeout))
 
     async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+        """Forget the record (its labels and journal rows go with it: ON DELETE CASCADE),
+        or raise NotFound."""
         await self._run(self._delete, name)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {"before": before_us, "after_us": after_us, "after_name": after_name}
+        return await self._run(self._query, EXPIRED, {**params, "limit": limit})
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -303,6 +377,8 @@ class SpannerStore:
                 if found is not None:
                     return found
             txn.insert(TABLE, INSERT_COLUMNS, [insert_values(record, work)])
+            if record.labels:
+                txn.insert(LABELS_TABLE, LABEL_COLUMNS, label_rows(record))
             return None
 
         try:
@@ -346,6 +422,10 @@ class SpannerStore:
         with self._db.snapshot() as snapshot:
             return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
 
+    def _read_rows(self, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
+        with self._db.snapshot() as snapshot:
+            return self._rows(snapshot, sql, params)
+
     def _rows(self, reader: Any, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
         """All rows of ``sql`` read by a snapshot or a transaction, within the deadline."""
         return list(
@@ -354,7 +434,9 @@ class SpannerStore:
             )
         )
 
-    def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
+    def _update(
+        self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent]
+    ) -> OperationRecord:
         sql, params = update_statement(record, work, now)
 
         def attempt(txn: Any) -> builtins.list[Any]:
@@ -363,9 +445,17 @@ class SpannerStore:
             )
             if not rows:
                 raise update_failure(record, self._stored_status(txn, record.name))
+            if journal:
+                values = [[record.name, event.seq, event.data] for event in journal]
+                txn.insert(JOURNAL_TABLE, JOURNAL_COLUMNS, values)
             return list(rows[0])
 
-        return updated_record(record, self._transaction(attempt))
+        try:
+            row = self._transaction(attempt)
+        except gexc.AlreadyExists as exc:
+            # The insert of a journal row whose (key, seq) exists fails at commit.
+            raise journal_conflict(record.name, journal[0].seq if journal else 0) from exc
+        return updated_record(record, row)
 
     def _lease_holders(self, now: int) -> dict[str, int]:
         with self._db.snapshot() as snapshot:

@@ -40,6 +40,8 @@ _log = logging.getLogger(__name__)
 
 #: The table the store keeps operations in.
 TABLE = "Operations"
+#: The table of operation labels (interleaved in TABLE).
+LABELS_TABLE = "OperationLabels"
 #: Default retention of done operations, in days.
 DEFAULT_RETENTION_DAYS = 30
 #: Seconds a schema change may take before ``migrate`` gives up waiting (index backfills

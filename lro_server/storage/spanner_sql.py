@@ -15,7 +15,13 @@ from google.cloud import spanner
 from google.cloud.spanner_v1 import param_types
 from google.longrunning import operations_pb2
 
-from lro_server.core.filter_ast import requires_unfinished
+from lro_server.core.filter_ast import (
+    Compare,
+    key_equality,
+    requires_unfinished,
+)
+from lro_server.core.labels import KEY_COLUMNS
+from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
@@ -68,7 +74,10 @@ INSERT_COLUMNS = (
     "lease_holder",
     "lease_expire_us",
     "done_time",
+    *KEY_COLUMNS,
 )
+#: What create writes for each label of a new operation.
+LABEL_COLUMNS = ("key", "label_key", "label_value", "create_time_us")
 #: The owner's record with a request id (AIP-155 dedupe).
 BY_REQUEST = (
     f"SELECT {SELECT_COLUMNS}"
@@ -81,7 +90,8 @@ UPDATE {TABLE} SET
     Operation = @operation, version = version + 1,
     update_time_us = GREATEST(@now, update_time_us + 1),
     metadata_type = @metadata_type, error_code = @error_code, state = @state,
-    work = @work, Checkpoint = @checkpoint{{done_time}}
+    work = @work, Checkpoint = @checkpoint, job_id = @job_id, run_id = @run_id,
+    cluster_id = @cluster_id, warehouse_id = @warehouse_id, pipeline_id = @pipeline_id{{done_time}}
 WHERE key = @name AND version = @version AND NOT done
 THEN RETURN version, create_time_us, update_time_us, owner, request_id, method,
     lease_holder, lease_expire_us"""
@@ -96,7 +106,26 @@ UPDATE_TYPES = {
     "checkpoint": param_types.BYTES,
     "name": param_types.STRING,
     "version": param_types.INT64,
+    "job_id": param_types.INT64,
+    "run_id": param_types.INT64,
+    "cluster_id": param_types.STRING,
+    "warehouse_id": param_types.STRING,
+    "pipeline_id": param_types.STRING,
 }
+#: Done operations that last changed before @before, oldest first, after a cursor.
+EXPIRED = f"""
+SELECT {", ".join(COLUMNS)}
+FROM {TABLE}@{{FORCE_INDEX=OperationsDoneByUpdateTime, {_NULL_FILTERED_OK}}}
+WHERE done_update_time_us IS NOT NULL AND done_update_time_us < @before
+    AND (done_update_time_us > @after_us OR (done_update_time_us = @after_us AND key > @after_name))
+ORDER BY done_update_time_us, key LIMIT @limit"""
+#: The journal table (interleaved in Operations: a record's events live beside it and go
+#: with it on delete and on the row deletion policy), its columns, and its read.
+JOURNAL_TABLE = "OperationJournal"
+JOURNAL_COLUMNS = ("key", "seq", "data")
+JOURNAL_READ = (
+    f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE key = @name AND seq > @after ORDER BY seq"
+)
 
 
 def update_statement(record: OperationRecord, work: str, now: int) -> tuple[str, dict[str, Any]]:
@@ -111,6 +140,7 @@ def update_statement(record: OperationRecord, work: str, now: int) -> tuple[str,
         "checkpoint": encode_bytes(record.checkpoint),
         "name": record.name,
         "version": record.version,
+        **{column: record.keys.column(column) for column in KEY_COLUMNS},
     }
     # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
     sql = UPDATE.format(done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else "")
@@ -167,10 +197,19 @@ WHERE lease_holder = @holder AND key IN UNNEST(@names)"""
 PING = f"SELECT 1 FROM {TABLE} LIMIT 1"
 # The filter compiler and the keyset fragment use "name"; expose "key" under that name.
 _LISTED = (
-    "SELECT key AS name, done, metadata_type, error_code, unfinished_create_time_us, {columns}"
+    "SELECT key AS name, done, metadata_type, error_code, unfinished_create_time_us,"
+    " job_id, run_id, cluster_id, warehouse_id, pipeline_id, {columns}"
     " FROM {table}@{{FORCE_INDEX={index}, " + _NULL_FILTERED_OK + "}}"
 )
 
+#: The index a listing reads when the filter requires one Databricks id, by its column.
+_KEY_INDEXES = {
+    "job_id": "OperationsByJobId",
+    "run_id": "OperationsByRunId",
+    "cluster_id": "OperationsByClusterId",
+    "warehouse_id": "OperationsByWarehouseId",
+    "pipeline_id": "OperationsByPipelineId",
+}
 #: The index a listing reads, by (requires unfinished operations, one owner).
 _LIST_INDEXES = {
     (False, False): "OperationsByCreateTime",
@@ -193,6 +232,10 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     where = SqlFilter(
         "unfinished_create_time_us IS NOT NULL" if unfinished else Dialect.SPANNER.true
     )
+    key = key_equality(query.filter, _KEY_INDEXES)
+    if key is not None:  # the id's index: a page of its matches, newest first
+        index = _KEY_INDEXES[key.field.column]
+        where = SqlFilter(f"{key.field.column} IS NOT NULL")
     if query.owner is not None:
         where = where.and_(SqlFilter("owner = @owner", {"owner": query.owner}))
     if query.filter is not None:
@@ -205,6 +248,26 @@ def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
         " ORDER BY create_time_us DESC, name DESC LIMIT @limit"
     )
     return sql, {**where.params, "limit": query.limit}
+
+
+def labeled_candidates(
+    label: Compare, after: Cursor | None, batch: int
+) -> tuple[str, dict[str, Any]]:
+    """The next ``batch`` operations carrying the label's value, newest first, after
+    ``after``: (key, create_time_us) rows of the label index alone."""
+    where = SqlFilter("label_key = @label_key AND label_value = @label_value")
+    if after is not None:
+        where = where.and_(
+            keyset_condition(
+                after, Dialect.SPANNER, time_column="create_time_us", name_column="key"
+            )
+        )
+    sql = (
+        "SELECT key, create_time_us FROM OperationLabels@{FORCE_INDEX=OperationLabelsByValue}"
+        f" WHERE {where.sql} ORDER BY create_time_us DESC, key DESC LIMIT @batch"
+    )
+    params = {**where.params, "label_key": label.field.label, "label_value": label.value}
+    return sql, {**params, "batch": batch}
 
 
 def record_from_row(row: Sequence[Any]) -> OperationRecord:
@@ -262,6 +325,14 @@ def insert_values(record: OperationRecord, work: str) -> list[Any]:
         record.lease_holder,
         record.lease_expire_us,
         spanner.COMMIT_TIMESTAMP if record.done else None,
+        *(record.keys.column(column) for column in KEY_COLUMNS),
+    ]
+
+
+def label_rows(record: OperationRecord) -> list[list[Any]]:
+    """Values of ``LABEL_COLUMNS`` for each label of a new record."""
+    return [
+        [record.name, key, value, record.create_time_us] for key, value in record.labels.items()
     ]
 
 

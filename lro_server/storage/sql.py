@@ -19,6 +19,22 @@ from lro_server.core.pagetoken import Cursor
 ParamValue = bool | int | str
 
 
+@dataclass(frozen=True, slots=True)
+class LabelTable:
+    """Where a store keeps labels: one row per (operation, key) with ``label_key`` and
+    ``label_value`` columns.
+
+    Attributes:
+        table: The table's name.
+        name: Its column holding the operation's name.
+        create_time: Its copy of the operation's creation time (the listing order).
+    """
+
+    table: str
+    name: str
+    create_time: str
+
+
 class Dialect(enum.Enum):
     """The SQL dialects the stores speak."""
 
@@ -28,6 +44,13 @@ class Dialect(enum.Enum):
     def placeholder(self, name: str) -> str:
         """The text that refers to parameter ``name`` in this dialect."""
         return f":{name}" if self is Dialect.SQLITE else f"@{name}"
+
+    @property
+    def labels(self) -> LabelTable:
+        """This dialect's label table."""
+        if self is Dialect.SQLITE:
+            return LabelTable("operation_labels", "op_name", "op_create_time_us")
+        return LabelTable("OperationLabels", "key", "create_time_us")
 
     @property
     def true(self) -> str:
@@ -86,8 +109,17 @@ class ParamBuilder:
         return self.dialect.placeholder(name)
 
 
-def keyset_condition(cursor: Cursor, dialect: Dialect) -> SqlFilter:
+def keyset_condition(
+    cursor: Cursor,
+    dialect: Dialect,
+    *,
+    time_column: str = "create_time_us",
+    name_column: str = "name",
+) -> SqlFilter:
     """The rows after ``cursor`` in ``(create_time_us DESC, name DESC)`` order.
+
+    A listing driven by another table (the label index) passes that table's copies of
+    the two columns, so the cursor bounds the index it reads.
 
     Parameters are named ``cursor_time_us`` and ``cursor_name`` so the fragment can be
     combined with a compiled filter (``p0``, ``p1``, ...) through ``SqlFilter.and_``.
@@ -95,5 +127,5 @@ def keyset_condition(cursor: Cursor, dialect: Dialect) -> SqlFilter:
     params = ParamBuilder(dialect)
     time = params.named("cursor_time_us", cursor.create_time_us)
     name = params.named("cursor_name", cursor.name)
-    sql = f"(create_time_us < {time} OR (create_time_us = {time} AND name < {name}))"
+    sql = f"({time_column} < {time} OR ({time_column} = {time} AND {name_column} < {name}))"
     return SqlFilter(sql, params.params)

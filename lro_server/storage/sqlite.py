@@ -57,7 +57,16 @@ from lro_server.core.errors import (
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    distinct_names,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
@@ -69,6 +78,7 @@ _Records = list[OperationRecord]
 _Results = list[OperationRecord | LroError]
 _Found = list[OperationRecord | None]
 _T = TypeVar("_T")
+_Events = list[JournalEvent]
 
 #: URL scheme of this backend.
 SCHEME = "sqlite"
@@ -177,16 +187,26 @@ class SqliteStore:
             return []
         return await self._attempt(self._list, *schema.list_query(query))
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
-        """Compare-and-set ``record`` against its version; return the stored result.
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """Compare-and-set ``record`` against its version and append ``journal``, in one
+        transaction; return the stored result.
 
         Raises:
-            Aborted: The stored version differs (someone else wrote first).
+            Aborted: The stored version differs (someone else wrote first), or a journal
+                event's seq is stored already.
             NotFound: No such record.
             FailedPrecondition: The stored record is done, or ``record`` is over a size
                 limit; nothing was written.
         """
-        return await self._attempt(self._update, record, writable_work(record))
+        work = writable_work(record)
+        check_journal(record.name, journal)
+        return await self._attempt(self._update, record, work, journal)
+
+    async def journal(self, name: str, after_seq: int = 0) -> _Events:
+        """The journal events of ``name`` after ``after_seq``, in seq order."""
+        return await self._attempt(self._journal, name, after_seq)
 
     async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
         """Compare-and-set each record in one write transaction (one commit); see
@@ -201,8 +221,19 @@ class SqliteStore:
         return await self._attempt(self._update_many, records, works)
 
     async def delete(self, name: str) -> None:
-        """Forget the record, or raise NotFound."""
+        """Forget the record, its labels and its journal, or raise NotFound."""
         await self._attempt(self._delete, name)
+
+    async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        after_us, after_name = after or (-1, "")
+        params = {
+            "before": before_us,
+            "after_us": after_us,
+            "after_name": after_name,
+            "limit": limit,
+        }
+        return await self._attempt(self._expired, params)
 
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
@@ -262,6 +293,15 @@ class SqliteStore:
                 raise AlreadyExists(
                     f"operation {record.name} already exists", metadata={"name": record.name}
                 ) from exc
+            if record.labels:
+                conn.execute(
+                    schema.INSERT_LABELS,
+                    {
+                        "name": record.name,
+                        "now": record.create_time_us,
+                        "labels": json.dumps(dict(record.labels)),
+                    },
+                )
         return record, True
 
     def _get(self, name: str) -> OperationRecord:
@@ -291,11 +331,19 @@ class SqliteStore:
         rows = self._connection().execute(sql, params)
         return [schema.record_from_row(row) for row in rows.fetchall()]
 
-    def _update(self, record: OperationRecord, work: str) -> OperationRecord:
+    def _update(
+        self, record: OperationRecord, work: str, journal: Sequence[JournalEvent]
+    ) -> OperationRecord:
         now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
         with self._write() as conn:
-            return self._compare_and_set(conn, record, work, now)
+            stored = self._compare_and_set(conn, record, work, now)
+            for event in journal:
+                try:
+                    conn.execute(schema.JOURNAL_INSERT, (record.name, event.seq, event.data))
+                except sqlite3.IntegrityError as exc:
+                    raise journal_conflict(record.name, event.seq) from exc
+            return stored
 
     def _update_many(
         self, records: Sequence[OperationRecord], works: Sequence[str | LroError]
@@ -338,8 +386,20 @@ class SqliteStore:
 
     def _delete(self, name: str) -> None:
         self.read_cache.discard(name)
-        if self._connection().execute(schema.DELETE, (name,)).rowcount == 0:
+        with self._write() as conn:
+            deleted = conn.execute(schema.DELETE, (name,)).rowcount
+            conn.execute(schema.DELETE_LABELS, (name,))
+            conn.execute(schema.JOURNAL_DELETE, (name,))
+        if deleted == 0:
             raise not_found(name)
+
+    def _journal(self, name: str, after_seq: int) -> _Events:
+        rows = self._connection().execute(schema.JOURNAL_READ, (name, after_seq)).fetchall()
+        return [JournalEvent(seq, data) for seq, data in rows]
+
+    def _expired(self, params: dict[str, Any]) -> _Records:
+        rows = self._connection().execute(schema.EXPIRED, params).fetchall()
+        return [schema.record_from_row(row) for row in rows]
 
     def _claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         now = to_micros(self._clock.now())

@@ -13,6 +13,8 @@ from typing import Any
 from google.longrunning import operations_pb2
 
 from lro_server.core.errors import FailedPrecondition
+from lro_server.core.filter_ast import label_equality, without
+from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
@@ -88,8 +90,70 @@ _V2 = (
     """,
 )
 
+# --- Databricks ids and labels (filters metadata.job_id ..., labels.<key>) ---
+# The ids an operation is found by, one nullable column each (NULL: none), each with an
+# index in listing order, so "metadata.run_id = 42" reads a page of that index. Labels get
+# a table of their own, one row per (operation, key), with the operation's creation time
+# copied in: "labels.team = 'x'" walks (key, value, time) newest first and stops at the
+# page's end. Labels never change after the start, so only create and delete write it.
+# Done operations are purged by age through the partial index of done ones.
+_KEY_COLUMNS = (
+    ("job_id", "INTEGER"),
+    ("run_id", "INTEGER"),
+    ("cluster_id", "TEXT"),
+    ("warehouse_id", "TEXT"),
+    ("pipeline_id", "TEXT"),
+)
+_V3_DATABRICKS_KEYS_AND_LABELS = (
+    *(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}" for name, kind in _KEY_COLUMNS),
+    *(
+        f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_by_{name}
+        ON {TABLE} ({name}, create_time_us DESC, name DESC) WHERE {name} IS NOT NULL
+    """
+        for name, _ in _KEY_COLUMNS
+    ),
+    """
+    CREATE TABLE IF NOT EXISTS operation_labels (
+        op_name           TEXT    NOT NULL,
+        label_key         TEXT    NOT NULL,
+        label_value       TEXT    NOT NULL,
+        op_create_time_us INTEGER NOT NULL,
+        PRIMARY KEY (op_name, label_key)
+    )
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS operation_labels_by_value
+        ON operation_labels (label_key, label_value, op_create_time_us DESC, op_name DESC)
+    """,
+    f"""
+    CREATE INDEX IF NOT EXISTS {TABLE}_done_by_update
+        ON {TABLE} (update_time_us, name) WHERE done = 1
+    """,
+)
+
+#: Journal events of durable methods: one row per event beside its operation, appended in
+#: the transaction of the operation's compare-and-set, so a new event costs its own bytes and
+#: never a rewrite of the journal. WITHOUT ROWID: rows are small and read by (name, seq).
+JOURNAL_TABLE = "journal"
+_V4_JOURNAL = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} (
+        name TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        data TEXT    NOT NULL,   -- one event, a JSON object
+        PRIMARY KEY (name, seq)
+    ) WITHOUT ROWID
+    """,
+)
+
 #: MIGRATIONS[i] brings a database from user_version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _V1,
+    _V2,
+    _V3_DATABRICKS_KEYS_AND_LABELS,
+    _V4_JOURNAL,
+)
 
 #: The user_version of a database this code fully understands.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -107,19 +171,25 @@ INSERT = f"""
 INSERT INTO {TABLE} (
     name, operation, version, create_time_us, update_time_us, done, metadata_type,
     error_code, state, owner, request_id, method, work, checkpoint, lease_holder,
-    lease_expire_us
+    lease_expire_us, job_id, run_id, cluster_id, warehouse_id, pipeline_id
 ) VALUES (
     :name, :operation, 1, :now, :now, :done, :metadata_type,
     :error_code, :state, :owner, :request_id, :method, :work, :checkpoint, :lease_holder,
-    :lease_expire_us
+    :lease_expire_us, :job_id, :run_id, :cluster_id, :warehouse_id, :pipeline_id
 )"""
+#: One row per label of a new operation; the labels travel as one JSON object.
+INSERT_LABELS = """
+INSERT INTO operation_labels (op_name, label_key, label_value, op_create_time_us)
+SELECT :name, key, value, :now FROM json_each(:labels)"""
+DELETE_LABELS = "DELETE FROM operation_labels WHERE op_name = ?"
 # "AND done = 0" makes a done record final inside the same atomic statement.
 UPDATE = f"""
 UPDATE {TABLE} SET
     operation = :operation, version = version + 1,
     update_time_us = MAX(:now, update_time_us + 1),
     done = :done, metadata_type = :metadata_type, error_code = :error_code, state = :state,
-    work = :work, checkpoint = :checkpoint
+    work = :work, checkpoint = :checkpoint, job_id = :job_id, run_id = :run_id,
+    cluster_id = :cluster_id, warehouse_id = :warehouse_id, pipeline_id = :pipeline_id
 WHERE name = :name AND version = :version AND done = 0
 RETURNING version, create_time_us, update_time_us, owner, request_id, method,
     lease_holder, lease_expire_us"""
@@ -129,19 +199,47 @@ STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
 def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:
     """The listing query for ``query`` (``limit`` > 0) and its parameters, newest first.
 
-    SQLite picks the index: by creation time, for one owner, or (``done = false``) the
-    partial ones of unfinished operations.
+    SQLite picks the index: by creation time, for one owner, by a Databricks id, or
+    (``done = false``) the partial ones of unfinished operations. A filter requiring a
+    label's value reads the label index first (CROSS JOIN fixes that order), newest
+    first, and stops at the page's end.
     """
     where = SqlFilter(Dialect.SQLITE.true)
     if query.owner is not None:
         where = where.and_(SqlFilter("owner = :owner", {"owner": query.owner}))
-    if query.filter is not None:
-        where = where.and_(compile_filter(query.filter, Dialect.SQLITE))
+    label = label_equality(query.filter)
+    # The label index guarantees the label's term: only the rest is tested per row.
+    rest = query.filter if label is None else without(query.filter, label)
+    if rest is not None:
+        where = where.and_(compile_filter(rest, Dialect.SQLITE))
+    if label is None:
+        if query.after is not None:
+            where = where.and_(keyset_condition(query.after, Dialect.SQLITE))
+        sql = (
+            f"SELECT {COLUMNS} FROM {TABLE} WHERE {where.sql}"
+            " ORDER BY create_time_us DESC, name DESC LIMIT :limit"
+        )
+        return sql, {**where.params, "limit": query.limit}
+    where = where.and_(
+        SqlFilter(
+            "l.label_key = :label_key AND l.label_value = :label_value",
+            {"label_key": label.field.label, "label_value": label.value},
+        )
+    )
     if query.after is not None:
-        where = where.and_(keyset_condition(query.after, Dialect.SQLITE))
+        where = where.and_(
+            keyset_condition(
+                query.after,
+                Dialect.SQLITE,
+                time_column="l.op_create_time_us",
+                name_column="l.op_name",
+            )
+        )
+    columns = ", ".join(f"{TABLE}.{c.strip()}" for c in COLUMNS.split(","))
     sql = (
-        f"SELECT {COLUMNS} FROM {TABLE} WHERE {where.sql}"
-        " ORDER BY create_time_us DESC, name DESC LIMIT :limit"
+        f"SELECT {columns} FROM operation_labels AS l CROSS JOIN {TABLE}"
+        f" ON {TABLE}.name = l.op_name WHERE {where.sql}"
+        " ORDER BY l.op_create_time_us DESC, l.op_name DESC LIMIT :limit"
     )
     return sql, {**where.params, "limit": query.limit}
 
@@ -171,6 +269,15 @@ HOLDERS = f"""
 SELECT CASE WHEN lease_expire_us > :now THEN lease_holder ELSE '' END AS holder, count(*)
 FROM {TABLE} WHERE done = 0 GROUP BY holder"""
 DELETE = f"DELETE FROM {TABLE} WHERE name = ?"
+#: Done operations that last changed before :before, oldest first, after a cursor.
+EXPIRED = f"""
+SELECT {COLUMNS} FROM {TABLE}
+WHERE done = 1 AND update_time_us < :before
+    AND (update_time_us > :after_us OR (update_time_us = :after_us AND name > :after_name))
+ORDER BY update_time_us, name LIMIT :limit"""
+JOURNAL_INSERT = f"INSERT INTO {JOURNAL_TABLE} (name, seq, data) VALUES (?, ?, ?)"
+JOURNAL_READ = f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE name = ? AND seq > ? ORDER BY seq"
+JOURNAL_DELETE = f"DELETE FROM {JOURNAL_TABLE} WHERE name = ?"
 # Names travel as one JSON array: one statement however many names, no variable limit.
 RELEASE = f"""
 UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0
@@ -225,6 +332,7 @@ def row_params(record: OperationRecord, work: str) -> dict[str, Any]:
         "state": record.state,
         "work": work,
         "checkpoint": record.checkpoint,
+        **{column: record.keys.column(column) for column in KEY_COLUMNS},
     }
 
 

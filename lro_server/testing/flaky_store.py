@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
 
 class FlakyStore:
@@ -118,12 +118,14 @@ class FlakyStore:
             raise self._error("list")
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """See OperationStore.update."""
         fail = self._draw("update", write=True)
         if fail == "before":
             raise self._error("update")
-        result = await self.inner.update(record)
+        result = await self.inner.update(record, journal=journal)
         if fail == "after":
             raise self._error("update")
         return result
@@ -139,6 +141,20 @@ class FlakyStore:
         if fail == "after":
             raise self._error("update_many")
         return results
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """See OperationStore.expired."""
+        if self._draw("expired"):
+            raise self._error("expired")
+        return await self.inner.expired(before_us, after, limit)
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """See OperationStore.journal."""
+        if self._draw("journal"):
+            raise self._error("journal")
+        return await self.inner.journal(name, after_seq)
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""

@@ -12,7 +12,7 @@ choose, it chooses as they do:
   and releasing change neither ``version`` nor ``update_time_us``;
 - the size limits and the JSON check of ``work`` are the other stores'
   (:func:`lro_server.core.record.writable_work`), applied before anything changes;
-- listings filter with :func:`lro_server.testing.memory_filter.matches`, the Python twin
+- listings filter with :func:`lro_server.core.filter_eval.matches`, the Python twin
   of the stores' filter SQL.
 
 Records are values: the store keeps its own copy of every operation message and hands out
@@ -32,10 +32,19 @@ from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import AlreadyExists, InvalidArgument, LroError, Unavailable
+from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
-from lro_server.core.store import ListQuery, distinct_names, not_found, update_failure
+from lro_server.core.store import (
+    ExpiryCursor,
+    JournalEvent,
+    ListQuery,
+    check_journal,
+    distinct_names,
+    journal_conflict,
+    not_found,
+    update_failure,
+)
 from lro_server.core.work_column import writable_work
-from lro_server.testing.memory_filter import filter_row, matches
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +67,8 @@ class MemoryData:
         self.entries: dict[str, _Entry] = {}
         #: (owner, request_id) -> name, for requests with an id (AIP-155).
         self.by_request: dict[tuple[str, str], str] = {}
+        #: name -> its journal events, in seq order.
+        self.journals: dict[str, list[JournalEvent]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -132,7 +143,9 @@ class MemoryStore:
         selected.sort(key=lambda e: (e.record.create_time_us, e.record.name), reverse=True)
         return [_record(entry) for entry in selected[: query.limit]]
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         """Compare-and-set ``record`` against its version; return the stored result.
 
         Raises:
@@ -143,9 +156,10 @@ class MemoryStore:
         """
         self._check_open()
         work = writable_work(record)
+        check_journal(record.name, journal)
         now = self._now()
         with self.data.lock:
-            return self._update(record, work, now)
+            return self._update(record, work, now, journal)
 
     async def update_many(
         self, records: Sequence[OperationRecord]
@@ -164,14 +178,21 @@ class MemoryStore:
                     results.append(exc)
         return results
 
-    def _update(self, record: OperationRecord, work: str, now: int) -> OperationRecord:
-        """One compare-and-set (the caller holds the lock)."""
+    def _update(
+        self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """One compare-and-set, appending ``journal`` (the caller holds the lock)."""
         current = self.data.entries.get(record.name)
         if current is None:
             raise update_failure(record, None)
         stored = current.record
         if stored.done or stored.version != record.version:
             raise update_failure(record, (stored.version, stored.done))
+        if journal:
+            taken = {event.seq for event in self.data.journals.get(record.name, ())}
+            clash = [event.seq for event in journal if event.seq in taken]
+            if clash:
+                raise journal_conflict(record.name, clash[0])
         updated = dataclasses.replace(
             record,
             operation=_copy(record.operation),
@@ -183,10 +204,20 @@ class MemoryStore:
             method=stored.method,
             lease_holder=stored.lease_holder,
             lease_expire_us=stored.lease_expire_us,
+            labels=stored.labels,
         )
         entry = _Entry(updated, work)
         self.data.entries[record.name] = entry
+        if journal:
+            self.data.journals.setdefault(record.name, []).extend(journal)
         return _record(entry)
+
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        """The journal events of ``name`` after ``after_seq``."""
+        self._check_open()
+        with self.data.lock:
+            events = list(self.data.journals.get(name, ()))
+        return [event for event in events if event.seq > after_seq]
 
     async def delete(self, name: str) -> None:
         """Forget the record (and free its request id), or raise NotFound."""
@@ -197,6 +228,26 @@ class MemoryStore:
                 raise not_found(name)
             if entry.record.request_id:
                 del self.data.by_request[entry.record.owner, entry.record.request_id]
+            self.data.journals.pop(name, None)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        """Done records last changed before ``before_us``, oldest first, after ``after``."""
+        self._check_open()
+        with self.data.lock:
+            entries = list(self.data.entries.values())
+        start = after or (-1, "")
+        found = sorted(
+            (e.record for e in entries),
+            key=lambda r: (r.update_time_us, r.name),
+        )
+        selected = [
+            r
+            for r in found
+            if r.done and r.update_time_us < before_us and (r.update_time_us, r.name) > start
+        ]
+        return [dataclasses.replace(r, operation=_copy(r.operation)) for r in selected[:limit]]
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int

@@ -12,6 +12,7 @@ import grpc
 from google.cloud.workflows import executions_v1
 
 _METHOD = "CreateExecution"
+_GET = "GetExecution"
 _SERVICE = "google.cloud.workflows.executions.v1.Executions"
 
 
@@ -22,14 +23,23 @@ class ExecutionsStandIn:
         self.created: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self.requests: list[Any] = []
         self.fail_next = 0
+        #: Execution name -> state name (ACTIVE until a test says otherwise); a name
+        #: missing here is deleted (NOT_FOUND).
+        self.states: dict[str, str] = {}
+        self.names: list[str] = []
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         handler = grpc.unary_unary_rpc_method_handler(
             self._create,
             request_deserializer=executions_v1.CreateExecutionRequest.deserialize,
             response_serializer=executions_v1.Execution.serialize,
         )
+        get = grpc.unary_unary_rpc_method_handler(
+            self._get,
+            request_deserializer=executions_v1.GetExecutionRequest.deserialize,
+            response_serializer=executions_v1.Execution.serialize,
+        )
         self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(_SERVICE, {_METHOD: handler}),)
+            (grpc.method_handlers_generic_handler(_SERVICE, {_METHOD: handler, _GET: get}),)
         )
         self.port = self._server.add_insecure_port("127.0.0.1:0")
 
@@ -43,8 +53,18 @@ class ExecutionsStandIn:
             context.abort(grpc.StatusCode.UNAVAILABLE, "stand-in told to fail")
         self.requests.append(request)
         name = f"{request.parent}/executions/{uuid.uuid4()}"
+        self.states[name] = "ACTIVE"
+        self.names.append(name)
         self.created.put((request.parent, json.loads(request.execution.argument)))
         return executions_v1.Execution(name=name, argument=request.execution.argument)
+
+    def _get(self, request: Any, context: grpc.ServicerContext) -> Any:
+        state = self.states.get(request.name)
+        if state is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{request.name} not found")
+        return executions_v1.Execution(
+            name=request.name, state=executions_v1.Execution.State[state]
+        )
 
     def next_argument(self, timeout: float = 20.0) -> dict[str, Any]:
         """The argument of the next execution created (waits for it)."""

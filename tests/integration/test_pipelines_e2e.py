@@ -18,6 +18,7 @@ from family_helpers import (
     rest,
     seconds,
 )
+from google.rpc import error_details_pb2
 
 from lro_server._proto.lro.databricks.v1 import pipelines_pb2, pipelines_pb2_grpc
 from lro_server.testing.databricks_sim import SimulatorThread
@@ -64,17 +65,34 @@ def test_start_update_success(sim, pipelines, operations, pipeline_id):
     assert update.pipeline_url.endswith(f"/pipelines/{pipeline_id}/updates/{update.update_id}")
 
 
-def test_start_update_failure_takes_the_error_event(sim, pipelines, operations, pipeline_id):
-    sim.set_timeline("updates", "failed", pipeline_id=pipeline_id)
+def test_start_update_failure_says_why(sim, pipelines, operations, pipeline_id):
+    # The ERROR event's own text is generic ("Update 1a2b3c is FAILED."); the cause is in
+    # its exceptions, which is what the message and the details carry.
+    sim.set_timeline(
+        "updates",
+        [
+            {"state": "RUNNING", "seconds": 0.2},
+            {
+                "state": "FAILED",
+                "error_message": "Table or view not found: sales.orders_bronze",
+                "error_class": "org.apache.spark.sql.AnalysisException",
+            },
+        ],
+        pipeline_id=pipeline_id,
+    )
     op = pipelines.StartUpdate(pipelines_pb2.StartUpdateRequest(pipeline_id=pipeline_id))
     fut = _update_future(op, operations)
     metadata_when(fut, lambda m: m.update_id != "", "the update id")
     sim.advance(SETTLE)
     op = outcome(fut)
     assert op.error.code == 2
-    assert op.error.message == (
-        "Update failed: table 'sales' failed: AnalysisException: Table or view not found: raw.sales"
-    )
+    assert op.error.message == ("AnalysisException: Table or view not found: sales.orders_bronze")
+    debug = error_details_pb2.DebugInfo()
+    assert any(d.Unpack(debug) for d in op.error.details)
+    assert list(debug.stack_entries) == [op.error.message]
+    assert debug.detail == op.error.message
+    events = rest(sim)("GET", f"{API}/{pipeline_id}/events")["events"]
+    assert events[0]["message"].endswith("is FAILED.")
 
 
 def test_second_concurrent_update_is_refused(sim, pipelines, pipeline_id):
@@ -137,3 +155,27 @@ def test_stop_timeout(sim, pipelines, operations, pipeline_id):
     _running_update(sim, pipeline_id)
     request = pipelines_pb2.StopPipelineRequest(pipeline_id=pipeline_id, timeout=seconds(1))
     assert_timed_out(outcome(_stop_future(pipelines.Stop(request), operations)))
+
+
+def test_track_update_follows_an_update_started_elsewhere(sim, pipelines, operations, pipeline_id):
+    sim.set_timeline("updates", "hold", pipeline_id=pipeline_id)
+    update_id = rest(sim)("POST", f"{API}/{pipeline_id}/updates", body={})["update_id"]
+    sim.advance(1)
+    request = pipelines_pb2.TrackUpdateRequest(pipeline_id=pipeline_id, update_id=update_id)
+    op = pipelines.TrackUpdate(request)
+    assert pipelines.TrackUpdate(request).name == op.name  # tracked twice: one operation
+    fut = _update_future(op, operations)
+    metadata_when(fut, lambda m: m.state == "RUNNING", "the update running")
+    assert fut.metadata.update_id == update_id
+    updates = rest(sim)("GET", f"{API}/{pipeline_id}/updates")["updates"]
+    sim.finish("updates", update_id, "COMPLETED")
+    update = fut.result(timeout=30)
+    assert update.update_id == update_id and update.state == "COMPLETED"
+    assert len(rest(sim)("GET", f"{API}/{pipeline_id}/updates")["updates"]) == len(updates)
+
+
+def test_track_update_of_an_unknown_update_is_refused(pipelines, pipeline_id):
+    request = pipelines_pb2.TrackUpdateRequest(pipeline_id=pipeline_id, update_id="nope")
+    with pytest.raises(grpc.RpcError) as caught:
+        pipelines.TrackUpdate(request)
+    assert caught.value.code() != grpc.StatusCode.INTERNAL

@@ -48,7 +48,9 @@ def _waiting_chain(secured: Secured, channel: grpc.Channel) -> tuple[str, str]:
         )
         parent.metadata.Unpack(meta)
         child = meta.steps[0].operation if meta.steps else ""
-        if not child:
+        # Settled: the child is RUNNING and the parent mirrors it, so no later write of the
+        # child's progress changes the parent during the test.
+        if not child or meta.steps[0].life_cycle_state != "RUNNING":
             return ""
         got = ops.GetOperation(
             operations_pb2.GetOperationRequest(name=child), metadata=secured.metadata(ALICE)

@@ -108,14 +108,20 @@ async def test_the_row_deletion_policy_follows_retention_days(
 async def test_migrate_upgrades_an_older_schema_in_place(
     spanner_emulator: SpannerEmulator, spanner_new_database_url: str
 ) -> None:
-    # An "older release": no error_code column, no owner index, no row deletion policy.
-    # (A column added later must be nullable or have a DEFAULT: Spanner cannot add a
-    # NOT NULL column without one to a table that has rows.)
+    # An "older release": no error_code column, no owner index, no row deletion policy,
+    # no journal table. (A column added later must be nullable or have a DEFAULT: Spanner
+    # cannot add a NOT NULL column without one to a table that has rows.)
     older = []
+    journal_table = ""
     for statement in ddl_statements():
         if statement.startswith("CREATE INDEX OperationsByOwnerCreateTime"):
             continue
-        if statement.startswith("CREATE TABLE"):
+        if "OperationLabels" in statement:  # the label table came later too
+            continue
+        if statement.startswith("CREATE TABLE OperationJournal"):
+            journal_table = statement
+            continue
+        if statement.startswith("CREATE TABLE Operations"):
             table = statement.replace("  error_code INT64,\n", "")
             older.append(table.split(") PRIMARY KEY (key)")[0] + ") PRIMARY KEY (key)")
         else:
@@ -135,7 +141,10 @@ async def test_migrate_upgrades_an_older_schema_in_place(
         "ALTER TABLE Operations ADD ROW DELETION POLICY (OLDER_THAN(done_time, INTERVAL 30 DAY))",
         "CREATE INDEX OperationsByOwnerCreateTime ON Operations (owner, create_time_us DESC, "
         "key DESC)",
+        *(s for s in ddl_statements() if "OperationLabels" in s),
+        journal_table,
     ]
+    assert journal_table.startswith("CREATE TABLE OperationJournal")
     assert await migrate(spanner_new_database_url) == []
 
 
@@ -161,7 +170,12 @@ async def test_a_dropped_table_turns_into_unavailable_not_a_crash(
     try:
         database = _database(spanner_database_url)
         drops = [f"DROP INDEX {name}" for name in _index_names(spanner_database_url)]
-        database.update_ddl([*drops, "DROP TABLE Operations"]).result(60)
+        tables = [
+            "DROP TABLE OperationLabels",
+            "DROP TABLE OperationJournal",
+            "DROP TABLE Operations",
+        ]
+        database.update_ddl([*drops, *tables]).result(60)
 
         with pytest.raises(Unavailable, match="migrate"):
             await store.get("operations/00000000-0000-4000-8000-000000000000")
@@ -173,7 +187,7 @@ def _index_names(url: str) -> list[str]:
     rows = _query(
         url,
         "SELECT INDEX_NAME FROM INFORMATION_SCHEMA.INDEXES"
-        " WHERE TABLE_NAME = 'Operations' AND INDEX_TYPE = 'INDEX'",
+        " WHERE TABLE_NAME IN ('Operations', 'OperationLabels') AND INDEX_TYPE = 'INDEX'",
     )
     return [str(row[0]) for row in rows]
 

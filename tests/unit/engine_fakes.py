@@ -21,7 +21,7 @@ from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
 from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
-from lro_server.core.store import ListQuery, OperationStore
+from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
 from lro_server.databricks.work import Entity, Work
@@ -179,10 +179,12 @@ class MeddlingStore:
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         return await self.inner.list(query)
 
-    async def update(self, record: OperationRecord) -> OperationRecord:
+    async def update(
+        self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
         self.updates += 1
         await self._meddle(record)
-        return await self.inner.update(record)
+        return await self.inner.update(record, journal=journal)
 
     async def _meddle(self, record: OperationRecord) -> None:
         pending = self._meddles.get(record.name)
@@ -202,8 +204,16 @@ class MeddlingStore:
             await self._meddle(record)
         return await self.inner.update_many(records)
 
+    async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
+        return await self.inner.journal(name, after_seq)
+
     async def delete(self, name: str) -> None:
         await self.inner.delete(name)
+
+    async def expired(
+        self, before_us: int, after: ExpiryCursor | None, limit: int
+    ) -> builtins.list[OperationRecord]:
+        return await self.inner.expired(before_us, after, limit)
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -235,6 +245,7 @@ class ScriptedMethod:
     each resume returns what ``decide(resumption)`` says (default: succeed)."""
 
     method: str = "test.v1.Steps/Run"
+    resume_method: str = "test.v1.Steps/Run"
     metadata_type: str = "google.protobuf.Struct"
     first_children: tuple[str, ...] = ()
     decide: Callable[[Resumption], Awaitable[Advance]] | None = None

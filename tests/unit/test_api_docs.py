@@ -30,9 +30,12 @@ def test_api_reference_is_current():
 def test_every_service_and_method_is_documented():
     text = (ROOT / "docs" / "api.md").read_text()
     for proto in sorted((ROOT / "protos").rglob("*.proto")):
+        package = ""
         for line in proto.read_text().splitlines():
             words = line.split()
+            if words[:1] == ["package"]:
+                package = words[1].rstrip(";")
             if words[:1] == ["service"]:
-                assert f"service lro.databricks.v1.{words[1]}" in text
+                assert f"service {package}.{words[1]}" in text
             if words[:1] == ["rpc"]:
                 assert f"| `{words[1].split('(')[0]}` |" in text

@@ -73,6 +73,22 @@ FORBIDDEN = {
         "lro_server.resume",
     ),
     "resume": ("sqlite3", "databricks", "lro_server.http", "lro_server.cli"),
+    # The public API of durable methods: what user code imports, and nothing of the server.
+    "durable": (
+        "grpc",
+        "google",
+        "sqlite3",
+        "databricks",
+        "aiohttp",
+        "lro_server.core",
+        "lro_server.api",
+        "lro_server.http",
+        "lro_server.cli",
+        "lro_server.storage",
+        "lro_server.databricks",
+        "lro_server.resume",
+        "lro_server._proto",
+    ),
     "http": ("grpc", "sqlite3", "databricks", "lro_server.cli", "lro_server.storage"),
     "api": ("sqlite3", "databricks.sdk", "lro_server.cli", "lro_server.storage"),
     # The public client and messages install without the server's dependencies

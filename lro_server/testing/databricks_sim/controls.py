@@ -105,6 +105,20 @@ class SimulatorControls:
                 raise TypeError("runs are not served by the jobs family")
             return family.release(run_id)
 
+    def add_webhook_destination(
+        self, destination_id: str, url: str, *, username: str = "", password: str = ""
+    ) -> None:
+        """Configures a webhook notification destination (basic auth when ``username``)."""
+        from .webhooks import Destination
+
+        with self._world.lock:
+            self._world.webhooks.destinations[destination_id] = Destination(url, username, password)
+
+    def webhook_deliveries(self) -> list[Any]:
+        """Every webhook sent so far (:class:`~.webhooks.Delivery`), oldest first."""
+        with self._world.lock:
+            return list(self._world.webhooks.deliveries)
+
     def inject_fault(
         self,
         kind: FaultKind,
@@ -121,8 +135,9 @@ class SimulatorControls:
 
         Args:
             kind: ``rate_limit`` (429 + Retry-After), ``unavailable`` (503),
-                ``drop_after_commit`` (apply, then close the connection unanswered) or
-                ``slow`` (wait ``delay`` seconds first).
+                ``drop_after_commit`` (apply, then close the connection unanswered),
+                ``slow`` (wait ``delay`` seconds first) or ``slow_after_commit`` (apply,
+                then wait ``delay`` seconds before answering).
             path: A regular expression searched in the path; ``None`` for every path.
             method: Only this HTTP method.
             times: Only the next N matching calls; ``None`` for all.

@@ -14,8 +14,10 @@ __all__ = ["Fault", "FaultKind", "FaultTable"]
 #: ``rate_limit`` answers 429 REQUEST_LIMIT_EXCEEDED with a Retry-After header;
 #: ``unavailable`` answers 503 TEMPORARILY_UNAVAILABLE;
 #: ``drop_after_commit`` applies the request, then closes the connection without an answer;
-#: ``slow`` waits ``delay`` seconds (real time) before handling the request.
-FaultKind = Literal["rate_limit", "unavailable", "drop_after_commit", "slow"]
+#: ``slow`` waits ``delay`` seconds (real time) before handling the request;
+#: ``slow_after_commit`` applies the request, then waits ``delay`` seconds before answering
+#: (a caller that dies meanwhile never learns the answer of an applied call).
+FaultKind = Literal["rate_limit", "unavailable", "drop_after_commit", "slow", "slow_after_commit"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 

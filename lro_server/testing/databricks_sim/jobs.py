@@ -225,6 +225,12 @@ class JobsFamily:
             ending=ending,
         )
         self.runs[run.run_id] = run
+        if world.webhooks is not None:
+            job = self.jobs.get(job_id)
+            notifications = req.get("webhook_notifications") or (
+                job.settings.get("webhook_notifications") if job is not None else None
+            )
+            world.webhooks.watch(run, notifications)
         for task in tasks:
             self._task_runs[task.run_id] = run.run_id
         if run.idempotency_token is not None:

@@ -30,8 +30,9 @@ _START = (
     _p("RUNNING", 0.2),
 )
 
-#: Named timelines of pipeline updates. Phase fields understood: ``error_message`` (shown
-#: as an ERROR event of the pipeline, which is where Databricks reports update failures).
+#: Named timelines of pipeline updates. Phase fields understood: ``error_message`` and
+#: ``error_class`` (the cause, shown as the exception of the pipeline's ERROR event, whose
+#: own message is Databricks' generic "Update ... is FAILED.", as in a workspace).
 UPDATE_PRESETS: Mapping[str, Timeline] = {
     "default": (*_START, _p("COMPLETED")),
     "hold": (_p("QUEUED", 0.05), _p("RUNNING")),
@@ -39,8 +40,8 @@ UPDATE_PRESETS: Mapping[str, Timeline] = {
         *_START,
         _p(
             "FAILED",
-            error_message="Update failed: table 'sales' failed: "
-            "AnalysisException: Table or view not found: raw.sales",
+            error_message="Table or view not found: raw.sales",
+            error_class="org.apache.spark.sql.AnalysisException",
         ),
     ),
     "canceled": (*_START[:3], _p("CANCELED")),
@@ -278,18 +279,21 @@ class PipelinesFamily:
             phase, began = update.progress.position(req.now)
             if phase.state == "FAILED":
                 message = str(phase.fields.get("error_message", "Update failed."))
+                exception = {"message": message}
+                if "error_class" in phase.fields:
+                    exception["class_name"] = str(phase.fields["error_class"])
                 events.append(
                     {
                         "id": f"{update.update_id}-failed",
                         "event_type": "update_progress",
                         "level": "ERROR",
-                        "message": message,
+                        "message": f"Update {update.update_id[:6]} is FAILED.",
                         "timestamp": str(self._world.epoch_ms(began)),
                         "origin": {
                             "pipeline_id": pipeline.pipeline_id,
                             "update_id": update.update_id,
                         },
-                        "error": {"fatal": True, "exceptions": [{"message": message}]},
+                        "error": {"fatal": True, "exceptions": [exception]},
                     }
                 )
         return {"events": events}

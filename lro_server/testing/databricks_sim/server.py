@@ -21,7 +21,9 @@ from .jobs import JobsFamily
 from .libraries import LibrariesFamily
 from .pipelines import PipelinesFamily
 from .routing import Handler, SimRequest
+from .statements import StatementsFamily
 from .warehouses import WarehousesFamily
+from .webhooks import WebhookDelivery
 from .world import CallRecord, Family, World
 
 __all__ = ["DatabricksSimulator"]
@@ -71,6 +73,8 @@ class DatabricksSimulator(SimulatorControls):
         self._require_token = require_token
         self._workspace_id = workspace_id
         self._world.families.extend(self._families())
+        self.webhooks = WebhookDelivery(self._world)
+        self._world.webhooks = self.webhooks
         if demo_job:
             self.jobs.add_demo_job()
         self._runner: web.AppRunner | None = None
@@ -79,13 +83,15 @@ class DatabricksSimulator(SimulatorControls):
     def _families(self) -> list[Family]:
         clusters = ClustersFamily(self._world)
         self.jobs = JobsFamily(self._world)
+        warehouses = WarehousesFamily(self._world)
         return [
             self.jobs,
             clusters,
             CommandsFamily(self._world, clusters),
             LibrariesFamily(self._world, clusters),
             PipelinesFamily(self._world),
-            WarehousesFamily(self._world),
+            warehouses,
+            StatementsFamily(self._world, warehouses),
         ]
 
     @property
@@ -108,6 +114,7 @@ class DatabricksSimulator(SimulatorControls):
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
+        self.webhooks.start()
         # runner.addresses holds the bound (host, port) of each socket: port 0 is resolved.
         bound_port = int(runner.addresses[0][1]) if runner.addresses else port
         self._url = f"http://{host}:{bound_port}"
@@ -118,6 +125,7 @@ class DatabricksSimulator(SimulatorControls):
         """Stops serving (idempotent)."""
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self.webhooks.stop()
             await runner.cleanup()
 
     def app(self) -> web.Application:
@@ -205,6 +213,8 @@ class DatabricksSimulator(SimulatorControls):
             code = "ENDPOINT_NOT_FOUND" if exc.status == 404 else "BAD_REQUEST"
             response = _error(ApiError(exc.status, code, f"No API found for '{method} {path}'"))
         record(CallRecord(method, path, _route_of(path), response.status, kind))
+        if fault is not None and fault.kind == "slow_after_commit":
+            await asyncio.sleep(fault.delay)  # applied and logged; the answer is late
         if fault is not None and fault.kind == "drop_after_commit" and request.transport:
             # The effect is applied; aborting the socket before aiohttp writes the answer
             # makes the client see "Remote end closed connection without response".

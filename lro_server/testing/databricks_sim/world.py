@@ -114,6 +114,8 @@ class World:
         # kind -> [(selector name, selector value, timeline)], most recent first.
         self._timelines: dict[str, list[tuple[str, str, Timeline]]] = {}
         self._next_id = 1000
+        #: Job notification webhooks (set by the server: it owns the delivery loop).
+        self.webhooks: Any = None
         self._wall_base = time.time()
         self._clock_base = clock()
 
@@ -226,4 +228,6 @@ class World:
             self._created.clear()
             self._timelines.clear()
             self.faults.clear()
+            if self.webhooks is not None:
+                self.webhooks.reset()
             self.rng.seed(self.seed)

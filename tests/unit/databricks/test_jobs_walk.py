@@ -4,11 +4,13 @@ against a fake runs/list that pages as Databricks does (25 a page, newest first)
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any, cast
 
+from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.jobs import JobsFamily
-from lro_server.databricks.work import Entity, Work
+from lro_server.databricks.work import Entity, RepairPolicy, Work
 
 T0_MS = 1_750_000_000_000
 
@@ -19,8 +21,12 @@ class RunsList:
     def __init__(self, runs: dict[int, tuple[int, bool]]) -> None:
         self.runs = runs
         self.pages: list[dict[str, Any]] = []
+        self.outputs: list[int] = []  # task runs whose output was read
 
     async def call(self, method: str, path: str, *, query: dict[str, Any], **_: Any) -> Any:
+        if path.endswith("/runs/get-output"):
+            self.outputs.append(int(query["run_id"]))
+            return {"notebook_output": {"result": f"task run {query['run_id']}"}}
         assert (method, path) == ("GET", "/api/2.2/jobs/runs/list")
         self.pages.append(dict(query))
         offset = int(base64.b64decode(query["page_token"])) if "page_token" in query else 0
@@ -45,7 +51,8 @@ class RunsList:
             if terminal
             else {"life_cycle_state": "RUNNING"}
         )
-        return {"run_id": run_id, "job_id": 1, "start_time": start, "state": state}
+        task = {"task_key": "main", "run_id": run_id * 10, "state": state}
+        return {"run_id": run_id, "job_id": 1, "start_time": start, "state": state, "tasks": [task]}
 
 
 def _tracked(runs: dict[int, tuple[int, bool]], action: str = "run_now") -> list[Any]:
@@ -74,6 +81,21 @@ async def test_runs_ending_together_are_read_from_the_completed_list() -> None:
     # 60 ended runs: three pages; the others' old runs start before the window.
     assert len(completed) == 3
     assert completed[0]["start_time_from"] == T0_MS + 1000 - 5 * 60 * 1000
+    # An ended run's tasks are on the list: only their outputs are read, no runs/get.
+    assert sorted(api.outputs) == [i * 10 for i in range(1, 61)]
+    responses = [o.response for o in done if isinstance(o.response, jobs_pb2.Run)]
+    first = next(r for r in responses if r.run_id == 1)
+    assert [out.notebook_result for out in first.outputs] == ["task run 10"]
+
+
+async def test_an_ended_run_with_a_repair_policy_is_read_alone() -> None:
+    ours = {1: (T0_MS, True), 2: (T0_MS + 1, False)}
+    api = RunsList(ours)
+    policy = RepairPolicy(max_repairs=1)
+    tracked = [(dataclasses.replace(work, repair=policy), meta) for work, meta in _tracked(ours)]
+    observed = await JobsFamily().observe_many(cast(Databricks, api), tracked)
+    assert observed[0] is None and observed[1] is not None
+    assert api.outputs == []
 
 
 async def test_a_repair_or_a_list_cut_short_leaves_runs_to_single_reads() -> None:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from lro_server.core import rfc3339
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.filter import Expr, canonical, parse
+from lro_server.core.filter_eval import matches
 from lro_server.storage.filter_sql import compile_filter
 from lro_server.storage.sql import Dialect
-from lro_server.testing.memory_filter import matches
 
 RUN = "lro.databricks.v1.RunMetadata"
 CLUSTER = "lro.databricks.v1.ClusterMetadata"

@@ -94,9 +94,10 @@ async def test_a_new_file_gets_the_schema_wal_and_the_current_version(tmp_path: 
         }
     suffixes = {
         "by_create", "by_owner_create", "by_request", "claimable", "held",
-        "unfinished_by_create", "unfinished_by_owner_create",
+        "unfinished_by_create", "unfinished_by_owner_create", "done_by_update",
+        "by_job_id", "by_run_id", "by_cluster_id", "by_warehouse_id", "by_pipeline_id",
     }  # fmt: skip
-    assert indexes == {f"{TABLE}_{suffix}" for suffix in suffixes}
+    assert indexes == {f"{TABLE}_{suffix}" for suffix in suffixes} | {"operation_labels_by_value"}
 
 
 async def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
@@ -349,12 +350,17 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_operations(tmp_path: P
     with sqlite3.connect(path, isolation_level=None) as conn:  # back to version 1
         conn.execute(f"DROP INDEX {TABLE}_unfinished_by_create")
         conn.execute(f"DROP INDEX {TABLE}_unfinished_by_owner_create")
+        conn.execute(f"DROP INDEX {TABLE}_done_by_update")
+        conn.execute("DROP TABLE operation_labels")
+        for column in ("job_id", "run_id", "cluster_id", "warehouse_id", "pipeline_id"):
+            conn.execute(f"DROP INDEX {TABLE}_by_{column}")
+            conn.execute(f"ALTER TABLE {TABLE} DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
 
     store = SqliteStore(path, FakeClock())
     try:
-        assert store.schema_changes == [s for s in MIGRATIONS[1]]
+        assert store.schema_changes == [s for step in MIGRATIONS[1:] for s in step]
         assert await store.get(created.name) == created
     finally:
         await store.close()

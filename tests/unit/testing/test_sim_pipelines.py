@@ -86,7 +86,11 @@ def test_failed_update_reports_an_error_event(
     assert w.pipelines.get(pipeline_id).state == pipelines.PipelineState.FAILED
     errors = [e for e in w.pipelines.list_pipeline_events(pipeline_id) if e.level]
     assert errors and errors[0].level == pipelines.EventLevel.ERROR
-    assert errors[0].message is not None and "Table or view not found" in errors[0].message
+    assert errors[0].message == f"Update {update_id[:6]} is FAILED."
+    assert errors[0].error is not None and errors[0].error.exceptions
+    cause = errors[0].error.exceptions[0]
+    assert cause.class_name == "org.apache.spark.sql.AnalysisException"
+    assert cause.message == "Table or view not found: raw.sales"
 
 
 def test_list_filters_pages_and_errors(w: WorkspaceClient, sim: SimulatorThread) -> None:

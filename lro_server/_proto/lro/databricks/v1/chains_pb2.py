@@ -29,29 +29,37 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from lro_server._proto.lro.databricks.v1 import jobs_pb2 as lro_dot_databricks_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elro/databricks/v1/chains.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1clro/databricks/v1/jobs.proto\"\x8c\x01\n\tChainStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x07run_now\x18\x02 \x01(\x0b\x32 .lro.databricks.v1.RunNowRequestH\x00\x12\x35\n\x06submit\x18\x03 \x01(\x0b\x32#.lro.databricks.v1.SubmitRunRequestH\x00\x42\x05\n\x03run\"~\n\x0fRunChainRequest\x12+\n\x05steps\x18\x01 \x03(\x0b\x32\x1c.lro.databricks.v1.ChainStep\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf0\x02\n\tStepState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".lro.databricks.v1.StepState.State\x12\x11\n\toperation\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\x03\x12\x0e\n\x06job_id\x18\x05 \x01(\x03\x12\x14\n\x0crun_page_url\x18\x06 \x01(\t\x12\x18\n\x10life_cycle_state\x18\x07 \x01(\t\x12\x14\n\x0cresult_state\x18\x08 \x01(\t\x12\x15\n\rstate_message\x18\t \x01(\t\x12!\n\x05\x65rror\x18\n \x01(\x0b\x32\x12.google.rpc.Status\"o\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0b\n\x07SKIPPED\x10\x06\"\xda\x02\n\rChainMetadata\x12+\n\x05steps\x18\x01 \x03(\x0b\x32\x1c.lro.databricks.v1.StepState\x12\x14\n\x0c\x63urrent_step\x18\x02 \x01(\x05\x12\x19\n\x11\x63urrent_step_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61iled_step\x18\x04 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x07StepRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12#\n\x03run\x18\x03 \x01(\x0b\x32\x16.lro.databricks.v1.Run\"8\n\x0b\x43hainResult\x12)\n\x05steps\x18\x01 \x03(\x0b\x32\x1a.lro.databricks.v1.StepRun2\x9d\x01\n\x06\x43hains\x12\x92\x01\n\x08RunChain\x12\".lro.databricks.v1.RunChainRequest\x1a\x1d.google.longrunning.Operation\"C\xca\x41@\n\x1dlro.databricks.v1.ChainResult\x12\x1flro.databricks.v1.ChainMetadatab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1elro/databricks/v1/chains.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1clro/databricks/v1/jobs.proto\"\x8c\x01\n\tChainStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x07run_now\x18\x02 \x01(\x0b\x32 .lro.databricks.v1.RunNowRequestH\x00\x12\x35\n\x06submit\x18\x03 \x01(\x0b\x32#.lro.databricks.v1.SubmitRunRequestH\x00\x42\x05\n\x03run\"\xed\x01\n\x0fRunChainRequest\x12+\n\x05steps\x18\x01 \x03(\x0b\x32\x1c.lro.databricks.v1.ChainStep\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12>\n\x06labels\x18\x66 \x03(\x0b\x32..lro.databricks.v1.RunChainRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf0\x02\n\tStepState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".lro.databricks.v1.StepState.State\x12\x11\n\toperation\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\x03\x12\x0e\n\x06job_id\x18\x05 \x01(\x03\x12\x14\n\x0crun_page_url\x18\x06 \x01(\t\x12\x18\n\x10life_cycle_state\x18\x07 \x01(\t\x12\x14\n\x0cresult_state\x18\x08 \x01(\t\x12\x15\n\rstate_message\x18\t \x01(\t\x12!\n\x05\x65rror\x18\n \x01(\x0b\x32\x12.google.rpc.Status\"o\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0b\n\x07SKIPPED\x10\x06\"\xc7\x03\n\rChainMetadata\x12+\n\x05steps\x18\x01 \x03(\x0b\x32\x1c.lro.databricks.v1.StepState\x12\x14\n\x0c\x63urrent_step\x18\x02 \x01(\x05\x12\x19\n\x11\x63urrent_step_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61iled_step\x18\x04 \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x05 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x06labels\x18\x32 \x03(\x0b\x32,.lro.databricks.v1.ChainMetadata.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\x07StepRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12#\n\x03run\x18\x03 \x01(\x0b\x32\x16.lro.databricks.v1.Run\"8\n\x0b\x43hainResult\x12)\n\x05steps\x18\x01 \x03(\x0b\x32\x1a.lro.databricks.v1.StepRun2\x9d\x01\n\x06\x43hains\x12\x92\x01\n\x08RunChain\x12\".lro.databricks.v1.RunChainRequest\x1a\x1d.google.longrunning.Operation\"C\xca\x41@\n\x1dlro.databricks.v1.ChainResult\x12\x1flro.databricks.v1.ChainMetadatab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lro.databricks.v1.chains_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RUNCHAINREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_RUNCHAINREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_CHAINMETADATA_LABELSENTRY']._loaded_options = None
+  _globals['_CHAINMETADATA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CHAINS'].methods_by_name['RunChain']._loaded_options = None
   _globals['_CHAINS'].methods_by_name['RunChain']._serialized_options = b'\312A@\n\035lro.databricks.v1.ChainResult\022\037lro.databricks.v1.ChainMetadata'
   _globals['_CHAINSTEP']._serialized_start=211
   _globals['_CHAINSTEP']._serialized_end=351
-  _globals['_RUNCHAINREQUEST']._serialized_start=353
-  _globals['_RUNCHAINREQUEST']._serialized_end=479
-  _globals['_STEPSTATE']._serialized_start=482
-  _globals['_STEPSTATE']._serialized_end=850
-  _globals['_STEPSTATE_STATE']._serialized_start=739
-  _globals['_STEPSTATE_STATE']._serialized_end=850
-  _globals['_CHAINMETADATA']._serialized_start=853
-  _globals['_CHAINMETADATA']._serialized_end=1199
-  _globals['_STEPRUN']._serialized_start=1201
-  _globals['_STEPRUN']._serialized_end=1280
-  _globals['_CHAINRESULT']._serialized_start=1282
-  _globals['_CHAINRESULT']._serialized_end=1338
-  _globals['_CHAINS']._serialized_start=1341
-  _globals['_CHAINS']._serialized_end=1498
+  _globals['_RUNCHAINREQUEST']._serialized_start=354
+  _globals['_RUNCHAINREQUEST']._serialized_end=591
+  _globals['_RUNCHAINREQUEST_LABELSENTRY']._serialized_start=546
+  _globals['_RUNCHAINREQUEST_LABELSENTRY']._serialized_end=591
+  _globals['_STEPSTATE']._serialized_start=594
+  _globals['_STEPSTATE']._serialized_end=962
+  _globals['_STEPSTATE_STATE']._serialized_start=851
+  _globals['_STEPSTATE_STATE']._serialized_end=962
+  _globals['_CHAINMETADATA']._serialized_start=965
+  _globals['_CHAINMETADATA']._serialized_end=1420
+  _globals['_CHAINMETADATA_LABELSENTRY']._serialized_start=546
+  _globals['_CHAINMETADATA_LABELSENTRY']._serialized_end=591
+  _globals['_STEPRUN']._serialized_start=1422
+  _globals['_STEPRUN']._serialized_end=1501
+  _globals['_CHAINRESULT']._serialized_start=1503
+  _globals['_CHAINRESULT']._serialized_end=1559
+  _globals['_CHAINS']._serialized_start=1562
+  _globals['_CHAINS']._serialized_end=1719
 # @@protoc_insertion_point(module_scope)

@@ -87,6 +87,26 @@ class CreateClusterRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_NAME_FIELD_NUMBER: _builtins.int
     SPARK_VERSION_FIELD_NUMBER: _builtins.int
     NODE_TYPE_ID_FIELD_NUMBER: _builtins.int
@@ -119,6 +139,7 @@ class CreateClusterRequest(_message.Message):
     WORKLOAD_TYPE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_name: _builtins.str
     """Name of the cluster (need not be unique)."""
     spark_version: _builtins.str
@@ -215,6 +236,13 @@ class CreateClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -250,10 +278,11 @@ class CreateClusterRequest(_message.Message):
         workload_type: _struct_pb2.Struct | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["autoscale", b"autoscale", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_log_conf", b"cluster_log_conf", "docker_image", b"docker_image", "gcp_attributes", b"gcp_attributes", "timeout", b"timeout", "workload_type", b"workload_type"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_policy_default_values", b"apply_policy_default_values", "autoscale", b"autoscale", "autotermination_minutes", b"autotermination_minutes", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_log_conf", b"cluster_log_conf", "cluster_name", b"cluster_name", "custom_tags", b"custom_tags", "data_security_mode", b"data_security_mode", "docker_image", b"docker_image", "driver_instance_pool_id", b"driver_instance_pool_id", "driver_node_type_id", b"driver_node_type_id", "enable_elastic_disk", b"enable_elastic_disk", "enable_local_disk_encryption", b"enable_local_disk_encryption", "gcp_attributes", b"gcp_attributes", "init_scripts", b"init_scripts", "instance_pool_id", b"instance_pool_id", "is_single_node", b"is_single_node", "kind", b"kind", "node_type_id", b"node_type_id", "num_workers", b"num_workers", "policy_id", b"policy_id", "request_id", b"request_id", "runtime_engine", b"runtime_engine", "single_user_name", b"single_user_name", "spark_conf", b"spark_conf", "spark_env_vars", b"spark_env_vars", "spark_version", b"spark_version", "ssh_public_keys", b"ssh_public_keys", "timeout", b"timeout", "use_ml_runtime", b"use_ml_runtime", "workload_type", b"workload_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_policy_default_values", b"apply_policy_default_values", "autoscale", b"autoscale", "autotermination_minutes", b"autotermination_minutes", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_log_conf", b"cluster_log_conf", "cluster_name", b"cluster_name", "custom_tags", b"custom_tags", "data_security_mode", b"data_security_mode", "docker_image", b"docker_image", "driver_instance_pool_id", b"driver_instance_pool_id", "driver_node_type_id", b"driver_node_type_id", "enable_elastic_disk", b"enable_elastic_disk", "enable_local_disk_encryption", b"enable_local_disk_encryption", "gcp_attributes", b"gcp_attributes", "init_scripts", b"init_scripts", "instance_pool_id", b"instance_pool_id", "is_single_node", b"is_single_node", "kind", b"kind", "labels", b"labels", "node_type_id", b"node_type_id", "num_workers", b"num_workers", "policy_id", b"policy_id", "request_id", b"request_id", "runtime_engine", b"runtime_engine", "single_user_name", b"single_user_name", "spark_conf", b"spark_conf", "spark_env_vars", b"spark_env_vars", "spark_version", b"spark_version", "ssh_public_keys", b"ssh_public_keys", "timeout", b"timeout", "use_ml_runtime", b"use_ml_runtime", "workload_type", b"workload_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -325,6 +354,26 @@ class EditClusterRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     CLUSTER_NAME_FIELD_NUMBER: _builtins.int
     SPARK_VERSION_FIELD_NUMBER: _builtins.int
@@ -358,6 +407,7 @@ class EditClusterRequest(_message.Message):
     WORKLOAD_TYPE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """The cluster to change."""
     cluster_name: _builtins.str
@@ -456,6 +506,13 @@ class EditClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -492,10 +549,11 @@ class EditClusterRequest(_message.Message):
         workload_type: _struct_pb2.Struct | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["autoscale", b"autoscale", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_log_conf", b"cluster_log_conf", "docker_image", b"docker_image", "gcp_attributes", b"gcp_attributes", "timeout", b"timeout", "workload_type", b"workload_type"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_policy_default_values", b"apply_policy_default_values", "autoscale", b"autoscale", "autotermination_minutes", b"autotermination_minutes", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_id", b"cluster_id", "cluster_log_conf", b"cluster_log_conf", "cluster_name", b"cluster_name", "custom_tags", b"custom_tags", "data_security_mode", b"data_security_mode", "docker_image", b"docker_image", "driver_instance_pool_id", b"driver_instance_pool_id", "driver_node_type_id", b"driver_node_type_id", "enable_elastic_disk", b"enable_elastic_disk", "enable_local_disk_encryption", b"enable_local_disk_encryption", "gcp_attributes", b"gcp_attributes", "init_scripts", b"init_scripts", "instance_pool_id", b"instance_pool_id", "is_single_node", b"is_single_node", "kind", b"kind", "node_type_id", b"node_type_id", "num_workers", b"num_workers", "policy_id", b"policy_id", "request_id", b"request_id", "runtime_engine", b"runtime_engine", "single_user_name", b"single_user_name", "spark_conf", b"spark_conf", "spark_env_vars", b"spark_env_vars", "spark_version", b"spark_version", "ssh_public_keys", b"ssh_public_keys", "timeout", b"timeout", "use_ml_runtime", b"use_ml_runtime", "workload_type", b"workload_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_policy_default_values", b"apply_policy_default_values", "autoscale", b"autoscale", "autotermination_minutes", b"autotermination_minutes", "aws_attributes", b"aws_attributes", "azure_attributes", b"azure_attributes", "cluster_id", b"cluster_id", "cluster_log_conf", b"cluster_log_conf", "cluster_name", b"cluster_name", "custom_tags", b"custom_tags", "data_security_mode", b"data_security_mode", "docker_image", b"docker_image", "driver_instance_pool_id", b"driver_instance_pool_id", "driver_node_type_id", b"driver_node_type_id", "enable_elastic_disk", b"enable_elastic_disk", "enable_local_disk_encryption", b"enable_local_disk_encryption", "gcp_attributes", b"gcp_attributes", "init_scripts", b"init_scripts", "instance_pool_id", b"instance_pool_id", "is_single_node", b"is_single_node", "kind", b"kind", "labels", b"labels", "node_type_id", b"node_type_id", "num_workers", b"num_workers", "policy_id", b"policy_id", "request_id", b"request_id", "runtime_engine", b"runtime_engine", "single_user_name", b"single_user_name", "spark_conf", b"spark_conf", "spark_env_vars", b"spark_env_vars", "spark_version", b"spark_version", "ssh_public_keys", b"ssh_public_keys", "timeout", b"timeout", "use_ml_runtime", b"use_ml_runtime", "workload_type", b"workload_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -507,9 +565,30 @@ class StartClusterRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """The cluster to start."""
     request_id: _builtins.str
@@ -522,16 +601,24 @@ class StartClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
         cluster_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -543,10 +630,31 @@ class RestartClusterRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     RESTART_USER_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """The cluster to restart."""
     restart_user: _builtins.str
@@ -561,6 +669,13 @@ class RestartClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -568,10 +683,11 @@ class RestartClusterRequest(_message.Message):
         restart_user: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "request_id", b"request_id", "restart_user", b"restart_user", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "labels", b"labels", "request_id", b"request_id", "restart_user", b"restart_user", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -583,11 +699,32 @@ class ResizeClusterRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     NUM_WORKERS_FIELD_NUMBER: _builtins.int
     AUTOSCALE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """The cluster to resize."""
     num_workers: _builtins.int
@@ -606,6 +743,13 @@ class ResizeClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -614,10 +758,11 @@ class ResizeClusterRequest(_message.Message):
         autoscale: _struct_pb2.Struct | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["autoscale", b"autoscale", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["autoscale", b"autoscale", "cluster_id", b"cluster_id", "num_workers", b"num_workers", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["autoscale", b"autoscale", "cluster_id", b"cluster_id", "labels", b"labels", "num_workers", b"num_workers", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -629,9 +774,30 @@ class DeleteClusterRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """The cluster to terminate."""
     request_id: _builtins.str
@@ -644,16 +810,24 @@ class DeleteClusterRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
         cluster_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -717,6 +891,26 @@ class ClusterMetadata(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     CLUSTER_NAME_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
@@ -730,6 +924,7 @@ class ClusterMetadata(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
     """Cluster id ("" until Create returned it)."""
     cluster_name: _builtins.str
@@ -768,6 +963,10 @@ class ClusterMetadata(_message.Message):
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """When the operation times out."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels the operation was started with."""
+
     def __init__(
         self,
         *,
@@ -784,10 +983,11 @@ class ClusterMetadata(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         cancel_requested: _builtins.bool = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "termination_reason", b"termination_reason", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_name", b"cluster_name", "cluster_url", b"cluster_url", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "num_workers", b"num_workers", "state", b"state", "state_message", b"state_message", "termination_reason", b"termination_reason", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "cluster_id", b"cluster_id", "cluster_name", b"cluster_name", "cluster_url", b"cluster_url", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "labels", b"labels", "num_workers", b"num_workers", "state", b"state", "state_message", b"state_message", "termination_reason", b"termination_reason", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

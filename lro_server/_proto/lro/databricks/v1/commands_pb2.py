@@ -28,21 +28,29 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n lro/databricks/v1/commands.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x15\x45xecuteCommandRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x92\x03\n\x0f\x43ommandMetadata\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontext_status\x18\x03 \x01(\t\x12\x12\n\ncommand_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x13\n\x0b\x63luster_url\x18\x06 \x01(\t\x12\x17\n\x0f\x63ontext_created\x18\x07 \x01(\x08\x12\x15\n\rstate_message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd4\x01\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0bresult_type\x18\x03 \x01(\t\x12$\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\'\n\x06schema\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12(\n\x07results\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct2\xb0\x01\n\x10\x43ommandExecution\x12\x9b\x01\n\x07\x45xecute\x12(.lro.databricks.v1.ExecuteCommandRequest\x1a\x1d.google.longrunning.Operation\"G\xca\x41\x44\n\x1flro.databricks.v1.CommandResult\x12!lro.databricks.v1.CommandMetadatab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n lro/databricks/v1/commands.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n\x15\x45xecuteCommandRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x44\n\x06labels\x18\x66 \x03(\x0b\x32\x34.lro.databricks.v1.ExecuteCommandRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x81\x04\n\x0f\x43ommandMetadata\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x12\n\ncontext_id\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontext_status\x18\x03 \x01(\t\x12\x12\n\ncommand_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x13\n\x0b\x63luster_url\x18\x06 \x01(\t\x12\x17\n\x0f\x63ontext_created\x18\x07 \x01(\x08\x12\x15\n\rstate_message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06labels\x18\x32 \x03(\x0b\x32..lro.databricks.v1.CommandMetadata.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd4\x01\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0bresult_type\x18\x03 \x01(\t\x12$\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\'\n\x06schema\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12(\n\x07results\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct2\xb0\x01\n\x10\x43ommandExecution\x12\x9b\x01\n\x07\x45xecute\x12(.lro.databricks.v1.ExecuteCommandRequest\x1a\x1d.google.longrunning.Operation\"G\xca\x41\x44\n\x1flro.databricks.v1.CommandResult\x12!lro.databricks.v1.CommandMetadatab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lro.databricks.v1.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EXECUTECOMMANDREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_EXECUTECOMMANDREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_COMMANDMETADATA_LABELSENTRY']._loaded_options = None
+  _globals['_COMMANDMETADATA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDEXECUTION'].methods_by_name['Execute']._loaded_options = None
   _globals['_COMMANDEXECUTION'].methods_by_name['Execute']._serialized_options = b'\312AD\n\037lro.databricks.v1.CommandResult\022!lro.databricks.v1.CommandMetadata'
   _globals['_EXECUTECOMMANDREQUEST']._serialized_start=188
-  _globals['_EXECUTECOMMANDREQUEST']._serialized_end=350
-  _globals['_COMMANDMETADATA']._serialized_start=353
-  _globals['_COMMANDMETADATA']._serialized_end=755
-  _globals['_COMMANDRESULT']._serialized_start=758
-  _globals['_COMMANDRESULT']._serialized_end=970
-  _globals['_COMMANDEXECUTION']._serialized_start=973
-  _globals['_COMMANDEXECUTION']._serialized_end=1149
+  _globals['_EXECUTECOMMANDREQUEST']._serialized_end=467
+  _globals['_EXECUTECOMMANDREQUEST_LABELSENTRY']._serialized_start=422
+  _globals['_EXECUTECOMMANDREQUEST_LABELSENTRY']._serialized_end=467
+  _globals['_COMMANDMETADATA']._serialized_start=470
+  _globals['_COMMANDMETADATA']._serialized_end=983
+  _globals['_COMMANDMETADATA_LABELSENTRY']._serialized_start=422
+  _globals['_COMMANDMETADATA_LABELSENTRY']._serialized_end=467
+  _globals['_COMMANDRESULT']._serialized_start=986
+  _globals['_COMMANDRESULT']._serialized_end=1198
+  _globals['_COMMANDEXECUTION']._serialized_start=1201
+  _globals['_COMMANDEXECUTION']._serialized_end=1377
 # @@protoc_insertion_point(module_scope)

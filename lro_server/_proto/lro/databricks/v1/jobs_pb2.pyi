@@ -22,6 +22,101 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class RepairPolicy(_message.Message):
+    """When and how often the server repairs a failed run by itself (Databricks
+    `POST /api/2.2/jobs/runs/repair` with `rerun_all_failed_tasks`, keeping the run's
+    parameters). The operation's outcome is that of the last attempt.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_REPAIRS_FIELD_NUMBER: _builtins.int
+    DELAY_FIELD_NUMBER: _builtins.int
+    TERMINATION_TYPES_FIELD_NUMBER: _builtins.int
+    max_repairs: _builtins.int
+    """Most repairs of one run (0: none)."""
+    @_builtins.property
+    def delay(self) -> _duration_pb2.Duration:
+        """Pause between the failure and its repair (default 0)."""
+
+    @_builtins.property
+    def termination_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The run's `status.termination_details.type` values that qualify for a repair, e.g.
+        "CLOUD_FAILURE"; empty: any failure (never a cancellation or a timeout of the operation).
+        """
+
+    def __init__(
+        self,
+        *,
+        max_repairs: _builtins.int = ...,
+        delay: _duration_pb2.Duration | None = ...,
+        termination_types: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delay", b"delay"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay", b"delay", "max_repairs", b"max_repairs", "termination_types", b"termination_types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepairPolicy: _TypeAlias = RepairPolicy  # noqa: Y015
+
+@_typing.final
+class TrackRunRequest(_message.Message):
+    """Request of Jobs.TrackRun."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.int
+    """The run to follow."""
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """How long the operation may follow the run before it fails with DEADLINE_EXCEEDED
+        (the run is then cancelled, as for a run the server started). Default 20 minutes.
+        """
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation; see RunNowRequest.labels."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.int = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels", "run_id", b"run_id", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackRunRequest: _TypeAlias = TrackRunRequest  # noqa: Y015
+
+@_typing.final
 class RunNowRequest(_message.Message):
     """Request of Jobs.RunNow. Field names are those of the Databricks REST body."""
 
@@ -107,6 +202,26 @@ class RunNowRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     JOB_ID_FIELD_NUMBER: _builtins.int
     JOB_PARAMETERS_FIELD_NUMBER: _builtins.int
     NOTEBOOK_PARAMS_FIELD_NUMBER: _builtins.int
@@ -122,6 +237,8 @@ class RunNowRequest(_message.Message):
     PERFORMANCE_TARGET_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    REPAIR_POLICY_FIELD_NUMBER: _builtins.int
     job_id: _builtins.int
     """The job to run."""
     performance_target: _builtins.str
@@ -180,6 +297,17 @@ class RunNowRequest(_message.Message):
         operation fails with DEADLINE_EXCEEDED. Default 20 minutes.
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
+    @_builtins.property
+    def repair_policy(self) -> Global___RepairPolicy:
+        """Repair the run automatically when it fails (RunNow, Submit, CreateAndRun)."""
+
     def __init__(
         self,
         *,
@@ -198,10 +326,12 @@ class RunNowRequest(_message.Message):
         performance_target: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        repair_policy: Global___RepairPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["pipeline_params", b"pipeline_params", "queue", b"queue", "timeout", b"timeout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pipeline_params", b"pipeline_params", "queue", b"queue", "repair_policy", b"repair_policy", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dbt_commands", b"dbt_commands", "jar_params", b"jar_params", "job_id", b"job_id", "job_parameters", b"job_parameters", "notebook_params", b"notebook_params", "only", b"only", "performance_target", b"performance_target", "pipeline_params", b"pipeline_params", "python_named_params", b"python_named_params", "python_params", b"python_params", "queue", b"queue", "request_id", b"request_id", "spark_submit_params", b"spark_submit_params", "sql_params", b"sql_params", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dbt_commands", b"dbt_commands", "jar_params", b"jar_params", "job_id", b"job_id", "job_parameters", b"job_parameters", "labels", b"labels", "notebook_params", b"notebook_params", "only", b"only", "performance_target", b"performance_target", "pipeline_params", b"pipeline_params", "python_named_params", b"python_named_params", "python_params", b"python_params", "queue", b"queue", "repair_policy", b"repair_policy", "request_id", b"request_id", "spark_submit_params", b"spark_submit_params", "sql_params", b"sql_params", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -212,6 +342,26 @@ class SubmitRunRequest(_message.Message):
     """Request of Jobs.Submit. Field names are those of the Databricks REST body."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     RUN_NAME_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
@@ -228,6 +378,8 @@ class SubmitRunRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    REPAIR_POLICY_FIELD_NUMBER: _builtins.int
     run_name: _builtins.str
     """Name of the run."""
     budget_policy_id: _builtins.str
@@ -280,6 +432,17 @@ class SubmitRunRequest(_message.Message):
     def timeout(self) -> _duration_pb2.Duration:
         """Operation timeout; see RunNowRequest.timeout."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
+    @_builtins.property
+    def repair_policy(self) -> Global___RepairPolicy:
+        """Repair the run automatically when it fails (RunNow, Submit, CreateAndRun)."""
+
     def __init__(
         self,
         *,
@@ -298,10 +461,12 @@ class SubmitRunRequest(_message.Message):
         timeout_seconds: _builtins.int = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        repair_policy: Global___RepairPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["email_notifications", b"email_notifications", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "run_as", b"run_as", "timeout", b"timeout", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email_notifications", b"email_notifications", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "repair_policy", b"repair_policy", "run_as", b"run_as", "timeout", b"timeout", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_control_list", b"access_control_list", "budget_policy_id", b"budget_policy_id", "email_notifications", b"email_notifications", "environments", b"environments", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "request_id", b"request_id", "run_as", b"run_as", "run_name", b"run_name", "tasks", b"tasks", "timeout", b"timeout", "timeout_seconds", b"timeout_seconds", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_control_list", b"access_control_list", "budget_policy_id", b"budget_policy_id", "email_notifications", b"email_notifications", "environments", b"environments", "git_source", b"git_source", "health", b"health", "labels", b"labels", "notification_settings", b"notification_settings", "queue", b"queue", "repair_policy", b"repair_policy", "request_id", b"request_id", "run_as", b"run_as", "run_name", b"run_name", "tasks", b"tasks", "timeout", b"timeout", "timeout_seconds", b"timeout_seconds", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,6 +558,26 @@ class RepairRunRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     RUN_ID_FIELD_NUMBER: _builtins.int
     RERUN_TASKS_FIELD_NUMBER: _builtins.int
     RERUN_ALL_FAILED_TASKS_FIELD_NUMBER: _builtins.int
@@ -410,6 +595,7 @@ class RepairRunRequest(_message.Message):
     PERFORMANCE_TARGET_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """The run to repair (it must be finished)."""
     rerun_all_failed_tasks: _builtins.bool
@@ -466,6 +652,13 @@ class RepairRunRequest(_message.Message):
     def timeout(self) -> _duration_pb2.Duration:
         """Operation timeout; see RunNowRequest.timeout."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -486,10 +679,11 @@ class RepairRunRequest(_message.Message):
         performance_target: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["pipeline_params", b"pipeline_params", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dbt_commands", b"dbt_commands", "jar_params", b"jar_params", "job_parameters", b"job_parameters", "latest_repair_id", b"latest_repair_id", "notebook_params", b"notebook_params", "performance_target", b"performance_target", "pipeline_params", b"pipeline_params", "python_named_params", b"python_named_params", "python_params", b"python_params", "request_id", b"request_id", "rerun_all_failed_tasks", b"rerun_all_failed_tasks", "rerun_dependent_tasks", b"rerun_dependent_tasks", "rerun_tasks", b"rerun_tasks", "run_id", b"run_id", "spark_submit_params", b"spark_submit_params", "sql_params", b"sql_params", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dbt_commands", b"dbt_commands", "jar_params", b"jar_params", "job_parameters", b"job_parameters", "labels", b"labels", "latest_repair_id", b"latest_repair_id", "notebook_params", b"notebook_params", "performance_target", b"performance_target", "pipeline_params", b"pipeline_params", "python_named_params", b"python_named_params", "python_params", b"python_params", "request_id", b"request_id", "rerun_all_failed_tasks", b"rerun_all_failed_tasks", "rerun_dependent_tasks", b"rerun_dependent_tasks", "rerun_tasks", b"rerun_tasks", "run_id", b"run_id", "spark_submit_params", b"spark_submit_params", "sql_params", b"sql_params", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -541,6 +735,26 @@ class CreateAndRunRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
@@ -563,6 +777,8 @@ class CreateAndRunRequest(_message.Message):
     JOB_PARAMETERS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    REPAIR_POLICY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the job."""
     description: _builtins.str
@@ -637,6 +853,17 @@ class CreateAndRunRequest(_message.Message):
     def timeout(self) -> _duration_pb2.Duration:
         """Operation timeout; see RunNowRequest.timeout."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
+    @_builtins.property
+    def repair_policy(self) -> Global___RepairPolicy:
+        """Repair the run automatically when it fails (RunNow, Submit, CreateAndRun)."""
+
     def __init__(
         self,
         *,
@@ -662,10 +889,12 @@ class CreateAndRunRequest(_message.Message):
         job_parameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        repair_policy: Global___RepairPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["email_notifications", b"email_notifications", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "run_as", b"run_as", "timeout", b"timeout", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["email_notifications", b"email_notifications", "git_source", b"git_source", "health", b"health", "notification_settings", b"notification_settings", "queue", b"queue", "repair_policy", b"repair_policy", "run_as", b"run_as", "timeout", b"timeout", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_control_list", b"access_control_list", "budget_policy_id", b"budget_policy_id", "description", b"description", "email_notifications", b"email_notifications", "environments", b"environments", "git_source", b"git_source", "health", b"health", "job_clusters", b"job_clusters", "job_parameters", b"job_parameters", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "notification_settings", b"notification_settings", "parameters", b"parameters", "performance_target", b"performance_target", "queue", b"queue", "request_id", b"request_id", "run_as", b"run_as", "tags", b"tags", "tasks", b"tasks", "timeout", b"timeout", "timeout_seconds", b"timeout_seconds", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_control_list", b"access_control_list", "budget_policy_id", b"budget_policy_id", "description", b"description", "email_notifications", b"email_notifications", "environments", b"environments", "git_source", b"git_source", "health", b"health", "job_clusters", b"job_clusters", "job_parameters", b"job_parameters", "labels", b"labels", "max_concurrent_runs", b"max_concurrent_runs", "name", b"name", "notification_settings", b"notification_settings", "parameters", b"parameters", "performance_target", b"performance_target", "queue", b"queue", "repair_policy", b"repair_policy", "request_id", b"request_id", "run_as", b"run_as", "tags", b"tags", "tasks", b"tasks", "timeout", b"timeout", "timeout_seconds", b"timeout_seconds", "webhook_notifications", b"webhook_notifications"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -719,6 +948,26 @@ class RunMetadata(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     RUN_ID_FIELD_NUMBER: _builtins.int
     JOB_ID_FIELD_NUMBER: _builtins.int
     RUN_PAGE_URL_FIELD_NUMBER: _builtins.int
@@ -734,6 +983,9 @@ class RunMetadata(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
     REPAIR_ID_FIELD_NUMBER: _builtins.int
+    REPAIRS_FIELD_NUMBER: _builtins.int
+    TRACKED_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Databricks run id (0 until the run is started)."""
     job_id: _builtins.int
@@ -755,7 +1007,11 @@ class RunMetadata(_message.Message):
     cancel_requested: _builtins.bool
     """True once cancellation was requested."""
     repair_id: _builtins.int
-    """Id of the repair this operation follows (RepairRun only)."""
+    """Id of the repair this operation follows (RepairRun only; with a repair policy,
+    the latest automatic repair).
+    """
+    tracked: _builtins.bool
+    """The operation follows a run started elsewhere (Jobs.TrackRun)."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskState]:
         """Per-task states."""
@@ -776,6 +1032,14 @@ class RunMetadata(_message.Message):
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """When the operation times out."""
 
+    @_builtins.property
+    def repairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepairAttempt]:
+        """Automatic repairs made under the request's repair_policy, oldest first."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels the operation was started with."""
+
     def __init__(
         self,
         *,
@@ -794,10 +1058,13 @@ class RunMetadata(_message.Message):
         cancel_requested: _builtins.bool = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
         repair_id: _builtins.int = ...,
+        repairs: _abc.Iterable[Global___RepairAttempt] | None = ...,
+        tracked: _builtins.bool = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "job_id", b"job_id", "life_cycle_state", b"life_cycle_state", "progress_percent", b"progress_percent", "repair_id", b"repair_id", "result_state", b"result_state", "run_id", b"run_id", "run_page_url", b"run_page_url", "state_message", b"state_message", "status", b"status", "tasks", b"tasks", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "job_id", b"job_id", "labels", b"labels", "life_cycle_state", b"life_cycle_state", "progress_percent", b"progress_percent", "repair_id", b"repair_id", "repairs", b"repairs", "result_state", b"result_state", "run_id", b"run_id", "run_page_url", b"run_page_url", "state_message", b"state_message", "status", b"status", "tasks", b"tasks", "tracked", b"tracked", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -819,6 +1086,8 @@ class Run(_message.Message):
     TASKS_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    REPAIRS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Databricks run id."""
     job_id: _builtins.int
@@ -845,6 +1114,16 @@ class Run(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """End of the run."""
 
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskOutput]:
+        """What each task run returned (Databricks `runs/get-output`), fetched once when the run
+        ended.
+        """
+
+    @_builtins.property
+    def repairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepairAttempt]:
+        """Automatic repairs made under the request's repair_policy, oldest first."""
+
     def __init__(
         self,
         *,
@@ -858,11 +1137,122 @@ class Run(_message.Message):
         tasks: _abc.Iterable[Global___TaskState] | None = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        outputs: _abc.Iterable[Global___TaskOutput] | None = ...,
+        repairs: _abc.Iterable[Global___RepairAttempt] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "job_id", b"job_id", "life_cycle_state", b"life_cycle_state", "result_state", b"result_state", "run_id", b"run_id", "run_name", b"run_name", "run_page_url", b"run_page_url", "start_time", b"start_time", "state_message", b"state_message", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "job_id", b"job_id", "life_cycle_state", b"life_cycle_state", "outputs", b"outputs", "repairs", b"repairs", "result_state", b"result_state", "run_id", b"run_id", "run_name", b"run_name", "run_page_url", b"run_page_url", "start_time", b"start_time", "state_message", b"state_message", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class RepairAttempt(_message.Message):
+    """One automatic repair of a run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPAIR_ID_FIELD_NUMBER: _builtins.int
+    RERUN_TASKS_FIELD_NUMBER: _builtins.int
+    TERMINATION_TYPE_FIELD_NUMBER: _builtins.int
+    RESULT_STATE_FIELD_NUMBER: _builtins.int
+    REPAIR_TIME_FIELD_NUMBER: _builtins.int
+    repair_id: _builtins.int
+    """Databricks repair id."""
+    termination_type: _builtins.str
+    """Why the run qualified: its `status.termination_details.type` (e.g. CLOUD_FAILURE)
+    and result state before the repair.
+    """
+    result_state: _builtins.str
+    """The run's result state once the repaired run ended ("" while it runs)."""
+    @_builtins.property
+    def rerun_tasks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tasks the repair reran."""
+
+    @_builtins.property
+    def repair_time(self) -> _timestamp_pb2.Timestamp:
+        """When the repair was requested."""
+
+    def __init__(
+        self,
+        *,
+        repair_id: _builtins.int = ...,
+        rerun_tasks: _abc.Iterable[_builtins.str] | None = ...,
+        termination_type: _builtins.str = ...,
+        result_state: _builtins.str = ...,
+        repair_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["repair_time", b"repair_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repair_id", b"repair_id", "repair_time", b"repair_time", "rerun_tasks", b"rerun_tasks", "result_state", b"result_state", "termination_type", b"termination_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepairAttempt: _TypeAlias = RepairAttempt  # noqa: Y015
+
+@_typing.final
+class TaskOutput(_message.Message):
+    """What one task run returned (Databricks `GET /api/2.2/jobs/runs/get-output`). Each text
+    is cut to a documented size (docs/databricks.md); its flag says when it was cut. Also a
+    detail of a failed run's google.rpc.Status, one per failed task.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_KEY_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    RESULT_STATE_FIELD_NUMBER: _builtins.int
+    NOTEBOOK_RESULT_FIELD_NUMBER: _builtins.int
+    NOTEBOOK_RESULT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    ERROR_TRACE_FIELD_NUMBER: _builtins.int
+    ERROR_TRACE_TRUNCATED_FIELD_NUMBER: _builtins.int
+    LOGS_FIELD_NUMBER: _builtins.int
+    LOGS_TRUNCATED_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_FIELD_NUMBER: _builtins.int
+    task_key: _builtins.str
+    """Key of the task within the job."""
+    run_id: _builtins.int
+    """Run id of the task run."""
+    result_state: _builtins.str
+    """The task run's result state (SUCCESS, FAILED, ...)."""
+    notebook_result: _builtins.str
+    """A notebook task's exit value (`dbutils.notebook.exit`)."""
+    notebook_result_truncated: _builtins.bool
+    """The notebook result was cut (by Databricks or by this server)."""
+    error: _builtins.str
+    """The task's error message."""
+    error_trace: _builtins.str
+    """The error's stack trace."""
+    error_trace_truncated: _builtins.bool
+    """The error trace was cut by this server."""
+    logs: _builtins.str
+    """Logs of a Python, Python wheel or JAR task (stdout)."""
+    logs_truncated: _builtins.bool
+    """The logs were cut (by Databricks or by this server)."""
+    unavailable: _builtins.str
+    """Why the output could not be read ("" when it was)."""
+    def __init__(
+        self,
+        *,
+        task_key: _builtins.str = ...,
+        run_id: _builtins.int = ...,
+        result_state: _builtins.str = ...,
+        notebook_result: _builtins.str = ...,
+        notebook_result_truncated: _builtins.bool = ...,
+        error: _builtins.str = ...,
+        error_trace: _builtins.str = ...,
+        error_trace_truncated: _builtins.bool = ...,
+        logs: _builtins.str = ...,
+        logs_truncated: _builtins.bool = ...,
+        unavailable: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "error_trace", b"error_trace", "error_trace_truncated", b"error_trace_truncated", "logs", b"logs", "logs_truncated", b"logs_truncated", "notebook_result", b"notebook_result", "notebook_result_truncated", b"notebook_result_truncated", "result_state", b"result_state", "run_id", b"run_id", "task_key", b"task_key", "unavailable", b"unavailable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskOutput: _TypeAlias = TaskOutput  # noqa: Y015

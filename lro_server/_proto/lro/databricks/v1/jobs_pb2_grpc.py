@@ -57,6 +57,11 @@ class JobsStub:
                 request_serializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.TrackRun = channel.unary_unary(
+                '/lro.databricks.v1.Jobs/TrackRun',
+                request_serializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.TrackRunRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -95,6 +100,15 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrackRun(self, request, context):
+        """Follows a run started elsewhere (a schedule, another tool, the workspace UI): never
+        starts anything. The same run tracked twice by the same caller returns the same
+        operation (while it is kept). NOT_FOUND-style errors of Databricks for an unknown run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +130,11 @@ def add_JobsServicer_to_server(servicer, server):
             'CreateAndRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateAndRun,
                     request_deserializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'TrackRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrackRun,
+                    request_deserializer=lro_dot_databricks_dot_v1_dot_jobs__pb2.TrackRunRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
@@ -228,6 +247,33 @@ class Jobs:
             target,
             '/lro.databricks.v1.Jobs/CreateAndRun',
             lro_dot_databricks_dot_v1_dot_jobs__pb2.CreateAndRunRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrackRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lro.databricks.v1.Jobs/TrackRun',
+            lro_dot_databricks_dot_v1_dot_jobs__pb2.TrackRunRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

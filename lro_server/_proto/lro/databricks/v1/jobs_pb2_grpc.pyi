@@ -49,6 +49,11 @@ class JobsStub:
     """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
     (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
     """
+    TrackRun: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.TrackRunRequest, _operations_pb2.Operation]
+    """Follows a run started elsewhere (a schedule, another tool, the workspace UI): never
+    starts anything. The same run tracked twice by the same caller returns the same
+    operation (while it is kept). NOT_FOUND-style errors of Databricks for an unknown run.
+    """
 
 @_typing.type_check_only
 class JobsAsyncStub(JobsStub):
@@ -69,6 +74,11 @@ class JobsAsyncStub(JobsStub):
     CreateAndRun: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CreateAndRunRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
     (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+    """
+    TrackRun: _aio.UnaryUnaryMultiCallable[_jobs_pb2.TrackRunRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Follows a run started elsewhere (a schedule, another tool, the workspace UI): never
+    starts anything. The same run tracked twice by the same caller returns the same
+    operation (while it is kept). NOT_FOUND-style errors of Databricks for an unknown run.
     """
 
 class JobsServicer(metaclass=_abc_1.ABCMeta):
@@ -111,6 +121,17 @@ class JobsServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
         """Creates a job (Databricks `POST /api/2.2/jobs/create`) and runs it once
         (`POST /api/2.2/jobs/run-now`). The job is kept after the run.
+        """
+
+    @_abc_1.abstractmethod
+    def TrackRun(
+        self,
+        request: _jobs_pb2.TrackRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Follows a run started elsewhere (a schedule, another tool, the workspace UI): never
+        starts anything. The same run tracked twice by the same caller returns the same
+        operation (while it is kept). NOT_FOUND-style errors of Databricks for an unknown run.
         """
 
 def add_JobsServicer_to_server(servicer: JobsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

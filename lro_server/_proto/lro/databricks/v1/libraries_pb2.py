@@ -28,27 +28,39 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!lro/databricks/v1/libraries.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\x17InstallLibrariesRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12*\n\tlibraries\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9b\x01\n\x19UninstallLibrariesRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12*\n\tlibraries\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"[\n\rLibraryStatus\x12(\n\x07library\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08messages\x18\x03 \x03(\t\"\x89\x03\n\x11LibrariesMetadata\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x33\n\tlibraries\x18\x02 \x03(\x0b\x32 .lro.databricks.v1.LibraryStatus\x12\x18\n\x10progress_percent\x18\x03 \x01(\x05\x12\x13\n\x0b\x63luster_url\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x15\n\rstate_message\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x0fLibrariesResult\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x33\n\tlibraries\x18\x02 \x03(\x0b\x32 .lro.databricks.v1.LibraryStatus2\xd7\x02\n\tLibraries\x12\xa1\x01\n\x07Install\x12*.lro.databricks.v1.InstallLibrariesRequest\x1a\x1d.google.longrunning.Operation\"K\xca\x41H\n!lro.databricks.v1.LibrariesResult\x12#lro.databricks.v1.LibrariesMetadata\x12\xa5\x01\n\tUninstall\x12,.lro.databricks.v1.UninstallLibrariesRequest\x1a\x1d.google.longrunning.Operation\"K\xca\x41H\n!lro.databricks.v1.LibrariesResult\x12#lro.databricks.v1.LibrariesMetadatab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!lro/databricks/v1/libraries.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x02\n\x17InstallLibrariesRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12*\n\tlibraries\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x46\n\x06labels\x18\x66 \x03(\x0b\x32\x36.lro.databricks.v1.InstallLibrariesRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x94\x02\n\x19UninstallLibrariesRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12*\n\tlibraries\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12H\n\x06labels\x18\x66 \x03(\x0b\x32\x38.lro.databricks.v1.UninstallLibrariesRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"[\n\rLibraryStatus\x12(\n\x07library\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08messages\x18\x03 \x03(\t\"\xfa\x03\n\x11LibrariesMetadata\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x33\n\tlibraries\x18\x02 \x03(\x0b\x32 .lro.databricks.v1.LibraryStatus\x12\x18\n\x10progress_percent\x18\x03 \x01(\x05\x12\x13\n\x0b\x63luster_url\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x15\n\rstate_message\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\x06labels\x18\x32 \x03(\x0b\x32\x30.lro.databricks.v1.LibrariesMetadata.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0fLibrariesResult\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x33\n\tlibraries\x18\x02 \x03(\x0b\x32 .lro.databricks.v1.LibraryStatus2\xd7\x02\n\tLibraries\x12\xa1\x01\n\x07Install\x12*.lro.databricks.v1.InstallLibrariesRequest\x1a\x1d.google.longrunning.Operation\"K\xca\x41H\n!lro.databricks.v1.LibrariesResult\x12#lro.databricks.v1.LibrariesMetadata\x12\xa5\x01\n\tUninstall\x12,.lro.databricks.v1.UninstallLibrariesRequest\x1a\x1d.google.longrunning.Operation\"K\xca\x41H\n!lro.databricks.v1.LibrariesResult\x12#lro.databricks.v1.LibrariesMetadatab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lro.databricks.v1.libraries_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_INSTALLLIBRARIESREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_INSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_UNINSTALLLIBRARIESREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_UNINSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_LIBRARIESMETADATA_LABELSENTRY']._loaded_options = None
+  _globals['_LIBRARIESMETADATA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_LIBRARIES'].methods_by_name['Install']._loaded_options = None
   _globals['_LIBRARIES'].methods_by_name['Install']._serialized_options = b'\312AH\n!lro.databricks.v1.LibrariesResult\022#lro.databricks.v1.LibrariesMetadata'
   _globals['_LIBRARIES'].methods_by_name['Uninstall']._loaded_options = None
   _globals['_LIBRARIES'].methods_by_name['Uninstall']._serialized_options = b'\312AH\n!lro.databricks.v1.LibrariesResult\022#lro.databricks.v1.LibrariesMetadata'
   _globals['_INSTALLLIBRARIESREQUEST']._serialized_start=189
-  _globals['_INSTALLLIBRARIESREQUEST']._serialized_end=342
-  _globals['_UNINSTALLLIBRARIESREQUEST']._serialized_start=345
-  _globals['_UNINSTALLLIBRARIESREQUEST']._serialized_end=500
-  _globals['_LIBRARYSTATUS']._serialized_start=502
-  _globals['_LIBRARYSTATUS']._serialized_end=593
-  _globals['_LIBRARIESMETADATA']._serialized_start=596
-  _globals['_LIBRARIESMETADATA']._serialized_end=989
-  _globals['_LIBRARIESRESULT']._serialized_start=991
-  _globals['_LIBRARIESRESULT']._serialized_end=1081
-  _globals['_LIBRARIES']._serialized_start=1084
-  _globals['_LIBRARIES']._serialized_end=1427
+  _globals['_INSTALLLIBRARIESREQUEST']._serialized_end=461
+  _globals['_INSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_start=416
+  _globals['_INSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_end=461
+  _globals['_UNINSTALLLIBRARIESREQUEST']._serialized_start=464
+  _globals['_UNINSTALLLIBRARIESREQUEST']._serialized_end=740
+  _globals['_UNINSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_start=416
+  _globals['_UNINSTALLLIBRARIESREQUEST_LABELSENTRY']._serialized_end=461
+  _globals['_LIBRARYSTATUS']._serialized_start=742
+  _globals['_LIBRARYSTATUS']._serialized_end=833
+  _globals['_LIBRARIESMETADATA']._serialized_start=836
+  _globals['_LIBRARIESMETADATA']._serialized_end=1342
+  _globals['_LIBRARIESMETADATA_LABELSENTRY']._serialized_start=416
+  _globals['_LIBRARIESMETADATA_LABELSENTRY']._serialized_end=461
+  _globals['_LIBRARIESRESULT']._serialized_start=1344
+  _globals['_LIBRARIESRESULT']._serialized_end=1434
+  _globals['_LIBRARIES']._serialized_start=1437
+  _globals['_LIBRARIES']._serialized_end=1780
 # @@protoc_insertion_point(module_scope)

@@ -28,27 +28,47 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!lro/databricks/v1/pipelines.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n\x12StartUpdateRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ull_refresh\x18\x02 \x01(\x08\x12\x19\n\x11refresh_selection\x18\x03 \x03(\t\x12\x1e\n\x16\x66ull_refresh_selection\x18\x04 \x03(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\x12\r\n\x05\x63\x61use\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\x13StopPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe6\x02\n\x10PipelineMetadata\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x11\n\tupdate_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x16\n\x0epipeline_state\x18\x04 \x01(\t\x12\x15\n\rstate_message\x18\x05 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x01\n\x0ePipelineUpdate\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x11\n\tupdate_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x04 \x01(\t\x12(\n\x07\x64\x65tails\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"|\n\x08Pipeline\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x04 \x01(\t\x12(\n\x07\x64\x65tails\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct2\xc1\x02\n\tPipelines\x12\x9e\x01\n\x0bStartUpdate\x12%.lro.databricks.v1.StartUpdateRequest\x1a\x1d.google.longrunning.Operation\"I\xca\x41\x46\n lro.databricks.v1.PipelineUpdate\x12\"lro.databricks.v1.PipelineMetadata\x12\x92\x01\n\x04Stop\x12&.lro.databricks.v1.StopPipelineRequest\x1a\x1d.google.longrunning.Operation\"C\xca\x41@\n\x1alro.databricks.v1.Pipeline\x12\"lro.databricks.v1.PipelineMetadatab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!lro/databricks/v1/pipelines.proto\x12\x11lro.databricks.v1\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x01\n\x12TrackUpdateRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x11\n\tupdate_id\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x41\n\x06labels\x18\x66 \x03(\x0b\x32\x31.lro.databricks.v1.TrackUpdateRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd2\x02\n\x12StartUpdateRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ull_refresh\x18\x02 \x01(\x08\x12\x19\n\x11refresh_selection\x18\x03 \x03(\t\x12\x1e\n\x16\x66ull_refresh_selection\x18\x04 \x03(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\x12\r\n\x05\x63\x61use\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x41\n\x06labels\x18\x66 \x03(\x0b\x32\x31.lro.databricks.v1.StartUpdateRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdd\x01\n\x13StopPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x64 \x01(\t\x12*\n\x07timeout\x18\x65 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x42\n\x06labels\x18\x66 \x03(\x0b\x32\x32.lro.databricks.v1.StopPipelineRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd6\x03\n\x10PipelineMetadata\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x11\n\tupdate_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x16\n\x0epipeline_state\x18\x04 \x01(\t\x12\x15\n\rstate_message\x18\x05 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61ncel_requested\x18\r \x01(\x08\x12,\n\x08\x64\x65\x61\x64line\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\x06labels\x18\x32 \x03(\x0b\x32/.lro.databricks.v1.PipelineMetadata.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x87\x01\n\x0ePipelineUpdate\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x11\n\tupdate_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x04 \x01(\t\x12(\n\x07\x64\x65tails\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"|\n\x08Pipeline\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x14\n\x0cpipeline_url\x18\x04 \x01(\t\x12(\n\x07\x64\x65tails\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct2\xe2\x03\n\tPipelines\x12\x9e\x01\n\x0bStartUpdate\x12%.lro.databricks.v1.StartUpdateRequest\x1a\x1d.google.longrunning.Operation\"I\xca\x41\x46\n lro.databricks.v1.PipelineUpdate\x12\"lro.databricks.v1.PipelineMetadata\x12\x92\x01\n\x04Stop\x12&.lro.databricks.v1.StopPipelineRequest\x1a\x1d.google.longrunning.Operation\"C\xca\x41@\n\x1alro.databricks.v1.Pipeline\x12\"lro.databricks.v1.PipelineMetadata\x12\x9e\x01\n\x0bTrackUpdate\x12%.lro.databricks.v1.TrackUpdateRequest\x1a\x1d.google.longrunning.Operation\"I\xca\x41\x46\n lro.databricks.v1.PipelineUpdate\x12\"lro.databricks.v1.PipelineMetadatab\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lro.databricks.v1.pipelines_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TRACKUPDATEREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_TRACKUPDATEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_STARTUPDATEREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_STARTUPDATEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_STOPPIPELINEREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_STOPPIPELINEREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_PIPELINEMETADATA_LABELSENTRY']._loaded_options = None
+  _globals['_PIPELINEMETADATA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_PIPELINES'].methods_by_name['StartUpdate']._loaded_options = None
   _globals['_PIPELINES'].methods_by_name['StartUpdate']._serialized_options = b'\312AF\n lro.databricks.v1.PipelineUpdate\022\"lro.databricks.v1.PipelineMetadata'
   _globals['_PIPELINES'].methods_by_name['Stop']._loaded_options = None
   _globals['_PIPELINES'].methods_by_name['Stop']._serialized_options = b'\312A@\n\032lro.databricks.v1.Pipeline\022\"lro.databricks.v1.PipelineMetadata'
-  _globals['_STARTUPDATEREQUEST']._serialized_start=189
-  _globals['_STARTUPDATEREQUEST']._serialized_end=413
-  _globals['_STOPPIPELINEREQUEST']._serialized_start=415
-  _globals['_STOPPIPELINEREQUEST']._serialized_end=521
-  _globals['_PIPELINEMETADATA']._serialized_start=524
-  _globals['_PIPELINEMETADATA']._serialized_end=882
-  _globals['_PIPELINEUPDATE']._serialized_start=885
-  _globals['_PIPELINEUPDATE']._serialized_end=1020
-  _globals['_PIPELINE']._serialized_start=1022
-  _globals['_PIPELINE']._serialized_end=1146
-  _globals['_PIPELINES']._serialized_start=1149
-  _globals['_PIPELINES']._serialized_end=1470
+  _globals['_PIPELINES'].methods_by_name['TrackUpdate']._loaded_options = None
+  _globals['_PIPELINES'].methods_by_name['TrackUpdate']._serialized_options = b'\312AF\n lro.databricks.v1.PipelineUpdate\022\"lro.databricks.v1.PipelineMetadata'
+  _globals['_TRACKUPDATEREQUEST']._serialized_start=189
+  _globals['_TRACKUPDATEREQUEST']._serialized_end=407
+  _globals['_TRACKUPDATEREQUEST_LABELSENTRY']._serialized_start=362
+  _globals['_TRACKUPDATEREQUEST_LABELSENTRY']._serialized_end=407
+  _globals['_STARTUPDATEREQUEST']._serialized_start=410
+  _globals['_STARTUPDATEREQUEST']._serialized_end=748
+  _globals['_STARTUPDATEREQUEST_LABELSENTRY']._serialized_start=362
+  _globals['_STARTUPDATEREQUEST_LABELSENTRY']._serialized_end=407
+  _globals['_STOPPIPELINEREQUEST']._serialized_start=751
+  _globals['_STOPPIPELINEREQUEST']._serialized_end=972
+  _globals['_STOPPIPELINEREQUEST_LABELSENTRY']._serialized_start=362
+  _globals['_STOPPIPELINEREQUEST_LABELSENTRY']._serialized_end=407
+  _globals['_PIPELINEMETADATA']._serialized_start=975
+  _globals['_PIPELINEMETADATA']._serialized_end=1445
+  _globals['_PIPELINEMETADATA_LABELSENTRY']._serialized_start=362
+  _globals['_PIPELINEMETADATA_LABELSENTRY']._serialized_end=407
+  _globals['_PIPELINEUPDATE']._serialized_start=1448
+  _globals['_PIPELINEUPDATE']._serialized_end=1583
+  _globals['_PIPELINE']._serialized_start=1585
+  _globals['_PIPELINE']._serialized_end=1709
+  _globals['_PIPELINES']._serialized_start=1712
+  _globals['_PIPELINES']._serialized_end=2194
 # @@protoc_insertion_point(module_scope)

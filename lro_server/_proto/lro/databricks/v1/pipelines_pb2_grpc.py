@@ -47,6 +47,11 @@ class PipelinesStub:
                 request_serializer=lro_dot_databricks_dot_v1_dot_pipelines__pb2.StopPipelineRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.TrackUpdate = channel.unary_unary(
+                '/lro.databricks.v1.Pipelines/TrackUpdate',
+                request_serializer=lro_dot_databricks_dot_v1_dot_pipelines__pb2.TrackUpdateRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class PipelinesServicer:
@@ -71,6 +76,15 @@ class PipelinesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrackUpdate(self, request, context):
+        """Follows an update started elsewhere (a schedule, a job, the workspace UI): never
+        starts anything. The same update tracked twice by the same caller returns the same
+        operation (while it is kept). Default timeout: 60 minutes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PipelinesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +96,11 @@ def add_PipelinesServicer_to_server(servicer, server):
             'Stop': grpc.unary_unary_rpc_method_handler(
                     servicer.Stop,
                     request_deserializer=lro_dot_databricks_dot_v1_dot_pipelines__pb2.StopPipelineRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'TrackUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrackUpdate,
+                    request_deserializer=lro_dot_databricks_dot_v1_dot_pipelines__pb2.TrackUpdateRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
@@ -140,6 +159,33 @@ class Pipelines:
             target,
             '/lro.databricks.v1.Pipelines/Stop',
             lro_dot_databricks_dot_v1_dot_pipelines__pb2.StopPipelineRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrackUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lro.databricks.v1.Pipelines/TrackUpdate',
+            lro_dot_databricks_dot_v1_dot_pipelines__pb2.TrackUpdateRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

@@ -45,6 +45,11 @@ class PipelinesStub:
     """Stops a pipeline (`POST /api/2.0/pipelines/{pipeline_id}/stop`); done when it is IDLE.
     Default timeout: 20 minutes.
     """
+    TrackUpdate: _grpc.UnaryUnaryMultiCallable[_pipelines_pb2.TrackUpdateRequest, _operations_pb2.Operation]
+    """Follows an update started elsewhere (a schedule, a job, the workspace UI): never
+    starts anything. The same update tracked twice by the same caller returns the same
+    operation (while it is kept). Default timeout: 60 minutes.
+    """
 
 @_typing.type_check_only
 class PipelinesAsyncStub(PipelinesStub):
@@ -61,6 +66,11 @@ class PipelinesAsyncStub(PipelinesStub):
     Stop: _aio.UnaryUnaryMultiCallable[_pipelines_pb2.StopPipelineRequest, _operations_pb2.Operation]  # type: ignore[assignment]
     """Stops a pipeline (`POST /api/2.0/pipelines/{pipeline_id}/stop`); done when it is IDLE.
     Default timeout: 20 minutes.
+    """
+    TrackUpdate: _aio.UnaryUnaryMultiCallable[_pipelines_pb2.TrackUpdateRequest, _operations_pb2.Operation]  # type: ignore[assignment]
+    """Follows an update started elsewhere (a schedule, a job, the workspace UI): never
+    starts anything. The same update tracked twice by the same caller returns the same
+    operation (while it is kept). Default timeout: 60 minutes.
     """
 
 class PipelinesServicer(metaclass=_abc_1.ABCMeta):
@@ -87,6 +97,17 @@ class PipelinesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
         """Stops a pipeline (`POST /api/2.0/pipelines/{pipeline_id}/stop`); done when it is IDLE.
         Default timeout: 20 minutes.
+        """
+
+    @_abc_1.abstractmethod
+    def TrackUpdate(
+        self,
+        request: _pipelines_pb2.TrackUpdateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.Operation, _abc.Awaitable[_operations_pb2.Operation]]:
+        """Follows an update started elsewhere (a schedule, a job, the workspace UI): never
+        starts anything. The same update tracked twice by the same caller returns the same
+        operation (while it is kept). Default timeout: 60 minutes.
         """
 
 def add_PipelinesServicer_to_server(servicer: PipelinesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3,11 +3,13 @@
 isort:skip_file
 Databricks SQL warehouses as long-running operations (SQL Warehouses API 2.0)."""
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -25,6 +27,26 @@ class CreateWarehouseRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     CLUSTER_SIZE_FIELD_NUMBER: _builtins.int
     MIN_NUM_CLUSTERS_FIELD_NUMBER: _builtins.int
@@ -40,6 +62,7 @@ class CreateWarehouseRequest(_message.Message):
     CREATOR_NAME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name of the warehouse."""
     cluster_size: _builtins.str
@@ -82,6 +105,13 @@ class CreateWarehouseRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -100,10 +130,11 @@ class CreateWarehouseRequest(_message.Message):
         creator_name: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "tags", b"tags", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_stop_mins", b"auto_stop_mins", "channel", b"channel", "cluster_size", b"cluster_size", "creator_name", b"creator_name", "enable_photon", b"enable_photon", "enable_serverless_compute", b"enable_serverless_compute", "instance_profile_arn", b"instance_profile_arn", "max_num_clusters", b"max_num_clusters", "min_num_clusters", b"min_num_clusters", "name", b"name", "request_id", b"request_id", "spot_instance_policy", b"spot_instance_policy", "tags", b"tags", "timeout", b"timeout", "warehouse_type", b"warehouse_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_stop_mins", b"auto_stop_mins", "channel", b"channel", "cluster_size", b"cluster_size", "creator_name", b"creator_name", "enable_photon", b"enable_photon", "enable_serverless_compute", b"enable_serverless_compute", "instance_profile_arn", b"instance_profile_arn", "labels", b"labels", "max_num_clusters", b"max_num_clusters", "min_num_clusters", b"min_num_clusters", "name", b"name", "request_id", b"request_id", "spot_instance_policy", b"spot_instance_policy", "tags", b"tags", "timeout", b"timeout", "warehouse_type", b"warehouse_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -115,6 +146,26 @@ class EditWarehouseRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     CLUSTER_SIZE_FIELD_NUMBER: _builtins.int
@@ -131,6 +182,7 @@ class EditWarehouseRequest(_message.Message):
     CREATOR_NAME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The warehouse."""
     name: _builtins.str
@@ -175,6 +227,13 @@ class EditWarehouseRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
@@ -194,10 +253,11 @@ class EditWarehouseRequest(_message.Message):
         creator_name: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "tags", b"tags", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_stop_mins", b"auto_stop_mins", "channel", b"channel", "cluster_size", b"cluster_size", "creator_name", b"creator_name", "enable_photon", b"enable_photon", "enable_serverless_compute", b"enable_serverless_compute", "id", b"id", "instance_profile_arn", b"instance_profile_arn", "max_num_clusters", b"max_num_clusters", "min_num_clusters", b"min_num_clusters", "name", b"name", "request_id", b"request_id", "spot_instance_policy", b"spot_instance_policy", "tags", b"tags", "timeout", b"timeout", "warehouse_type", b"warehouse_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_stop_mins", b"auto_stop_mins", "channel", b"channel", "cluster_size", b"cluster_size", "creator_name", b"creator_name", "enable_photon", b"enable_photon", "enable_serverless_compute", b"enable_serverless_compute", "id", b"id", "instance_profile_arn", b"instance_profile_arn", "labels", b"labels", "max_num_clusters", b"max_num_clusters", "min_num_clusters", b"min_num_clusters", "name", b"name", "request_id", b"request_id", "spot_instance_policy", b"spot_instance_policy", "tags", b"tags", "timeout", b"timeout", "warehouse_type", b"warehouse_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -209,9 +269,30 @@ class StartWarehouseRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The warehouse."""
     request_id: _builtins.str
@@ -224,16 +305,24 @@ class StartWarehouseRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -245,9 +334,30 @@ class StopWarehouseRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The warehouse."""
     request_id: _builtins.str
@@ -260,16 +370,24 @@ class StopWarehouseRequest(_message.Message):
         the service).
         """
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the operation (as Google Cloud labels: at most 64; keys start with a
+        lowercase letter; keys and values at most 63 lowercase letters, digits, "_" or
+        "-"). Returned in the metadata; filter with `labels.<key> = "value"`.
+        """
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         timeout: _duration_pb2.Duration | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "labels", b"labels", "request_id", b"request_id", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -280,6 +398,26 @@ class WarehouseMetadata(_message.Message):
     """Metadata of a warehouse operation."""
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     WAREHOUSE_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
@@ -295,6 +433,7 @@ class WarehouseMetadata(_message.Message):
     END_TIME_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     """The warehouse ("" until Create returned it)."""
     name: _builtins.str
@@ -335,6 +474,10 @@ class WarehouseMetadata(_message.Message):
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """When the operation times out."""
 
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels the operation was started with."""
+
     def __init__(
         self,
         *,
@@ -352,10 +495,11 @@ class WarehouseMetadata(_message.Message):
         end_time: _timestamp_pb2.Timestamp | None = ...,
         cancel_requested: _builtins.bool = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "health_status", b"health_status", "health_summary", b"health_summary", "name", b"name", "num_clusters", b"num_clusters", "state", b"state", "state_message", b"state_message", "update_time", b"update_time", "warehouse_id", b"warehouse_id", "warehouse_url", b"warehouse_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "cancel_requested", b"cancel_requested", "create_time", b"create_time", "deadline", b"deadline", "end_time", b"end_time", "health_status", b"health_status", "health_summary", b"health_summary", "labels", b"labels", "name", b"name", "num_clusters", b"num_clusters", "state", b"state", "state_message", b"state_message", "update_time", b"update_time", "warehouse_id", b"warehouse_id", "warehouse_url", b"warehouse_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,234 @@
+"""How a durable activation writes: one compare-and-set of the record with its new journal
+events, conditional on the checkpoint's seq the activation started from.
+
+Events are numbered from the checkpoint state's ``events`` count seen in each attempt;
+events another writer appended meanwhile (a ResolvePromise) are read and folded in, so
+none is lost or numbered twice. The record gets the method's metadata (the view of the
+fold) and, for an ending, its response or error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from lro_server._proto.lro.durable.v1 import methods_pb2
+from lro_server.core import lifecycle
+from lro_server.core.cas import Write, compare_and_append
+from lro_server.core.clock import Clock, now_us
+from lro_server.core.errors import Code, LroError, Unavailable
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import JournalEvent, OperationStore
+from lro_server.resume import durable_journal as journal
+from lro_server.resume import durable_view as view
+from lro_server.resume.checkpoint import Checkpoint, Wait
+from lro_server.resume.commit import applied_anyway
+from lro_server.resume.durable_activation import Activation
+from lro_server.resume.durable_journal import Fold
+from lro_server.resume.durable_payload import Payload
+
+
+class Superseded(BaseException):
+    """Another activation (or the end of the operation) moved it on first."""
+
+    def __init__(self, record: OperationRecord) -> None:
+        super().__init__("superseded")
+        self.record = record
+
+
+@dataclasses.dataclass(slots=True)
+class Run:
+    """An activation's view of the stored record: the base of its next write.
+
+    Attributes:
+        record: The record as last read or written.
+        seq: The checkpoint seq every write is conditional on.
+        events: The journal events known (stored) so far.
+        payload: The operation's payload.
+        activation: The activation, once the method runs.
+    """
+
+    record: OperationRecord
+    seq: int
+    events: int
+    payload: Payload
+    activation: Activation | None = None
+    #: Monotonic time the metadata was last rewritten while running, and with what
+    #: (state, message) shown.
+    shown_at: float = -1e18
+    shown_progress: tuple[str, str] = ("", "")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Waiting:
+    """The method waits for these children, promises and time."""
+
+    children: set[str]
+    promises: set[str]
+    wake_at_us: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failure:
+    """The method fails with this code and message."""
+
+    code: Code
+    message: str
+
+
+#: While a method runs, its metadata (the steps shown) is rewritten at most this often;
+#: waits and endings always rewrite it. Progress set by the method shows at its next commit.
+RUNNING_METADATA_SECONDS = 1.0
+
+#: What a write leaves: waiting, failed, succeeded (the response), or None: still running.
+Outcome = Waiting | Failure | Any
+
+
+class Writer:
+    """Writes durable operations (see the module docstring)."""
+
+    def __init__(self, store: OperationStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def write(
+        self, run: Run, fold: Fold, outcome: Outcome | None, progress: tuple[str, str]
+    ) -> tuple[OperationRecord, Checkpoint]:
+        """One compare-and-set of the record with the activation's pending events."""
+        activation = run.activation
+        pending = list(activation.pending) if activation is not None else []
+        written: list[Checkpoint] = []
+        activation_merged: list[tuple[int, dict[str, Any]]] = []
+
+        async def apply(fresh: OperationRecord) -> Write | None:
+            checkpoint = Checkpoint.of(fresh)
+            if fresh.done or checkpoint.seq != run.seq:
+                return None
+            base = int(checkpoint.state.get("events", 0))
+            merged: list[tuple[int, dict[str, Any]]] = []
+            if base > run.events:  # someone appended (a promise resolved): fold it in
+                merged = fold.extend(await self.store.journal(fresh.name, after_seq=run.events))
+                run.events = base
+            events = [
+                JournalEvent(base + index + 1, journal.encode(event))
+                for index, event in enumerate(pending)
+            ]
+            state: dict[str, Any] = {"events": base + len(events)}
+            if any(progress):
+                state["progress"] = list(progress)
+            record, next_checkpoint = self.decided(
+                fresh, checkpoint, state, fold, outcome=outcome, progress=progress, run=run
+            )
+            written[:] = [next_checkpoint]
+            if activation is not None:
+                activation_merged[:] = merged
+            return record, events
+
+        try:
+            stored = await compare_and_append(
+                self.store, run.record.name, apply, current=run.record
+            )
+        except Unavailable as exc:
+            # Applied with its answer lost? Then the record holds this checkpoint (and the
+            # journal rows went with it, in the same transaction).
+            encoded = written[0].encode() if written else None
+            stored = await applied_anyway(self.store, run.record.name, encoded, exc)
+        if not written or Checkpoint.of(stored).seq != written[0].seq:
+            raise Superseded(stored)
+        run.events = int(written[0].state["events"])
+        if activation is not None:
+            del activation.pending[: len(pending)]
+            activation.committed(activation_merged)
+        return stored, written[0]
+
+    def decided(
+        self,
+        fresh: OperationRecord,
+        checkpoint: Checkpoint,
+        state: dict[str, Any],
+        fold: Fold,
+        *,
+        outcome: Outcome | None,
+        progress: tuple[str, str],
+        run: Run,
+    ) -> tuple[OperationRecord, Checkpoint]:
+        seq = checkpoint.seq + 1
+        progress_state, message = progress
+        if isinstance(outcome, Waiting):
+            done_promises = sorted(p for p in outcome.promises if resolved(fold, p))
+            wait = Wait(
+                seq,
+                tuple(sorted(outcome.children)),
+                fresh.deadline_us or 2**62,
+                promises=tuple(sorted(outcome.promises)),
+                resolved=tuple(done_promises),
+                wake_at_us=outcome.wake_at_us,
+            )
+            next_checkpoint = Checkpoint(checkpoint.method, seq, wait, state)
+            # A timer already due (the first move's "run now") is nothing to show.
+            shown_timer = outcome.wake_at_us if outcome.wake_at_us > now_us(self.clock) else 0
+            waits = view.waiting_on(outcome.children, outcome.promises, shown_timer)
+            live = progress_state or ("PENDING" if checkpoint.seq == 0 else "WAITING")
+            meta = self.metadata(fresh, run.payload, fold, live, progress, waits=waits)
+            record = lifecycle.with_metadata(fresh, meta, state=live)
+        elif isinstance(outcome, Failure):
+            live = "CANCELLED" if outcome.code == Code.CANCELLED else "FAILED"
+            meta = self.metadata(fresh, run.payload, fold, live, ("", message), ended=True)
+            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
+            record = lifecycle.fail(fresh, outcome.code, outcome.message, metadata=meta, state=live)
+        elif outcome is not None:
+            meta = self.metadata(fresh, run.payload, fold, "SUCCEEDED", ("", message), ended=True)
+            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
+            record = lifecycle.succeed(fresh, outcome, metadata=meta, state="SUCCEEDED")
+        else:
+            live = progress_state or "RUNNING"
+            next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
+            monotonic = self.clock.monotonic()
+            if (
+                monotonic - run.shown_at < RUNNING_METADATA_SECONDS
+                and run.shown_progress == progress
+                and fresh.state == live
+            ):
+                # Quick steps in a row: the record keeps the metadata written less than
+                # RUNNING_METADATA_SECONDS ago (rebuilding it is most of a step's cost).
+                record = fresh
+            else:
+                meta = self.metadata(fresh, run.payload, fold, live, progress)
+                record = lifecycle.with_metadata(fresh, meta, state=live)
+                run.shown_at, run.shown_progress = monotonic, progress
+        return dataclasses.replace(record, checkpoint=next_checkpoint.encode()), next_checkpoint
+
+    def metadata(
+        self,
+        record: OperationRecord,
+        payload: Payload,
+        fold: Fold,
+        state: str,
+        progress: tuple[str, str],
+        *,
+        waits: list[str] | None = None,
+        ended: bool = False,
+    ) -> methods_pb2.MethodMetadata:
+        now = now_us(self.clock)
+        progress_state, message = progress
+        return view.metadata(
+            record,
+            method=payload.method,
+            labels=payload.labels,
+            state=progress_state if progress_state and not ended else state,
+            message=message,
+            shown=view.steps(fold, now, fold.last_position),
+            waits=waits or [],
+            now_us=now,
+            ended=ended,
+        )
+
+
+def resolved(fold: Fold, promise: str) -> bool:
+    """Whether the fold has an outcome for ``promise``."""
+    try:
+        _, position, _ = journal.parse_promise_id(promise)
+    except LroError:
+        return False
+    slot = fold.slots.get(position)
+    return slot is not None and slot.done
