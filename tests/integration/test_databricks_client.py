@@ -120,6 +120,7 @@ class Relay:
         self.open = 0
         self.most_open = 0
         self._server: asyncio.Server | None = None
+        self._relays: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Relay:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -128,6 +129,12 @@ class Relay:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        # Every relayed connection ends here, before the test's loop closes (else their
+        # sockets are left to the garbage collector, as ResourceWarnings in a later test).
+        for task in self._relays:
+            task.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        await self._server.wait_closed()
 
     @property
     def url(self) -> str:
@@ -138,10 +145,18 @@ class Relay:
         self.opened, self.most_open = 0, self.open
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
         self.opened += 1
         self.open += 1
         self.most_open = max(self.most_open, self.open)
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except BaseException:
+            self.open -= 1
+            writer.close()
+            raise
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):
@@ -154,6 +169,10 @@ class Relay:
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         finally:
             self.open -= 1
+            for end in (writer, up_writer):
+                end.close()
+                with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                    await end.wait_closed()
 
 
 async def test_calls_share_kept_alive_connections(sim):
