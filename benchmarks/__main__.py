@@ -37,6 +37,7 @@ SCRIPTS: dict[str, tuple[str, list[str], list[str]]] = {
     "store": ("store_bench.py", ["--quick", "--backend", "sqlite"], ["--quick"]),
     "tracker_calls": ("tracker_calls.py", ["--quick"], []),
     "resume_latency": ("resume_latency.py", ["--quick"], []),
+    "replicas": ("replicas.py", ["--quick"], []),
     "filtered_listing": ("filtered_listing.py", ["--quick"], ["--backend", "sqlite"]),
     "webhook_latency": ("webhook_latency.py", ["--quick", "--runs", "2", "--scale", "30"], []),
     "durable": ("durable_vs_dbos.py", ["--quick"], []),

@@ -108,3 +108,23 @@ def git_revision() -> str:
 def python() -> str:
     """The interpreter running the benchmarks (used for every child process)."""
     return sys.executable
+
+
+def revision_tree(revision: str, into: Path) -> Path | None:
+    """The source of ``revision`` (``lro_server/`` and ``benchmarks/``) extracted under
+    ``into``, to run an earlier revision beside this one; None when git or the revision is
+    not at hand (a shallow clone)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        archive = subprocess.run(
+            ["git", "archive", revision, "lro_server", "benchmarks"],
+            capture_output=True,
+            check=True,
+            cwd=root,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    tree = into / f"rev-{revision}"
+    tree.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class ServerProcess:
-    """A :mod:`benchmarks.server_process` child; use as a context manager."""
+    """A :mod:`benchmarks.server_process` child; use as a context manager.
 
-    def __init__(self, **config: Any) -> None:
+    ``root`` is the source tree the child runs (by default this one; a benchmark measuring
+    an earlier revision passes that revision's tree, see :func:`benchmarks.common.revision_tree`).
+    """
+
+    def __init__(self, *, root: Path = ROOT, **config: Any) -> None:
+        self.root = root
         self.config = {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0, **config}
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  closed in stop()
             prefix="lro-bench-server-", suffix=".log", delete=False
@@ -55,8 +61,8 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=self.root,
+            env={**os.environ, "PYTHONPATH": str(self.root)},
         )
         ports = self._read()
         self.grpc_port, self.http_port = ports["grpc_port"], ports["http_port"]
@@ -80,7 +86,10 @@ class ServerProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the server's stderr."""
-        text = Path(self._log.name).read_text(errors="replace")
+        try:
+            text = Path(self._log.name).read_text(errors="replace")
+        except FileNotFoundError:  # stopped: its log is gone
+            return ""
         return "\n".join(text.splitlines()[-lines:])
 
     def measured(self, run: Callable[[], LoadResult]) -> LoadResult:
@@ -100,6 +109,13 @@ class ServerProcess:
     def alive(self) -> bool:
         """Whether the child still runs."""
         return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """``kill -9``: the child dies without releasing anything (then cleaned up)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+        self.stop()
 
     def stop(self) -> None:
         """Ask the child to stop; kill it if it does not within 15 s."""
@@ -136,15 +152,23 @@ class ServerProcess:
 class SimulatorProcess:
     """The Databricks REST simulator in a child process, on a manual clock."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, real_clock: bool = False) -> None:
         self.port = port
+        self.real_clock = real_clock
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SimulatorProcess:
-        """Start it (on a manual clock, see :mod:`benchmarks.sim_process`) and wait for it."""
+        """Start it (on a manual clock unless ``real_clock``, see
+        :mod:`benchmarks.sim_process`) and wait for it."""
         self._proc = subprocess.Popen(
-            [python(), "-m", "benchmarks.sim_process", str(self.port)],
+            [
+                python(),
+                "-m",
+                "benchmarks.sim_process",
+                str(self.port),
+                *(["real"] if self.real_clock else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -169,6 +193,20 @@ class SimulatorProcess:
             raw = response.read()
         answer: dict[str, Any] = json.loads(raw) if raw.strip() else {}
         return answer
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET JSON from the simulator (REST or ``/_sim/`` control routes)."""
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": "Bearer bench"}, method="GET"
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+    def calls(self, path_contains: str) -> int:
+        """REST calls the simulator answered so far whose path contains ``path_contains``."""
+        query = urllib.parse.urlencode({"path_contains": path_contains})
+        return int(self.get(f"/_sim/calls?{query}")["count"])
 
     def stop(self) -> None:
         """Terminate it."""

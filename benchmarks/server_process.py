@@ -23,12 +23,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from benchmarks import dataset
-from benchmarks.ceiling import with_constant_get
+from benchmarks.ceiling import constant_operation, with_constant_get
 from lro_server.cli.app import AppConfig, Application
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
 from lro_server.storage import SqliteStore
+
+OPERATIONS = "google.longrunning.Operations"
 
 
 def app_config(raw: dict[str, Any]) -> AppConfig:
@@ -84,6 +88,9 @@ def stats(app: Application) -> dict[str, Any]:
         "store_creates": _sample(app, "lro_store_duration_seconds_count", {"method": "create"}),
         "json_hits": app.operation_json.hits,
         "json_misses": app.operation_json.misses,
+        "databricks_calls": app.databricks.calls,
+        "tracked": len(app.tracker.schedule.names()),
+        "walks": app.tracker.batcher.batches,
         "gc_passes": GC.passes,
         "gc_seconds": GC.seconds,
         "time": time.time(),
@@ -164,17 +171,53 @@ def _undo_optimisations(app: Application, switches: dict[str, Any]) -> None:
         app.notifier.notify = lambda name, record=None: notify(name)  # type: ignore[method-assign]
 
 
+async def serve_plain(host: str, port: int) -> None:
+    """The reference: a bare grpc.aio server answering GetOperation with the ceiling's
+    Operation, pre-serialized, whatever the request (no registry, wrappers, metrics, auth,
+    log context or other services); obeys ``stop`` like :func:`serve`."""
+    answer = constant_operation().SerializeToString()
+
+    async def get_operation(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return answer
+
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    handler = grpc.unary_unary_rpc_method_handler(get_operation)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(OPERATIONS, {"GetOperation": handler}),)
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    print(json.dumps({"grpc_port": bound, "http_port": 0}), flush=True)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line or json.loads(line)["cmd"] == "stop":
+                break
+            print(json.dumps({"rss_kb": rss_kb(), "time": time.time()}), flush=True)
+    finally:
+        await server.stop(0.5)
+
+
 def main() -> None:
     """Entry point of the child process."""
     raw = json.loads(sys.argv[1])
+    if raw.pop("plain_grpc", False):
+        # The same loop as the server it is the reference of (lro-server serve: uvloop).
+        run = _runner()
+        run(serve_plain(raw.get("host", "127.0.0.1"), raw.get("grpc_port", 0)))
+        return
     switches = {k: raw.pop(k) for k in SWITCHES if k in raw}
     config = app_config(raw)
+    _runner()(serve(config, switches))
+
+
+def _runner() -> Any:
     try:
         import uvloop
     except ImportError:  # the same fallback as lro-server serve
-        asyncio.run(serve(config, switches))
-    else:
-        uvloop.run(serve(config, switches))
+        return asyncio.run
+    return uvloop.run
 
 
 if __name__ == "__main__":

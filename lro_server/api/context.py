@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
@@ -16,22 +16,29 @@ WAIT_ID_HEADER = "x-lro-wait-id"
 WAIT_OUTCOME_HEADER = "x-lro-wait-outcome"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class CallContext:
-    """One call.
+    """One call (not frozen: a frozen dataclass costs three times as much to build, and one
+    is built per RPC; nothing changes it after).
 
     Attributes:
         principal: The authenticated caller.
         metadata: Request metadata / headers, keys lower-case.
-        time_remaining: Seconds until the caller's deadline, or None without one.
+        remaining: Returns the seconds until the caller's deadline, or None without one
+            (asked only by the methods that need it: most calls never do).
         operation_name: The name the started operation must get; set only by the server
             itself (a durable method's child), never from request metadata.
     """
 
     principal: Principal = ANONYMOUS
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    time_remaining: float | None = None
+    remaining: Callable[[], float | None] = lambda: None
     operation_name: str = ""
+
+    @property
+    def time_remaining(self) -> float | None:
+        """Seconds until the caller's deadline, or None without one."""
+        return self.remaining()
 
     @property
     def resume_id(self) -> str:

@@ -58,8 +58,9 @@ class OperationsApi:
             timeout = request.timeout.seconds + request.timeout.nanos / 1e9
             if timeout < 0:
                 raise InvalidArgument("timeout must not be negative", metadata={"field": "timeout"})
-        if ctx.time_remaining is not None:
-            remaining = max(0.0, ctx.time_remaining - DEADLINE_MARGIN)
+        left = ctx.time_remaining
+        if left is not None:
+            remaining = max(0.0, left - DEADLINE_MARGIN)
             timeout = remaining if timeout is None else min(timeout, remaining)
         return await self.service.wait(request.name, timeout, ctx.principal)
 

@@ -1,6 +1,6 @@
 """What both fronts do around every call: log context, a span, and the RPC metrics.
 
-The gRPC front and the HTTP front call :meth:`RpcTelemetry.call` with the same method path,
+The gRPC front and the HTTP front observe each call through a :class:`MethodProbe` of its method,
 so a method's counters and latency are comparable whichever front served it (label
 ``front``), and every log line inside the call carries its trace id and operation name.
 """
@@ -11,31 +11,28 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from lro_server.core import tracing
 from lro_server.core.errors import LroError
-from lro_server.core.logcontext import Bindings, Trace, bind, parse_trace, unbind
+from lro_server.core.logcontext import Bindings, bind, parse_trace, unbind
 from lro_server.core.metrics import Metrics
 
+#: What :meth:`MethodProbe.open` returns and :meth:`MethodProbe.close` takes back: the log
+#: context bindings, the span's context manager and the span (None while tracing is off),
+#: and the start.
+Opened = tuple[Bindings, "contextlib.AbstractContextManager[Any] | None", Any, float]
+_UNBOUND: Bindings = (None, None)
 
-class CallOutcome:
-    """Set by the front when it turns an exception into a status (default: OK)."""
 
-    __slots__ = ("code",)
-
-    def __init__(self) -> None:
-        self.code = "OK"
-
-    def failed(self, error: BaseException) -> None:
-        """Record the canonical code of ``error`` (INTERNAL for anything not an LroError)."""
-        if isinstance(error, LroError):
-            self.code = error.code.name
-        elif isinstance(error, asyncio.CancelledError):
-            self.code = "CANCELLED"  # the client went away or the server is stopping
-        else:
-            self.code = "INTERNAL"
+def code_of(error: BaseException) -> str:
+    """The canonical code a call ends with when ``error`` escapes it (INTERNAL for anything
+    that is not an LroError)."""
+    if isinstance(error, LroError):
+        return error.code.name
+    if isinstance(error, asyncio.CancelledError):
+        return "CANCELLED"  # the client went away or the server is stopping
+    return "INTERNAL"
 
 
 class RpcTelemetry:
@@ -48,76 +45,72 @@ class RpcTelemetry:
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics or Metrics()
 
-    def call(
-        self, front: str, path: str, metadata: Mapping[str, str], operation: str = ""
-    ) -> CallScope:
-        """Observe one call of ``path`` (``/service/Method``) from ``front``.
-
-        Use as ``with telemetry.call(...) as outcome:``.
-
-        Args:
-            front: ``grpc`` or ``http``.
-            path: Full method path.
-            metadata: Request metadata / headers with lower-case keys (for the trace).
-            operation: The operation the request names, if any (e.g. GetOperation's name).
-        """
-        return CallScope(self.metrics, front, path.lstrip("/"), parse_trace(metadata), operation)
+    def probe(self, front: str, path: str) -> MethodProbe:
+        """The telemetry of ``path`` (``/service/Method``) on ``front`` (``grpc``, ``http``);
+        get it once per method and use it for every call."""
+        return MethodProbe(self.metrics, front, path)
 
 
-class CallScope:
-    """The context manager of one call: log context, span, and metrics once it ends.
+class MethodProbe:
+    """What a front does around every call of one method: log context, span, metrics.
 
-    A plain class rather than a generator-based context manager: it runs on every RPC of
-    both fronts, and this shape costs a fraction of ``contextlib.contextmanager``'s.
+    Built once per method (the metric's labels resolved then), so a call costs two method
+    calls and a tuple: this runs on every RPC of both fronts, where each object and call
+    shows in the server's CPU per call (docs/performance.md). Use as::
+
+        opened = probe.open(metadata, operation)
+        code = "OK"
+        try:
+            ...
+        except Exception as exc:
+            code = code_of(exc)
+            ...
+        finally:
+            probe.close(opened, code)
+
+    Args:
+        metrics: Where the call is counted.
+        front: ``grpc`` or ``http``.
+        path: Full method path.
     """
 
-    __slots__ = ("_bindings", "_metrics", "_scope", "_span", "_started", "front", "method",
-                 "operation", "outcome", "trace")  # fmt: skip
+    __slots__ = ("_latency", "_ok", "_requests", "front", "method")
 
-    def __init__(
-        self, metrics: Metrics, front: str, method: str, trace: Trace | None, operation: str
-    ) -> None:
-        self._metrics = metrics
+    def __init__(self, metrics: Metrics, front: str, path: str) -> None:
         self.front = front
-        self.method = method
-        self.trace = trace
-        self.operation = operation
-        self.outcome = CallOutcome()
-        self._scope: contextlib.AbstractContextManager[Any] | None = None
-        self._span: Any = None
-        self._bindings: Bindings = (None, None)
-        self._started = 0.0
+        self.method = path.lstrip("/")
+        self._requests = metrics.rpc_requests
+        self._ok = metrics.rpc_requests.slot(front, self.method, "OK")
+        self._latency = metrics.rpc_duration.slot(front, self.method)
 
-    def __enter__(self) -> CallOutcome:
-        self._bindings = bind(operation=self.operation, trace=self.trace)
+    def open(self, metadata: Mapping[str, str], operation: str = "") -> Opened:
+        """A call begins: bind its trace (from ``metadata``, lower-case keys) and the
+        operation it names (if any) for log lines, and open its span if tracing is on."""
+        trace = parse_trace(metadata)
+        bindings = (
+            bind(operation=operation, trace=trace) if operation or trace is not None else _UNBOUND
+        )
+        scope: contextlib.AbstractContextManager[Any] | None = None
+        span = None
         if tracing.enabled():  # else no span object, generator or attributes per call
-            self._scope = tracing.span(
+            scope = tracing.span(
                 self.method,
-                parent=self.trace,
+                parent=trace,
                 attributes={"rpc.method": self.method, "lro.front": self.front},
             )
-            self._span = self._scope.__enter__()
-        self._started = time.perf_counter()
-        return self.outcome
+            span = scope.__enter__()
+        return bindings, scope, span, time.perf_counter()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        outcome = self.outcome
-        if error is not None and outcome.code == "OK":  # the front may have recorded it
-            outcome.failed(error)
+    def close(self, opened: Opened, code: str, error: BaseException | None = None) -> None:
+        """The call ended with ``code`` (``error``: what escaped it, for the span)."""
+        bindings, scope, span, started = opened
         try:
-            if self._span is not None:
-                self._span.set_attribute("rpc.grpc.status_code", outcome.code)
-            self._metrics.observe_rpc(
-                self.front, self.method, outcome.code, time.perf_counter() - self._started
-            )
+            self._latency.add(time.perf_counter() - started)
+            count = self._ok if code == "OK" else self._requests.slot(self.front, self.method, code)
+            count.n += 1
+            if scope is not None:
+                if span is not None:
+                    span.set_attribute("rpc.grpc.status_code", code)
+                scope.__exit__(type(error) if error else None, error, None)
         finally:
-            try:
-                if self._scope is not None:
-                    self._scope.__exit__(kind, error, traceback)
-            finally:
-                unbind(self._bindings)
+            unbind(bindings)

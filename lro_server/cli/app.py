@@ -50,6 +50,7 @@ from lro_server.http.operator import operator_routes
 from lro_server.http.webhooks import WebhookCredentials, webhook_routes
 from lro_server.resume.chain import parent_of
 from lro_server.resume.durable_activation import durable_parent
+from lro_server.resume.engine import RESUMABLE_HOLDER
 from lro_server.storage.factory import open_store
 
 _log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class Application:
         self.store = ObservedStore(measured, [self._on_change, self.metrics.operation_changed])
         self.operation_json = OperationJson()
         self.store.add_listener(self.operation_json.changed)
-        self.databricks = Databricks(config.databricks, metrics=self.metrics)
+        self.databricks = Databricks(config.databricks, metrics=self.metrics, clock=self.clock)
         holder = config.replica_id or default_replica_id()
         self.tracker = Tracker(
             self.store,
@@ -198,6 +199,7 @@ class Application:
                 poll_interval_seconds=config.poll_interval_seconds,
                 max_poll_interval_seconds=config.max_poll_interval_seconds,
                 first_poll_seconds=config.first_poll_seconds,
+                pseudo_holders=frozenset({RESUMABLE_HOLDER}),
             ),
             clock=self.clock,
         )

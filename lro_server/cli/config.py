@@ -31,6 +31,7 @@ def app_config(settings: Settings) -> AppConfig:
         http_port=settings.http_port,
         databricks=DatabricksOptions(
             threads=settings.databricks_threads,
+            connections=settings.databricks_connections,
             call_timeout_seconds=settings.databricks_call_timeout_seconds,
             connect_timeout_seconds=settings.databricks_connect_timeout_seconds,
             start_timeout_seconds=settings.databricks_start_timeout_seconds,

@@ -96,13 +96,24 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Poll intervals back off up to this while nothing changes."
     )
     databricks_threads: int = Field(
-        32, ge=1, le=512, description="Thread pool size for Databricks calls."
+        4,
+        ge=1,
+        le=512,
+        description="Threads for the Databricks SDK's blocking work (resolving the "
+        "configuration, refreshing credentials); REST calls run on the event loop.",
+    )
+    databricks_connections: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="Most Databricks REST calls in flight at once (kept-alive connections "
+        "to the workspace); more wait for a free connection.",
     )
     databricks_requests_per_second: float = Field(
         20.0, gt=0, description="Workspace-wide rate limit of Databricks REST calls."
     )
     databricks_call_timeout_seconds: float = Field(
-        60.0, gt=0, description="Retry budget of one Databricks call (the SDK's retry timeout)."
+        60.0, gt=0, description="Budget of one Databricks call, its retries included."
     )
     databricks_connect_timeout_seconds: float = Field(
         3.0,

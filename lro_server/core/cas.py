@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from lro_server.core.errors import Aborted, OperationDone
+from lro_server.core.errors import Aborted, LroError, OperationDone
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import JournalEvent, OperationStore
 
 #: Writes tried before giving up with Aborted (each loss means somebody else wrote).
 CAS_ATTEMPTS = 20
+#: Most records one batched write (one transaction) carries: a transaction of thousands of
+#: rows holds its locks long (Spanner) and is more likely to lose to a concurrent writer.
+BATCH_ROWS = 50
 
 #: A change: the record to write given the stored one, or None to write nothing.
 Change = Callable[[OperationRecord], OperationRecord | None]
@@ -104,6 +107,64 @@ async def compare_and_append(
             # Somebody else wrote (or finished it) since the read: decide again on theirs.
             record = await store.get(name)
     raise Aborted(f"{name} changed too often to be written; retry", metadata={"name": name})
+
+
+async def compare_and_set_many(
+    store: OperationStore,
+    changes: Sequence[tuple[OperationRecord, Change]],
+    *,
+    attempts: int = CAS_ATTEMPTS,
+) -> list[OperationRecord | LroError]:
+    """:func:`compare_and_set` of many records, their first writes in one transaction per
+    :data:`BATCH_ROWS` records.
+
+    Each change is applied to the record as the caller read it (``current``) and the
+    records to write go to the store in batches (``update_many``). A row that lost its
+    race is re-read and written alone with :func:`compare_and_set` (the change decides
+    again on the winner's record), so the batch is the fast path and never weakens
+    compare-and-set.
+
+    Args:
+        store: Where the records live.
+        changes: (record as last read, change) per operation; names must be distinct.
+        attempts: Writes tried per record before giving up.
+
+    Returns:
+        For each change, in order: the stored record after the write, the record the
+        change declined to change, or the error that record's write ended with (Aborted
+        after ``attempts`` lost races, NotFound, OperationDone, FailedPrecondition, or
+        Unavailable when its second try could not reach the store).
+
+    Raises:
+        Unavailable: The store could not be reached (what was written is unknown; each
+            change may be tried again).
+    """
+    results: list[OperationRecord | LroError] = []
+    batch: list[OperationRecord] = []
+    slots: list[int] = []
+    for index, (record, apply) in enumerate(changes):
+        changed = apply(record)
+        if changed is None:
+            results.append(record)
+        elif record.done:
+            results.append(_done(record.name))
+        else:
+            results.append(record)  # replaced below
+            batch.append(changed)
+            slots.append(index)
+    written: list[OperationRecord | LroError] = []
+    for start in range(0, len(batch), BATCH_ROWS):
+        written += await store.update_many(batch[start : start + BATCH_ROWS])
+    for index, outcome in zip(slots, written, strict=True):
+        results[index] = outcome
+        if isinstance(outcome, Aborted | OperationDone):
+            # Lost to another writer: decide again on its record, alone.
+            record, apply = changes[index]
+            try:
+                results[index] = await compare_and_set(store, record.name, apply, attempts=attempts)
+            except LroError as exc:  # e.g. Unavailable: this row's write is unknown
+                results[index] = exc
+    return results
 
 
 def _done(name: str) -> OperationDone:

@@ -13,10 +13,29 @@ import asyncio
 import contextvars
 import math
 import time
+from collections.abc import Callable
 from types import TracebackType
 
-_CURRENT: contextvars.ContextVar[tuple[float, asyncio.Task[object] | None] | None] = (
-    contextvars.ContextVar("lro_call_deadline", default=None)
+
+class _Deadline:
+    """A call's deadline in monotonic seconds, resolved at its first use."""
+
+    __slots__ = ("_at", "_timeout")
+
+    def __init__(self, timeout: float | Callable[[], float | None] | None) -> None:
+        self._timeout = timeout
+        self._at: float | None = None
+
+    def at(self) -> float:
+        if self._at is None:
+            timeout = self._timeout() if callable(self._timeout) else self._timeout
+            self._at = math.inf if timeout is None else time.monotonic() + max(0.0, timeout)
+        return self._at
+
+
+_Current = tuple[_Deadline, "asyncio.Task[object] | None"]
+_CURRENT: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
+    "lro_call_deadline", default=None
 )
 
 
@@ -30,15 +49,18 @@ def _task() -> asyncio.Task[object] | None:
 class serving:  # noqa: N801  used as a function: ``with serving(timeout):``
     """Mark the current task as serving a call with ``timeout`` seconds left (None: none).
 
+    ``timeout`` may also be a function returning it (gRPC's ``context.time_remaining``),
+    asked only if something asks :func:`remaining`: most calls never do, and asking costs
+    a call into gRPC on every RPC.
+
     A plain class rather than a generator-based context manager: it wraps every RPC.
     """
 
     __slots__ = ("_deadline", "_token")
 
-    def __init__(self, timeout: float | None) -> None:
-        self._deadline = math.inf if timeout is None else time.monotonic() + max(0.0, timeout)
-        self._token: contextvars.Token[tuple[float, asyncio.Task[object] | None] | None] | None
-        self._token = None
+    def __init__(self, timeout: float | Callable[[], float | None] | None) -> None:
+        self._deadline = _Deadline(timeout)
+        self._token: contextvars.Token[_Current | None] | None = None
 
     def __enter__(self) -> None:
         self._token = _CURRENT.set((self._deadline, _task()))
@@ -58,4 +80,4 @@ def remaining() -> float | None:
     current = _CURRENT.get()
     if current is None or current[1] is not _task():
         return None
-    return current[0] - time.monotonic()
+    return current[0].at() - time.monotonic()

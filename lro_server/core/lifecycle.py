@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
@@ -26,15 +27,16 @@ def pack(message: Message) -> any_pb2.Any:
 
 
 def with_metadata(
-    record: OperationRecord, metadata: Message, *, state: str | None = None
+    record: OperationRecord, metadata: Message, *, state: str | None = None, **fields: Any
 ) -> OperationRecord:
-    """Return ``record`` with new metadata (and live state), still not done."""
+    """Return ``record`` with new metadata (and live state, and any other ``fields`` of the
+    record), still not done."""
     _require_open(record)
     operation = operations_pb2.Operation()
     operation.CopyFrom(record.operation)
     operation.metadata.CopyFrom(pack(metadata))
     return dataclasses.replace(
-        record, operation=operation, state=record.state if state is None else state
+        record, operation=operation, state=record.state if state is None else state, **fields
     )
 
 

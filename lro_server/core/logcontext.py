@@ -46,11 +46,14 @@ class Trace:
 
 def parse_trace(headers: Mapping[str, str]) -> Trace | None:
     """The trace named by ``traceparent`` or else ``x-cloud-trace-context`` (keys lower-case)."""
-    value = headers.get(TRACEPARENT, "").strip().lower()
-    match = _TRACEPARENT.match(value)
+    traceparent = headers.get(TRACEPARENT)
+    cloud_trace = headers.get(CLOUD_TRACE)
+    if traceparent is None and cloud_trace is None:
+        return None  # most calls: no regular expression to run
+    match = _TRACEPARENT.match((traceparent or "").strip().lower())
     if match and set(match.group(1)) != {"0"}:
         return Trace(match.group(1), match.group(2), int(match.group(3), 16) & 1 == 1)
-    match = _CLOUD_TRACE.match(headers.get(CLOUD_TRACE, "").strip())
+    match = _CLOUD_TRACE.match((cloud_trace or "").strip())
     if match and set(match.group(1)) != {"0"}:
         span = f"{int(match.group(2)):016x}"[-16:] if match.group(2) else ""
         return Trace(match.group(1).lower(), span, match.group(3) == "1")

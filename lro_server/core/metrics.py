@@ -13,18 +13,18 @@ Names (all prefixed ``lro_``):
 - ``tracker_polls_total``, ``tracker_tracked_operations``: the tracker's work.
 - ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
   ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
-- ``store_duration_seconds{method}``, ``store_errors_total{method,code}``.
+- ``store_duration_seconds{method}``, ``store_errors_total{method,code}``,
+  ``store_batched_rows_total`` (records written by batched updates).
 - ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
 - ``wait_operation_waiters``: WaitOperation calls held right now.
 """
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 
 from lro_server.core.errors import Code
 from lro_server.core.record import OperationRecord
+from lro_server.core.tally import CounterTally, HistogramTally
 
 #: Latency buckets for calls that usually take milliseconds but may be held for minutes
 #: (WaitOperation up to max_wait_seconds, Databricks calls up to their retry budget).
@@ -78,6 +79,8 @@ STORE_BUCKETS = (
 #: Resume latency: from children done to the parent method running again.
 RESUME_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
+#: Paths whose endpoint label is kept (paths with ids in them are many).
+MAX_ENDPOINT_PATHS = 4096
 #: Path segments that are ids (numbers, uuids, hex) become ``{id}`` in endpoint labels, so
 #: the label set stays bounded however many entities exist.
 _ID_SEGMENT = re.compile(r"^(\d+|[0-9a-fA-F-]{16,}|[0-9a-f]{4,}-[0-9a-f-]+)$")
@@ -123,7 +126,7 @@ class ActiveOperations:
     def counts(self) -> dict[tuple[str, str], int]:
         """Number of operations per (family, state)."""
         with self._lock:
-            return dict(Tally(self._labels.values()))
+            return dict(collections.Counter(self._labels.values()))
 
 
 class _Sampled(Collector):
@@ -161,53 +164,52 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.rpc_requests = Counter(
+        # The hot paths (every RPC, every store call) count in tallies, not prometheus
+        # metrics: see HistogramTally.
+        self.rpc_requests = CounterTally(
             "lro_rpc_requests",
             "RPCs handled, by front (grpc, http), full method and canonical code.",
-            ["front", "method", "code"],
-            registry=r,
+            ("front", "method", "code"),
         )
-        self.rpc_duration = Histogram(
+        self.rpc_duration = HistogramTally(
             "lro_rpc_duration_seconds",
             "RPC latency by front and method (WaitOperation is held on purpose).",
-            ["front", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("front", "method"),
+            LATENCY_BUCKETS,
         )
-        self.operations_created = Counter(
-            "lro_operations_created", "Operations created, by family.", ["family"], registry=r
+        self.operations_created = CounterTally(
+            "lro_operations_created", "Operations created, by family.", ("family",)
         )
-        self.operations_finished = Counter(
+        self.operations_finished = CounterTally(
             "lro_operations_finished",
             "Operations finished by this replica, by family and canonical code (OK: success).",
-            ["family", "code"],
-            registry=r,
+            ("family", "code"),
         )
-        self.databricks_calls = Counter(
+        self.databricks_calls = CounterTally(
             "lro_databricks_calls",
             "Databricks REST calls by HTTP method, endpoint and outcome (OK or canonical code).",
-            ["method", "endpoint", "status"],
-            registry=r,
+            ("method", "endpoint", "status"),
         )
-        self.databricks_duration = Histogram(
+        self.databricks_duration = HistogramTally(
             "lro_databricks_call_duration_seconds",
-            "Databricks REST call latency, SDK retries included.",
-            ["method", "endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            "Databricks REST call latency, retries included.",
+            ("method", "endpoint"),
+            LATENCY_BUCKETS,
         )
-        self.rate_limit_wait = Histogram(
+        waits = HistogramTally(
             "lro_databricks_rate_limit_wait_seconds",
             "Time a Databricks call waited for the workspace rate limiter.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            (),
+            LATENCY_BUCKETS,
         )
-        self.store_duration = Histogram(
+        r.register(waits)
+        self.rate_limit_wait = waits.slot()
+        self._endpoints: dict[str, str] = {}
+        self.store_duration = HistogramTally(
             "lro_store_duration_seconds",
             "Operation store call latency by method.",
-            ["method"],
-            buckets=STORE_BUCKETS,
-            registry=r,
+            ("method",),
+            STORE_BUCKETS,
         )
         self.store_errors = Counter(
             "lro_store_errors",
@@ -228,8 +230,23 @@ class Metrics:
             ["method", "outcome"],
             registry=r,
         )
+        self.store_batched_rows = CounterTally(
+            "lro_store_batched_rows",
+            "Records written by batched compare-and-set calls (update_many), all calls.",
+            (),
+        )
+        for tally in (
+            self.rpc_requests,
+            self.rpc_duration,
+            self.operations_created,
+            self.operations_finished,
+            self.databricks_calls,
+            self.databricks_duration,
+            self.store_duration,
+            self.store_batched_rows,
+        ):
+            r.register(tally)
         self.active = ActiveOperations()
-        self._rpc_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.sampled: list[tuple[str, str, str, Callable[[], float | None]]] = []
         r.register(_Sampled(self))
 
@@ -245,25 +262,15 @@ class Metrics:
 
     # -- hooks -------------------------------------------------------------------------
 
-    def observe_rpc(self, front: str, method: str, code: str, seconds: float) -> None:
-        """Count one RPC and its latency."""
-        # Label children resolved once per (front, method, code): ``labels()`` validates
-        # and takes a lock on every call, a third of this function's cost otherwise.
-        key = (front, method, code)
-        children = self._rpc_children.get(key)
-        if children is None:
-            children = self._rpc_children[key] = (
-                self.rpc_requests.labels(front, method, code),
-                self.rpc_duration.labels(front, method),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
-
     def observe_databricks(self, method: str, path: str, status: str, seconds: float) -> None:
         """Count one Databricks REST call and its latency."""
-        endpoint = endpoint_label(path)
-        self.databricks_calls.labels(method, endpoint, status).inc()
-        self.databricks_duration.labels(method, endpoint).observe(seconds)
+        endpoint = self._endpoints.get(path)
+        if endpoint is None:
+            if len(self._endpoints) > MAX_ENDPOINT_PATHS:  # ids in paths: stay bounded
+                self._endpoints.clear()
+            endpoint = self._endpoints[path] = endpoint_label(path)
+        self.databricks_calls.slot(method, endpoint, status).n += 1
+        self.databricks_duration.slot(method, endpoint).add(seconds)
 
     def observe_resume(self, method: str, seconds: float, outcome: str = "resumed") -> None:
         """Hook for the resume machinery: one resume of ``method`` after ``seconds``.
@@ -282,10 +289,10 @@ class Metrics:
         if record is None:
             return
         if record.version == 1:
-            self.operations_created.labels(family_of(record)).inc()
+            self.operations_created.slot(family_of(record)).n += 1
         if record.done:
             code = record.error_code or 0
-            self.operations_finished.labels(family_of(record), _code_name(code)).inc()
+            self.operations_finished.slot(family_of(record), _code_name(code)).n += 1
 
 
 def _code_name(code: int) -> str:

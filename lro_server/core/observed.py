@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from lro_server.core.errors import LroError
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
@@ -49,6 +50,10 @@ class ObservedStore:
             self._changed(stored.name, stored)
         return stored, created
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """See OperationStore.get_many."""
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
         return await self.inner.list(query)
@@ -60,6 +65,16 @@ class ObservedStore:
         stored = await self.inner.update(record, journal=journal)
         self._changed(stored.name, stored)
         return stored
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """See OperationStore.update_many; listeners hear of each record written."""
+        results = await self.inner.update_many(records)
+        for result in results:
+            if not isinstance(result, LroError):
+                self._changed(result.name, result)
+        return results
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """See OperationStore.journal."""
@@ -85,6 +100,10 @@ class ObservedStore:
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """See OperationStore.release."""
         await self.inner.release(holder, names)
+
+    async def lease_holders(self) -> dict[str, int]:
+        """See OperationStore.lease_holders."""
+        return await self.inner.lease_holders()
 
     async def ping(self) -> None:
         """See OperationStore.ping."""

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from google.longrunning import operations_pb2
@@ -39,11 +39,28 @@ _log = logging.getLogger(__name__)
 MAX_REQUEST_ID_LENGTH = 128
 
 
+#: Stores a new record (no request id) and returns it as stored; lent to WorkRunner.start_and_store.
+Create = Callable[[OperationRecord], Awaitable[OperationRecord]]
+
+
 class WorkRunner(Protocol):
     """Runs the external work behind operations (implemented by the Databricks tracker)."""
 
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """Complete a record before it is stored: initial metadata, deadline, lease."""
+        ...
+
+    async def start_and_store(
+        self, record: OperationRecord, create: Create
+    ) -> OperationRecord | None:
+        """Start the work of a record that is not stored yet, if this runner can, and store
+        it with ``create`` (one write instead of a create and an update).
+
+        Returns the stored record, or None when the record must be stored first (the
+        service then creates it and calls :meth:`start`). Raises the error that prevented
+        the start (nothing was started, nothing stored), or the error of ``create`` (the
+        runner has tried to stop the work it started).
+        """
         ...
 
     async def start(self, record: OperationRecord) -> OperationRecord:
@@ -145,8 +162,18 @@ class OperationsService:
             payload=payload,
             labels=dict(labels or {}),
         )
-        stored, created = await self.store.create(self.runner.prepare(record))
-        set_operation(stored.name)  # every later log line of this call names the operation
+        record = self.runner.prepare(record)
+        set_operation(record.name)  # every later log line of this call names the operation
+        if not request_id:
+            # Nothing to deduplicate: the runner may start the work first and store the
+            # record once, with the work's ids. With a request id the record is stored
+            # first, so that a retried call finds it (and its work) instead of starting
+            # a second one.
+            launched = await self.runner.start_and_store(record, self._create)
+            if launched is not None:
+                return launched.operation
+        stored, created = await self.store.create(record)
+        set_operation(stored.name)
         if not created:
             if stored.method != method:
                 raise InvalidArgument(
@@ -170,6 +197,10 @@ class OperationsService:
             await self._forget(stored.name)
             raise
         return stored.operation
+
+    async def _create(self, record: OperationRecord) -> OperationRecord:
+        stored, _ = await self.store.create(record)  # no request id: always a new record
+        return stored
 
     async def _forget(self, name: str) -> None:
         with contextlib.suppress(NotFound):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lro_server.core.operations import WorkRunner
+from lro_server.core.operations import Create, WorkRunner
 from lro_server.core.record import OperationRecord
 
 
@@ -26,6 +26,12 @@ class RunnerRouter:
     def prepare(self, record: OperationRecord) -> OperationRecord:
         """See WorkRunner.prepare."""
         return self.runner(record).prepare(record)
+
+    async def start_and_store(
+        self, record: OperationRecord, create: Create
+    ) -> OperationRecord | None:
+        """See WorkRunner.start_and_store."""
+        return await self.runner(record).start_and_store(record, create)
 
     async def start(self, record: OperationRecord) -> OperationRecord:
         """See WorkRunner.start."""

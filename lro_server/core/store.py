@@ -10,6 +10,9 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   Aborted; a missing record NotFound; a stored record that is done OperationDone (a
   FailedPrecondition: a done operation never changes again). Every error a backend raises
   carries ``origin=Origin.STORE``.
+- ``update_many`` is ``update`` of several records in one transaction: each row is still
+  compare-and-set on its own version, and a row that fails (its error is returned in its
+  place) neither stops nor undoes the others. Only a failure of the store itself raises.
 - ``update`` may append events to the operation's journal (``journal=``) in the same
   transaction as the compare-and-set: both are written, or neither. Journal events are
   rows of their own beside the operation (``(name, seq)``, ``seq`` from 1), so appending
@@ -18,7 +21,8 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   FailedPrecondition; nothing is written in either case. ``journal(name, after_seq)``
   reads the events after ``after_seq`` in ``seq`` order; ``delete`` removes them too.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
-- ``claim`` hands unfinished operations to one replica at a time (leases).
+- ``claim`` hands unfinished operations to one replica at a time (leases);
+  ``lease_holders`` counts them by holder.
 - Oversized records raise FailedPrecondition before anything is written
   (:func:`lro_server.core.work_column.writable_work`).
 - A backend that cannot be reached raises Unavailable.
@@ -96,6 +100,11 @@ class OperationStore(Protocol):
         """Return the record (strong read), or raise NotFound."""
         ...
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """The records of ``names`` (strong reads, in one round trip where the backend can),
+        in order; None for a name with no record."""
+        ...
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` records matching the query, in listing order."""
         ...
@@ -110,6 +119,19 @@ class OperationStore(Protocol):
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` with ``seq > after_seq``, in ``seq`` order (empty
         for an operation without journal or a missing one)."""
+        ...
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set every record, in one transaction (one commit for the batch).
+
+        Returns, in order, what ``update`` would have returned for each record, or the
+        error it would have raised (Aborted, NotFound, OperationDone, FailedPrecondition
+        for a record over a size limit); the other records are written regardless. Raises
+        InvalidArgument (writing nothing) when a name appears twice, Unavailable when the
+        store cannot be reached (nothing, or everything, may have been written).
+        """
         ...
 
     async def delete(self, name: str) -> None:
@@ -132,6 +154,12 @@ class OperationStore(Protocol):
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names`` so another replica may take them at once."""
+        ...
+
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by the holder of their live lease; those nobody holds now
+        (never leased, released, or their lease expired) are counted under ``""``. Replicas
+        size their share of the work from it."""
         ...
 
     async def ping(self) -> None:
@@ -165,6 +193,16 @@ def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> 
         metadata={"name": record.name, "version": str(version)},
         origin=Origin.STORE,
     )
+
+
+def distinct_names(records: Sequence[OperationRecord]) -> None:
+    """Raise InvalidArgument when two of ``records`` name the same operation (a batch write
+    could not compare-and-set both against one stored version)."""
+    names = [record.name for record in records]
+    if len(set(names)) != len(names):
+        raise InvalidArgument(
+            "a batch of updates names the same operation twice", origin=Origin.STORE
+        )
 
 
 def check_journal(name: str, events: Sequence[JournalEvent]) -> None:

@@ -144,7 +144,7 @@ class Supervisor:
                 failure = "CancelledError"
                 _log.error("background loop %s was cancelled from inside", loop.name)
             except Exception as exc:
-                failure = f"{type(exc).__name__}: {exc}"
+                failure = describe(exc)
                 _log.exception("background loop %s died", loop.name)
             lasted = self._clock.monotonic() - started
             if lasted >= self.max_backoff:
@@ -167,3 +167,11 @@ class Supervisor:
                 await listener()
             except Exception:
                 _log.exception("a supervisor listener failed")
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of what ended a loop; an exception group of one (a loop's task
+    group) is described by the exception inside it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"

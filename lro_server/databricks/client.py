@@ -1,19 +1,22 @@
-"""The Databricks workspace client: REST calls through databricks-sdk, off the event loop.
+"""The Databricks workspace client: REST calls on the event loop, retried in one place.
 
-Every call goes through :meth:`Databricks.call`, which runs the SDK in a bounded thread pool,
-waits for the workspace-wide rate limiter, and translates errors in one place.
+Every call goes through :meth:`Databricks.call`, which waits for the workspace-wide rate
+limiter (starts and cancels first, see :mod:`lro_server.databricks.limiter`), sends the
+request through the workspace's :class:`~lro_server.databricks.transport.HttpTransport`
+(aiohttp on the event loop, databricks-sdk's auth and error parsing), makes every retry
+decision, and translates errors in one place (:mod:`lro_server.databricks.errors`).
 
-Retries are made by :meth:`Databricks.call`, not inside the SDK: the SDK still judges which
-failures are transient, but when it would sleep and retry, the clock we give it declines
-(``_DecliningClock``) and hands the failure back. So a 429's Retry-After pauses every call to
-the workspace through the shared limiter (not one thread), and a call that Databricks may
-already have applied (the connection dropped after the request was sent) is repeated only
-when it is idempotent; a non-idempotent create surfaces as Unavailable and its family looks
-the entity up before creating again.
-We use the SDK's ``ApiClient.do`` (its auth, retries and error parsing) with raw JSON, not
-its typed dataclasses: states stay strings exactly as Databricks sent them, so values the SDK
-does not know are still seen (the typed layer turns them into None), and a run without
-``state`` cannot crash us.
+Retries: the transport says which failures are transient (the SDK's own judgement:
+throttling, outages, its transient messages; a dropped or refused connection, a timeout);
+:meth:`Databricks.call` decides whether to repeat. A 429's Retry-After pauses every call to
+the workspace through the shared limiter, and a call that Databricks may already have
+applied (the connection dropped after the request was sent) is repeated only when it is
+idempotent; a non-idempotent create surfaces as Unavailable and its family looks the
+entity up before creating again.
+
+We read raw JSON, not the SDK's typed dataclasses: states stay strings exactly as
+Databricks sent them, so values the SDK does not know are still seen (the typed layer
+turns them into None), and a run without ``state`` cannot crash us.
 """
 
 from __future__ import annotations
@@ -27,15 +30,17 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
-from databricks.sdk.clock import Clock as SdkClock
+from databricks.sdk.config import Config
 
 from lro_server.core import deadline as call_deadline
+from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.metrics import Metrics
 from lro_server.databricks.errors import translate
-from lro_server.databricks.workspace import ATTEMPT, WorkspaceSettings, build_workspace
+from lro_server.databricks.limiter import RateLimiter
+from lro_server.databricks.transport import HttpTransport, Transient
+from lro_server.databricks.workspace import WorkspaceSettings, build_config
 
 _log = logging.getLogger(__name__)
 
@@ -46,29 +51,6 @@ MAX_RETRY_DELAY_SECONDS = 2.0
 DEADLINE_MARGIN_SECONDS = 0.25
 
 
-class _RetryDeclined(Exception):
-    """Raised by the SDK's retry loop when it wants to sleep: the failure was transient."""
-
-
-class _DecliningClock(SdkClock):
-    """The SDK's clock: real time, but never sleeps before a retry (``call`` retries)."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        # Called inside the SDK's `except` block: the failure is this exception's __context__.
-        raise _RetryDeclined(seconds)
-
-
-class _Transient(Exception):
-    """A failure the SDK judged transient (throttling, outage, dropped connection)."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class DatabricksOptions:
     """How to reach Databricks (credentials come from the SDK's unified auth).
@@ -76,9 +58,12 @@ class DatabricksOptions:
     Attributes:
         host: Workspace URL; None reads DATABRICKS_HOST / profiles.
         token: Personal access token; None reads DATABRICKS_TOKEN / profiles.
-        threads: Size of the thread pool for REST calls.
-        call_timeout_seconds: Retry budget of one call (SDK ``retry_timeout_seconds``), so a
-            throttled call cannot stall the tracker for the SDK's default 300 s.
+        threads: Threads for the SDK's blocking work: resolving the configuration (the
+            host probe) and refreshing credentials. REST calls need none.
+        connections: Most REST calls in flight at once (kept-alive connections to the
+            workspace); more wait for a free connection.
+        call_timeout_seconds: Budget of one call, its retries included, so a throttled call
+            cannot stall the tracker.
         http_timeout_seconds: Read timeout of one HTTP attempt.
         connect_timeout_seconds: Connect timeout of one HTTP attempt, and the read timeout
             of the SDK's host-metadata probe.
@@ -90,7 +75,8 @@ class DatabricksOptions:
 
     host: str | None = None
     token: str | None = None
-    threads: int = 32
+    threads: int = 4
+    connections: int = 32
     call_timeout_seconds: float = 60.0
     http_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 3.0
@@ -98,79 +84,77 @@ class DatabricksOptions:
     requests_per_second: float = 20.0
 
 
-class RateLimiter:
-    """Token bucket shared by all calls to one workspace; a 429 pauses everybody."""
-
-    def __init__(self, per_second: float, burst: float | None = None) -> None:
-        self._rate = per_second
-        self._burst = burst if burst is not None else max(1.0, per_second)
-        self._tokens = self._burst
-        self._updated = time.monotonic()
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-        self.waits = 0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (Retry-After of a 429)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-    async def acquire(self) -> None:
-        """Wait for a token."""
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                if now < self._paused_until:
-                    self.waits += 1
-                    await asyncio.sleep(self._paused_until - now)
-                    continue
-                self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                self.waits += 1
-                await asyncio.sleep((1 - self._tokens) / self._rate)
-
-
 class Databricks:
-    """Async facade over one workspace."""
+    """Async facade over one workspace.
 
-    def __init__(self, options: DatabricksOptions, *, metrics: Metrics | None = None) -> None:
+    Args:
+        options: How to reach it.
+        metrics: Where calls are counted.
+        clock: Time of the rate limiter, the retry pauses and the calls' budgets.
+    """
+
+    def __init__(
+        self,
+        options: DatabricksOptions,
+        *,
+        metrics: Metrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.options = options
         self.metrics = metrics or Metrics()
+        self.clock: Clock = clock or SystemClock()
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="databricks")
-        self.limiter = RateLimiter(options.requests_per_second)
-        self._client: WorkspaceClient | None = None
+        self.limiter = RateLimiter(options.requests_per_second, clock=self.clock)
+        self._config: Config | None = None
         self._building = threading.Lock()
+        self._transport: HttpTransport | None = None
+        self._connecting = asyncio.Lock()
         self.calls = 0
 
-    def _workspace(self) -> WorkspaceClient:
+    def _workspace(self) -> Config:
         # Built once, lazily, in a worker thread: the SDK resolves auth and probes the host
         # over the network on construction (bounded, see databricks.workspace).
         with self._building:
-            if self._client is None:
+            if self._config is None:
                 options = self.options
-                self._client = build_workspace(
+                self._config = build_config(
                     WorkspaceSettings(
                         host=options.host,
                         token=options.token,
+                        connect_timeout_seconds=options.connect_timeout_seconds,
                         call_timeout_seconds=options.call_timeout_seconds,
                         http_timeout_seconds=options.http_timeout_seconds,
-                        connect_timeout_seconds=options.connect_timeout_seconds,
-                        clock=_DecliningClock(),
                     )
                 )
-            return self._client
+            return self._config
+
+    async def _connection(self) -> HttpTransport:
+        """The workspace's transport, made at first use (the configuration off the loop)."""
+        transport = self._transport
+        if transport is not None:
+            return transport
+        async with self._connecting:
+            if self._transport is None:
+                loop = asyncio.get_running_loop()
+                config = await loop.run_in_executor(self._pool, self._workspace)
+                options = self.options
+                self._transport = HttpTransport(
+                    config,
+                    self._pool,
+                    connections=options.connections,
+                    connect_timeout=options.connect_timeout_seconds,
+                    read_timeout=options.http_timeout_seconds,
+                )
+            return self._transport
 
     async def configuration_problem(self) -> LroError | None:
-        """Build the workspace client now; the error that prevents it (None: configured).
+        """Resolve the workspace now; the error that prevents it (None: configured).
 
         For the startup check: a missing configuration is reported before the first start
         method meets it. Probes the host (bounded) when one is configured.
         """
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, self._workspace)
+            await self._connection()
         except LroError as exc:
             return exc
         return None
@@ -178,8 +162,8 @@ class Databricks:
     @property
     def host(self) -> str:
         """Workspace URL without a trailing slash (for entity links)."""
-        client = self._client
-        host = client.config.host if client is not None else (self.options.host or "")
+        config = self._config
+        host = config.host if config is not None else (self.options.host or "")
         return (host or "").rstrip("/")
 
     async def call(
@@ -236,13 +220,17 @@ class Databricks:
         """
         repeatable = method.upper() == "GET" if idempotent is None else idempotent
         deadline, serving = self._deadline()
-        loop = asyncio.get_running_loop()
+        try:
+            transport = await self._connection()
+        except Exception as exc:
+            raise translate(exc) from exc
+        clock = self.clock
         attempt = 0
         while True:
             waited = time.perf_counter()
             await self.limiter.acquire()
-            self.metrics.rate_limit_wait.observe(time.perf_counter() - waited)
-            if serving and time.monotonic() >= deadline:
+            self.metrics.rate_limit_wait.add(time.perf_counter() - waited)
+            if serving and clock.monotonic() >= deadline:
                 raise Unavailable(
                     f"Databricks did not answer {method} {path} within "
                     f"{self.options.start_timeout_seconds:g}s",
@@ -251,25 +239,23 @@ class Databricks:
             self.calls += 1
             attempt += 1
             try:
-                result = await loop.run_in_executor(
-                    self._pool,
-                    self._do,
+                result = await transport.send(
                     method,
                     path,
-                    dict(body) if body is not None else None,
-                    dict(query) if query is not None else None,
-                    deadline,
+                    body=body,
+                    query=query,
+                    deadline=time.monotonic() + (deadline - clock.monotonic()),
                 )
-            except _Transient as transient:
+            except Transient as transient:
                 cause = transient.cause
                 retry_after = _retry_after(cause)
                 if retry_after:
                     self.limiter.pause(retry_after)
                 refused = isinstance(cause, sdk_errors.TooManyRequests)
                 delay = retry_after or min(MAX_RETRY_DELAY_SECONDS, 0.1 * 2**attempt)
-                if (repeatable or refused) and time.monotonic() + delay < deadline:
+                if (repeatable or refused) and clock.monotonic() + delay < deadline:
                     if not retry_after:
-                        await asyncio.sleep(delay)
+                        await clock.sleep(delay)
                     _log.debug("retrying %s %s after %s", method, path, type(cause).__name__)
                     continue
                 raise translate(cause) from cause
@@ -281,8 +267,9 @@ class Databricks:
             return result if isinstance(result, dict) else {}
 
     def _deadline(self) -> tuple[float, bool]:
-        """When the call must be over, and whether it serves an RPC (a start) right now."""
-        now = time.monotonic()
+        """When the call must be over (on ``clock.monotonic``), and whether it serves an RPC
+        (a start) right now."""
+        now = self.clock.monotonic()
         deadline = now + self.options.call_timeout_seconds
         left = call_deadline.remaining()
         if left is None:
@@ -290,27 +277,11 @@ class Databricks:
         budget = min(self.options.start_timeout_seconds, left - DEADLINE_MARGIN_SECONDS)
         return min(deadline, now + max(0.0, budget)), True
 
-    def _do(
-        self,
-        method: str,
-        path: str,
-        body: JsonDict | None,
-        query: JsonDict | None,
-        deadline: float,
-    ) -> Any:
-        ATTEMPT.deadline = deadline
-        try:
-            return self._workspace().api_client.do(method, path, body=body, query=query)
-        except _RetryDeclined as declined:
-            cause = declined.__context__
-            if cause is None:  # pragma: no cover - the SDK sleeps only after a failure
-                raise
-            raise _Transient(cause) from cause
-        finally:
-            ATTEMPT.deadline = None
-
     async def close(self) -> None:
-        """Stop the thread pool (pending calls finish)."""
+        """Close the connections and stop the thread pool (pending calls finish)."""
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

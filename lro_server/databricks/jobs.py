@@ -10,6 +10,7 @@ first (:mod:`~lro_server.databricks.jobs_repair`).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,11 @@ RUN_FIELDS = ("job_parameters",)
 LIST_LIMIT = 25
 #: Most list pages read per batch, as a share of the operations it serves.
 PAGES_PER_OPERATION = 0.25
+#: Fewest ended runs worth a walk of the completed runs (fewer are read one by one).
+MIN_ENDED_WALK = 3
+#: How much earlier than its operation a run may have started by Databricks' clock (our
+#: clock and the workspace's may disagree by this much).
+START_TIME_SLACK_MS = 5 * 60 * 1000
 
 
 def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -246,29 +252,51 @@ class JobsFamily:
     async def observe_many(
         self, dbx: Databricks, tracked: Sequence[Tracked]
     ) -> list[Observation | None]:
-        """runs/list?active_only pages for every tracked run; ended runs are read alone."""
+        """Observe tracked runs through runs/list pages; None for those the lists miss.
+
+        First the active runs (``active_only``). When that walk read the whole list, a
+        tracked run not on it has ended since the last look: the completed runs started
+        since the oldest such operation was created (``completed_only``,
+        ``start_time_from``) show how, so runs ending together cost a few pages, not a
+        runs/get each: an ended run's tasks are on the list, so only their outputs are
+        read. Repairs are left out of that second walk (their run started long before) and
+        are read alone, as are runs neither walk showed and ended runs with a repair policy
+        (whether to repair is decided on runs/get, which has the repair history).
+        """
         wanted = {work.ids.run_id for work, _ in tracked}
-        seen: dict[int, Mapping[str, Any]] = {}
-        page_token = ""
-        for _ in range(max(1, int(len(tracked) * PAGES_PER_OPERATION))):
-            query: JsonDict = {"active_only": "true", "expand_tasks": "true", "limit": LIST_LIMIT}
-            if page_token:
-                query["page_token"] = page_token
-            page = await dbx.call("GET", f"{API}/runs/list", query=query)
-            for run in page.get("runs") or []:
-                run_id = int(run.get("run_id") or 0)
-                if run_id in wanted:
-                    seen[run_id] = run
-            page_token = str(page.get("next_page_token") or "")
-            if not page_token or len(seen) == len(wanted):
-                break
-        out: list[Observation | None] = []
-        for work, metadata in tracked:
-            run = seen.get(work.ids.run_id)
-            observation = None if run is None else self.judge(run, metadata, work)
-            # An ended run is read alone: its outputs, its repair (observe does both).
-            out.append(None if observation is None or observation.verdict.done else observation)
-        return out
+        cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
+        seen, whole = await _walk(dbx, wanted, {"active_only": "true"}, cap)
+        ended = [
+            work for work, _ in tracked if work.ids.run_id not in seen and work.action != "repair"
+        ]
+        if whole and len(ended) >= MIN_ENDED_WALK:
+            since = min(work.create_time_us // 1000 for work in ended) - START_TIME_SLACK_MS
+            query: JsonDict = {"completed_only": "true", "start_time_from": max(0, since)}
+            cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
+            more, _ = await _walk(dbx, {work.ids.run_id for work in ended}, query, cap)
+            seen.update(more)
+        return list(
+            await asyncio.gather(
+                *(
+                    self._listed(dbx, seen.get(work.ids.run_id), work, meta)
+                    for work, meta in tracked
+                )
+            )
+        )
+
+    async def _listed(
+        self, dbx: Databricks, run: Mapping[str, Any] | None, work: Work, metadata: Message | None
+    ) -> Observation | None:
+        """The observation of a run as a list showed it (None: read it alone)."""
+        if run is None:
+            return None
+        observation = self.judge(run, metadata, work)
+        if not observation.verdict.done:
+            return observation
+        if work.repair is not None:
+            return None  # its repair is decided on runs/get, which has the repair history
+        # Ended: the listed run has its tasks (expand_tasks), so only their outputs are read.
+        return self.finish(observation, await task_outputs(dbx, run), ())
 
     def judge(
         self,
@@ -338,6 +366,33 @@ class JobsFamily:
         """POST runs/cancel (Databricks stops the run asynchronously; also a tracked run)."""
         body = {"run_id": work.ids.run_id}
         await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)
+
+
+async def _walk(
+    dbx: Databricks, wanted: set[int], filters: JsonDict, max_pages: int
+) -> tuple[dict[int, Mapping[str, Any]], bool]:
+    """runs/list pages (tasks expanded) under ``filters`` until every ``wanted`` run was
+    seen, the list ended, or ``max_pages`` were read.
+
+    Returns the wanted runs seen, by run id, and whether the whole list was read.
+    """
+    seen: dict[int, Mapping[str, Any]] = {}
+    page_token = ""
+    for _ in range(max_pages):
+        query: JsonDict = {**filters, "expand_tasks": "true", "limit": LIST_LIMIT}
+        if page_token:
+            query["page_token"] = page_token
+        page = await dbx.call("GET", f"{API}/runs/list", query=query)
+        for run in page.get("runs") or []:
+            run_id = int(run.get("run_id") or 0)
+            if run_id in wanted:
+                seen[run_id] = run
+        page_token = str(page.get("next_page_token") or "")
+        if not page_token:
+            return seen, True
+        if len(seen) == len(wanted):
+            break
+    return seen, False
 
 
 def _show_repairs(meta: jobs_pb2.RunMetadata, repairs: Sequence[RepairAttempt]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from lro_server.core.errors import LroError, Unavailable
@@ -47,12 +48,33 @@ class BatchPlan:
     later: list[str] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PollGroup:
+    """Operations the tracker polls together.
+
+    Attributes:
+        names: The operations (for a walk: those due first, then those taken along).
+        walk: The family whose list walk this is; "" for one operation polled alone.
+    """
+
+    names: list[str]
+    walk: str = ""
+
+
 class Batcher:
     """Groups due operations by family and observes the groups through list endpoints.
+
+    Each family that can list has at most one walk of its lists in flight, and walks start
+    at least ``spacing`` seconds apart: operations that fall due while a walk runs (or
+    soon after one started) wait for the next walk, which takes every idle operation of
+    the family along. So however their due times spread (a burst of starts spreads them
+    over the burst), a family's operations are observed together, once per cadence, and
+    the list calls follow the cadence, not the number of due times.
 
     Args:
         families: Family by name; those that are ``BatchFamily`` are batched.
         schedule: The tracker's schedule (companions of a batch are marked busy in it).
+        spacing: Shortest time between the starts of two walks of one family.
         min_batch: Fewest operations of a family worth a list cycle.
     """
 
@@ -61,13 +83,18 @@ class Batcher:
         families: Mapping[str, Family],
         schedule: Schedule,
         *,
+        spacing: float = 0.0,
         min_batch: int = MIN_BATCH,
     ) -> None:
         self._families = families
         self._schedule = schedule
+        self._spacing = spacing
         self._min_batch = min_batch
         self._family_of: dict[str, str] = {}
         self._along: set[str] = set()  # taken along in a batch without being due
+        self._waiting: dict[str, list[str]] = {}  # due, waiting for their family's walk
+        self._walking: set[str] = set()  # families with a walk in flight
+        self._last_walk: dict[str, float] = {}  # when each family's latest walk started
         #: Batches observed through list endpoints so far.
         self.batches = 0
 
@@ -80,30 +107,54 @@ class Batcher:
         found = self._families.get(family)
         return found if isinstance(found, BatchFamily) else None
 
-    def groups(self, due: list[str]) -> list[list[str]]:
-        """Split due (already busy) operations into polls: singles, and one batch per family.
+    def groups(self, due: list[str], now: float) -> list[PollGroup]:
+        """Split due (already busy) operations into polls: singles, and at most one walk
+        per family, which takes the family's idle operations along.
 
-        A batch also takes the family's other idle operations along.
+        Operations of a family whose walk is in flight, or whose last walk started less
+        than ``spacing`` ago, wait for its next walk (they stay busy meanwhile); those
+        poked to be polled alone (a cancel to send) never wait.
         """
         schedule = self._schedule
-        by_family: dict[str, list[str]] = {}
-        singles: list[list[str]] = []
+        out: list[PollGroup] = []
         for name in due:
             family = self._family_of.get(name, "")
-            if self._batching(family) is None:
-                singles.append([name])
+            if schedule.take_alone(name) or self._batching(family) is None:
+                out.append(PollGroup([name]))
             else:
-                by_family.setdefault(family, []).append(name)
-        for family, names in by_family.items():
-            known = [n for n, f in self._family_of.items() if f == family and n in schedule]
-            idle = [n for n in known if n not in set(names)]
+                self._waiting.setdefault(family, []).append(name)
+        for family in list(self._waiting):
+            if family in self._walking or now < self._next_walk(family):
+                continue
+            names = self._waiting.pop(family)
+            waiting = set(names)
+            idle = [
+                n
+                for n, f in self._family_of.items()
+                if f == family and n in schedule and n not in waiting
+            ]
             if len(names) + len(idle) < self._min_batch:
-                singles.extend([n] for n in names)
+                out.extend(PollGroup([n]) for n in names)
                 continue
             companions = schedule.take(idle)
             self._along.update(companions)
-            singles.append(names + companions)
-        return singles
+            self._walking.add(family)
+            self._last_walk[family] = now
+            out.append(PollGroup(names + companions, walk=family))
+        return out
+
+    def _next_walk(self, family: str) -> float:
+        return self._last_walk.get(family, -math.inf) + self._spacing
+
+    def next_walk(self) -> float:
+        """When the next waiting walk may start (inf: none waits, or each waits for the
+        walk in flight to end, which wakes the tracker)."""
+        times = [self._next_walk(f) for f in self._waiting if f not in self._walking]
+        return min(times, default=math.inf)
+
+    def walk_done(self, family: str) -> None:
+        """The walk of ``family`` ended (the tracker then polls what waits for the next)."""
+        self._walking.discard(family)
 
     def prune(self) -> None:
         """Forget the families of operations no longer tracked."""

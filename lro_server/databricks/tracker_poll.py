@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from google.protobuf.message import Message
 
 from lro_server.core import lifecycle, tracing
-from lro_server.core.cas import Change, compare_and_set
+from lro_server.core.cas import Change, compare_and_set, compare_and_set_many
 from lro_server.core.clock import Clock, to_micros
 from lro_server.core.errors import (
     Aborted,
@@ -36,9 +36,10 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.convert import START_DEFERRED, deferred, undeferred
-from lro_server.databricks.family import Family, Observation
+from lro_server.databricks.family import Family, Observation, Verdict
+from lro_server.databricks.limiter import urgent
 from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
-from lro_server.databricks.work import Work
+from lro_server.databricks.work import Entity, Work
 
 _log = logging.getLogger(__name__)
 
@@ -107,19 +108,49 @@ class Poller:
             or (record.cancel_requested and not work.cancel_sent)
         )
 
-    async def settle(self, record: OperationRecord, observation: Observation) -> None:
-        """Write what a (batched) observation showed."""
-        with self._lost_races(record.name), _about(record, "lro.settle"):
-            await self._record(record, observation)
+    async def settle_many(self, observed: Sequence[tuple[OperationRecord, Observation]]) -> None:
+        """Write what a walk of the lists showed, the writes of all ``observed`` operations
+        in one store transaction (compare-and-set per operation still holds)."""
+        decisions = [self._decide(record, observation) for record, observation in observed]
+        writes = [
+            (record, decision.change)
+            for (record, _), decision in zip(observed, decisions, strict=True)
+            if decision.change is not None
+        ]
+        try:
+            written = iter(await compare_and_set_many(self.store, writes))
+        except Unavailable as exc:
+            _log.warning("writing %d observations failed, will retry: %s", len(writes), exc)
+            for record, _ in observed:
+                self.schedule.backoff(record.name, changed=False)
+            return
+        for (record, _), decision in zip(observed, decisions, strict=True):
+            outcome = next(written) if decision.change is not None else None
+            with _about(record, "lro.settle"):
+                if isinstance(outcome, LroError):
+                    self._lost(record.name, outcome)
+                else:
+                    self._after(record.name, decision)
+
+    async def start_unstored(self, record: OperationRecord) -> OperationRecord:
+        """Start the work of ``record``, not stored yet; return it with the entity's ids
+        in its payload and search keys."""
+        work = Work.of(record)
+        entity = await self._start_entity(record, work, retry=False)
+        return dataclasses.replace(work, entity=entity).stored_in(record)
+
+    async def abandon(self, record: OperationRecord) -> None:
+        """Stop the work of a started ``record`` that could not be stored (best effort)."""
+        _log.warning("%s: not stored; cancelling the work just started", record.name)
+        try:
+            with urgent():
+                await self.family(record).cancel(self.dbx, Work.of(record))
+        except LroError as exc:
+            _log.error("%s: cancelling the work that was not stored failed: %s", record.name, exc)
 
     async def start(self, record: OperationRecord, *, retry: bool = False) -> OperationRecord:
         """Start the work of ``record`` and store the entity Databricks answered with."""
-        family = self.family(record)
-        # The operation id is the idempotency token: a retried start finds the same entity.
-        entity = await family.start(
-            self.dbx, Work.of(record), operation_id(record.name), retry=retry
-        )
-        _log.info("%s: started %s", record.name, entity)
+        entity = await self._start_entity(record, Work.of(record), retry=retry)
 
         def started(fresh: OperationRecord) -> OperationRecord | None:
             work = Work.of(fresh)
@@ -135,9 +166,22 @@ class Poller:
 
         return await compare_and_set(self.store, record.name, started, current=record)
 
+    async def _start_entity(self, record: OperationRecord, work: Work, *, retry: bool) -> Entity:
+        family = self.family(record)
+        # The operation id is the idempotency token: a retried start finds the same entity.
+        # Starts go before polls in the workspace's rate limiter.
+        with urgent():
+            entity = await family.start(self.dbx, work, operation_id(record.name), retry=retry)
+        _log.info("%s: started %s", record.name, entity)
+        return entity
+
     async def defer(self, record: OperationRecord, error: LroError) -> OperationRecord:
         """Say in the operation that its start waits for Databricks (state and message);
         the start is retried by later polls with the same idempotency token."""
+        return await compare_and_set(self.store, record.name, self.waiting(error), current=record)
+
+    def waiting(self, error: LroError) -> Change:
+        """The change marking a start deferred by ``error`` (see :meth:`defer`)."""
         message = (
             f"{error.message}; the start is retried with the same idempotency token, "
             "so the work starts once"
@@ -153,7 +197,7 @@ class Poller:
             _touch(marked, to_micros(self.clock.now()))
             return lifecycle.with_metadata(fresh, marked, state=START_DEFERRED)
 
-        return await compare_and_set(self.store, record.name, waiting, current=record)
+        return waiting
 
     # -- inside one poll ----------------------------------------------------------------
 
@@ -174,7 +218,8 @@ class Poller:
                 return
             work = Work.of(record)
             if record.cancel_requested and not work.cancel_sent:
-                await family.cancel(self.dbx, work)
+                with urgent():
+                    await family.cancel(self.dbx, work)
                 record = await compare_and_set(
                     self.store, record.name, _cancel_sent, current=record
                 )
@@ -204,6 +249,13 @@ class Poller:
         await self._record(record, observation)
 
     async def _record(self, record: OperationRecord, observation: Observation) -> None:
+        decision = self._decide(record, observation)
+        if decision.change is not None:
+            await self._write(record, decision.change)
+        self._after(record.name, decision)
+
+    def _decide(self, record: OperationRecord, observation: Observation) -> _Decision:
+        """What to write for ``observation`` of ``record`` (nothing if nothing changed)."""
         metadata = observation.metadata
         _touch(metadata, to_micros(self.clock.now()))
         verdict = observation.verdict
@@ -213,9 +265,8 @@ class Poller:
             )
             new_ids = observation.entity is not None or observation.repairs is not None
             if new_ids or changed:
-                await self._write(record, _observed(observation))
-            self.schedule.backoff(record.name, changed=changed or new_ids)
-            return
+                return _Decision(_observed(observation), verdict, changed=True)
+            return _Decision(None, verdict, changed=False)
 
         def finished(fresh: OperationRecord) -> OperationRecord | None:
             if fresh.done:
@@ -237,15 +288,22 @@ class Poller:
                 state=observation.state,
             )
 
-        await self._write(record, finished)
-        self.schedule.drop(record.name)
-        _log.info("%s: done (%s)", record.name, verdict.code.name)
+        return _Decision(finished, verdict, changed=True)
+
+    def _after(self, name: str, decision: _Decision) -> None:
+        """Schedule ``name`` once its decision is written."""
+        if decision.verdict.done:
+            self.schedule.drop(name)
+            _log.info("%s: done (%s)", name, decision.verdict.code.name)
+        else:
+            self.schedule.backoff(name, changed=decision.changed)
 
     async def _time_out(self, record: OperationRecord, family: Family) -> None:
         work = Work.of(record)
         if work.started:
             try:
-                await family.cancel(self.dbx, work)
+                with urgent():
+                    await family.cancel(self.dbx, work)
             except LroError as exc:
                 _log.warning("%s: cancel at timeout failed: %s", record.name, exc)
         message = (
@@ -280,14 +338,36 @@ class Poller:
 
     @contextlib.contextmanager
     def _lost_races(self, name: str) -> Iterator[None]:
-        """Store answers that end a poll: re-read soon after a race lost too often, stop
-        tracking a deleted operation."""
+        """Store answers that end a poll (see :meth:`_lost`)."""
         try:
             yield
-        except (Aborted, FailedPrecondition):
-            self.schedule.add(name, delay=REREAD_SECONDS)
-        except NotFound:
+        except (Aborted, FailedPrecondition, NotFound) as exc:
+            self._lost(name, exc)
+
+    def _lost(self, name: str, error: LroError) -> None:
+        """A write of ``name`` failed: re-read soon after a race lost too often (or a store
+        outage), stop tracking a deleted operation."""
+        if isinstance(error, NotFound):
             self.schedule.drop(name)
+        elif isinstance(error, Aborted | FailedPrecondition):
+            self.schedule.add(name, delay=REREAD_SECONDS)
+        else:
+            self.schedule.backoff(name, changed=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Decision:
+    """What a poll writes for an observation.
+
+    Attributes:
+        change: The compare-and-set change to write; None when nothing changed.
+        verdict: The observation's verdict (done: the write finishes the operation).
+        changed: Whether the entity changed (resets the poll interval).
+    """
+
+    change: Change | None
+    verdict: Verdict
+    changed: bool
 
 
 def _observed(observation: Observation) -> Change:

@@ -25,6 +25,8 @@ class TrackerOptions:
         backoff: Factor applied to the interval after an unchanged poll.
         claim_limit: Most operations one replica tracks.
         concurrency: Most polls in flight at once.
+        pseudo_holders: Lease holders that are not replicas (resumable methods' waits are
+            leased to one for good): not counted when replicas share the work.
     """
 
     holder: str
@@ -35,6 +37,7 @@ class TrackerOptions:
     backoff: float = 1.5
     claim_limit: int = 10000
     concurrency: int = 64
+    pseudo_holders: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(slots=True)
@@ -42,6 +45,8 @@ class _Entry:
     due: float
     interval: float
     busy: bool = False
+    alone: bool = False  # poll it by itself (not in a batch) the next time it is due
+    poked: bool = False  # poked since its current poll began
 
 
 class Schedule:
@@ -85,14 +90,33 @@ class Schedule:
             return
         self._push(name, entry)
 
-    def poke(self, name: str) -> bool:
-        """Poll ``name`` at once; False if it is not tracked here."""
+    def poke(self, name: str, *, alone: bool = False) -> bool:
+        """Poll ``name`` at once; False if it is not tracked here.
+
+        ``alone``: by itself, not waiting for its family's next batch (a cancel to send).
+        A poke that arrives while ``name`` is being polled makes the next poll follow at
+        once (see :meth:`backoff`).
+        """
         entry = self._entries.get(name)
         if entry is None:
             return False
         entry.due = 0.0
         entry.interval = self._options.poll_interval_seconds
+        entry.alone = entry.alone or alone
+        entry.poked = True
         self._push(name, entry)
+        return True
+
+    def idle(self, names: list[str]) -> list[str]:
+        """Those of ``names`` tracked here and not being polled now."""
+        return [n for n in names if n in self._entries and not self._entries[n].busy]
+
+    def take_alone(self, name: str) -> bool:
+        """Whether ``name`` was poked to be polled by itself (the flag is cleared)."""
+        entry = self._entries.get(name)
+        if entry is None or not entry.alone:
+            return False
+        entry.alone = False
         return True
 
     def drop(self, name: str) -> None:
@@ -115,7 +139,9 @@ class Schedule:
         while heap and heap[0][0] <= now:
             due, name = heapq.heappop(heap)
             if self._current(due, name):
-                self._entries[name].busy = True
+                entry = self._entries[name]
+                entry.busy = True
+                entry.poked = False
                 ready.append(name)
         return ready
 
@@ -123,7 +149,9 @@ class Schedule:
         """Mark the idle ones of ``names`` busy (polled along with a batch); return them."""
         taken = [n for n in names if n in self._entries and not self._entries[n].busy]
         for name in taken:
-            self._entries[name].busy = True
+            entry = self._entries[name]
+            entry.busy = True
+            entry.poked = False
         return taken
 
     def finished(self, name: str) -> None:
@@ -145,7 +173,11 @@ class Schedule:
             entry.interval = min(
                 entry.interval * options.backoff, options.max_poll_interval_seconds
             )
-        entry.due = self._clock() + entry.interval
+        # Poked while this poll ran: what the poke is about may have come after the poll
+        # read the record, so poll again at once.
+        now = self._clock()
+        entry.due = now if entry.poked else now + entry.interval
+        entry.poked = False
         self._push(name, entry)
 
     def next_due(self) -> float:

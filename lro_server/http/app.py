@@ -33,7 +33,7 @@ from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
-from lro_server.api.telemetry import RpcTelemetry
+from lro_server.api.telemetry import MethodProbe, RpcTelemetry, code_of
 from lro_server.core.deadline import serving
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.logcontext import set_operation
@@ -70,6 +70,7 @@ class HttpFront:
         #: Rendered operations reused across reads (see lro_server.http.json_cache).
         self.operation_json = operation_json if operation_json is not None else OperationJson()
         self.telemetry = telemetry or RpcTelemetry()
+        self._probes: dict[str, MethodProbe] = {}
         self.authenticate = authenticate
         self.max_request_bytes = max_request_bytes
         self.app = web.Application(client_max_size=max_request_bytes, middlewares=[self._errors])
@@ -145,17 +146,29 @@ class HttpFront:
         headers = {k.lower(): v for k, v in request.headers.items()}
         operations = path_is_operations(method.path)
         operation = getattr(message, "name", "") if operations else ""
-        with self.telemetry.call("http", method.path, headers, operation), serving(None):
-            context = await self._context(request, headers, method.path)
-            if message is None:
-                # A resume call's body means nothing; deployed waiters send {"data": {}}.
-                resume = bool(headers.get(RESUME_HEADER))
-                message = await parse_body(
-                    request, method.request_type, ignore_unknown_fields=resume
-                )
-                if operations:
-                    set_operation(getattr(message, "name", ""))
-            response = await method.handler(message, context)
+        probe = self._probes.get(method.path)
+        if probe is None:
+            probe = self._probes[method.path] = self.telemetry.probe("http", method.path)
+        opened = probe.open(headers, operation)
+        code: str = "OK"
+        escaped: BaseException | None = None
+        try:
+            with serving(None):
+                context = await self._context(request, headers, method.path)
+                if message is None:
+                    # A resume call's body means nothing; deployed waiters send {"data": {}}.
+                    resume = bool(headers.get(RESUME_HEADER))
+                    message = await parse_body(
+                        request, method.request_type, ignore_unknown_fields=resume
+                    )
+                    if operations:
+                        set_operation(getattr(message, "name", ""))
+                response = await method.handler(message, context)
+        except BaseException as exc:
+            code, escaped = code_of(exc), exc
+            raise
+        finally:
+            probe.close(opened, code, escaped)
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
         elif isinstance(response, operations_pb2.ListOperationsResponse):

@@ -44,6 +44,7 @@ from lro_server.core.errors import (
 )
 from lro_server.core.metrics import Metrics
 from lro_server.core.names import validate_operation_name
+from lro_server.core.operations import Create
 from lro_server.core.principal import INTERNAL, Principal
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
@@ -147,6 +148,12 @@ class Resumer:
             lease_holder=RESUMABLE_HOLDER,
             lease_expire_us=_FOREVER_US,
         )
+
+    async def start_and_store(
+        self, record: OperationRecord, create: Create
+    ) -> OperationRecord | None:
+        """A resumable method's first move needs its record stored: never before."""
+        return None
 
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Make the method's first move inside the start RPC."""

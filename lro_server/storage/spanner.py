@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
-import dataclasses
 import functools
 import logging
 import random
@@ -47,11 +46,11 @@ from lro_server.core.clock import Clock, SystemClock, to_micros
 from lro_server.core.errors import (
     AlreadyExists,
     InvalidArgument,
+    LroError,
     Unavailable,
 )
 from lro_server.core.filter_ast import Compare, label_equality, without
 from lro_server.core.filter_eval import filter_row, matches
-from lro_server.core.labels import KEY_COLUMNS
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
@@ -59,11 +58,13 @@ from lro_server.core.store import (
     JournalEvent,
     ListQuery,
     check_journal,
+    distinct_names,
     journal_conflict,
     not_found,
     update_failure,
 )
 from lro_server.core.work_column import writable_work
+from lro_server.storage.spanner_batch import UpdateBatch
 from lro_server.storage.spanner_client import (
     SpannerUrl,
     translated,
@@ -76,6 +77,7 @@ from lro_server.storage.spanner_sql import (
     COLUMNS,
     DELETE,
     EXPIRED,
+    HOLDERS,
     INSERT_COLUMNS,
     JOURNAL_COLUMNS,
     JOURNAL_READ,
@@ -84,15 +86,15 @@ from lro_server.storage.spanner_sql import (
     LEASE,
     PING,
     RELEASE,
-    UPDATE,
     UPDATE_TYPES,
-    encode_bytes,
     insert_values,
     label_rows,
     labeled_candidates,
     list_query,
     param_types_of,
     record_from_row,
+    update_statement,
+    updated_record,
 )
 
 __all__ = ["SpannerStore", "migrate"]
@@ -147,6 +149,11 @@ class SpannerStore:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="spanner"
         )
+        # Leases (claim, release, lease_holders) run on a thread of their own: behind a
+        # queue of reads and writes on the pool a renewal could come after the lease ran out.
+        self._leases = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="spanner-leases"
+        )
         self._closed = False
 
     # --- the OperationStore port -------------------------------------------------------
@@ -164,6 +171,12 @@ class SpannerStore:
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record (strong read), or raise NotFound."""
         return await self._run(self._get, name)
+
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """The stored records (None where missing), in one strong read of all the keys."""
+        if not names:
+            return []
+        return await self._run(self._get_many, list(names))
 
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` matching records, newest first."""
@@ -228,6 +241,24 @@ class SpannerStore:
         rows = await self._run(self._read_rows, JOURNAL_READ, params)
         return [JournalEvent(int(seq), str(data)) for seq, data in rows]
 
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set each record in one read-write transaction: the updates go as
+        one batch of DML statements, then one read tells each row's outcome; see
+        OperationStore.update_many."""
+        distinct_names(records)
+        works: builtins.list[str | LroError] = []
+        for record in records:
+            try:
+                works.append(writable_work(record))
+            except LroError as exc:
+                works.append(exc)
+        batch = UpdateBatch(records, works, to_micros(self._clock.now()))
+        if batch.empty:
+            return batch.results({})
+        return batch.results(await self._run(self._transaction, batch.run, self._timeout))
+
     async def delete(self, name: str) -> None:
         """Forget the record (its labels and journal rows go with it: ON DELETE CASCADE),
         or raise NotFound."""
@@ -257,14 +288,19 @@ class SpannerStore:
             return []
         now = to_micros(self._clock.now())
         expire = now + round(lease_seconds * 1_000_000)
-        claimed = await self._run(self._claim, holder, now, expire, limit)
+        claimed = await self._run(self._claim, holder, now, expire, limit, pool=self._leases)
         claimed.sort(key=lambda r: (r.create_time_us, r.name))
         return claimed
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
         if names:
-            await self._run(self._release, holder, list(names))
+            await self._run(self._release, holder, list(names), pool=self._leases)
+
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        now = to_micros(self._clock.now())
+        return await self._run(self._lease_holders, now, pool=self._leases)
 
     async def ping(self) -> None:
         """Read the table once within the ping's deadline; raise Unavailable if that fails."""
@@ -283,12 +319,19 @@ class SpannerStore:
         """
         if not self._closed:
             self._closed = True
-            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+            for pool in (self._executor, self._leases):
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
     # --- work done on the pool's threads -------------------------------------------------
 
-    async def _run(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        """Run ``fn(*args)`` on the pool, with Spanner errors translated.
+    async def _run(
+        self,
+        fn: Callable[..., _T],
+        /,
+        *args: Any,
+        pool: concurrent.futures.Executor | None = None,
+    ) -> _T:
+        """Run ``fn(*args)`` on the pool (or ``pool``), with Spanner errors translated.
 
         A call unanswered by its deadline fails with Unavailable, even where the client
         library would go on retrying (the session pool's check of a session does, for 30 s).
@@ -299,7 +342,7 @@ class SpannerStore:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._timeout):
-                return await loop.run_in_executor(self._executor, call)
+                return await loop.run_in_executor(pool or self._executor, call)
         except TimeoutError as exc:
             raise Unavailable(
                 f"Spanner ({self.url.database_path}) did not answer within {self._timeout:g}s"
@@ -368,6 +411,13 @@ class SpannerStore:
             raise not_found(name)
         return record_from_row(rows[0])
 
+    def _get_many(self, names: builtins.list[str]) -> builtins.list[OperationRecord | None]:
+        keys = _KeySet(keys=[[name] for name in dict.fromkeys(names)])
+        with self._db.snapshot() as snapshot:
+            rows = snapshot.read(TABLE, COLUMNS, keys, timeout=self._timeout)
+            found = {record.name: record for record in map(record_from_row, rows)}
+        return [found.get(name) for name in names]
+
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
         with self._db.snapshot() as snapshot:
             return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
@@ -387,22 +437,7 @@ class SpannerStore:
     def _update(
         self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent]
     ) -> OperationRecord:
-        params = {
-            "operation": record.operation,
-            "now": now,
-            "metadata_type": record.metadata_type,
-            "error_code": record.error_code,
-            "state": record.state,
-            "work": work,
-            "checkpoint": encode_bytes(record.checkpoint),
-            "name": record.name,
-            "version": record.version,
-            **{column: record.keys.column(column) for column in KEY_COLUMNS},
-        }
-        # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
-        sql = UPDATE.format(
-            done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else ""
-        )
+        sql, params = update_statement(record, work, now)
 
         def attempt(txn: Any) -> builtins.list[Any]:
             rows = list(
@@ -416,22 +451,16 @@ class SpannerStore:
             return list(rows[0])
 
         try:
-            result = self._transaction(attempt)
+            row = self._transaction(attempt)
         except gexc.AlreadyExists as exc:
             # The insert of a journal row whose (key, seq) exists fails at commit.
             raise journal_conflict(record.name, journal[0].seq if journal else 0) from exc
-        version, create_us, update_us, owner, request_id, method, holder, expire_us = result
-        return dataclasses.replace(
-            record,
-            version=version,
-            create_time_us=create_us,
-            update_time_us=update_us,
-            owner=owner,
-            request_id=request_id or "",
-            method=method,
-            lease_holder=holder,
-            lease_expire_us=expire_us,
-        )
+        return updated_record(record, row)
+
+    def _lease_holders(self, now: int) -> dict[str, int]:
+        with self._db.snapshot() as snapshot:
+            rows = self._rows(snapshot, HOLDERS, {"now": now})
+        return {str(holder): int(count) for holder, count in rows}
 
     def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
         """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""

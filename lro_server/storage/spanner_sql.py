@@ -7,6 +7,7 @@ its own. Column names follow the schema in ``spanner_schema.sql``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -125,6 +126,44 @@ JOURNAL_COLUMNS = ("key", "seq", "data")
 JOURNAL_READ = (
     f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE key = @name AND seq > @after ORDER BY seq"
 )
+
+
+def update_statement(record: OperationRecord, work: str, now: int) -> tuple[str, dict[str, Any]]:
+    """The compare-and-set UPDATE of ``record`` and its parameters (types: UPDATE_TYPES)."""
+    params = {
+        "operation": record.operation,
+        "now": now,
+        "metadata_type": record.metadata_type,
+        "error_code": record.error_code,
+        "state": record.state,
+        "work": work,
+        "checkpoint": encode_bytes(record.checkpoint),
+        "name": record.name,
+        "version": record.version,
+        **{column: record.keys.column(column) for column in KEY_COLUMNS},
+    }
+    # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
+    sql = UPDATE.format(done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else "")
+    return sql, params
+
+
+def updated_record(record: OperationRecord, row: Sequence[Any]) -> OperationRecord:
+    """``record`` as stored by its update, from the columns UPDATE returns (in order; more
+    may follow)."""
+    version, create_us, update_us, owner, request_id, method, holder, expire_us = row[:8]
+    return dataclasses.replace(
+        record,
+        version=version,
+        create_time_us=create_us,
+        update_time_us=update_us,
+        owner=owner,
+        request_id=request_id or "",
+        method=method,
+        lease_holder=holder,
+        lease_expire_us=expire_us,
+    )
+
+
 #: Delete one record; the row count tells whether it existed.
 DELETE = f"DELETE FROM {TABLE} WHERE key = @name"
 #: Names of claimable operations. Same order as SQLite: the holder's own leases first,
@@ -143,6 +182,13 @@ LEASE = f"""
 UPDATE {TABLE} SET lease_holder = @holder, lease_expire_us = @expire
 WHERE key IN UNNEST(@keys)
 THEN RETURN {SELECT_COLUMNS}"""
+#: Unfinished operations by live lease holder ('' for nobody), from the small index of
+#: unfinished operations' leases.
+HOLDERS = f"""
+SELECT IF(claimable_expire_us > @now, lease_holder, '') AS holder, COUNT(*) AS n
+FROM {TABLE}@{{FORCE_INDEX=OperationsClaimable, {_NULL_FILTERED_OK}}}
+WHERE claimable_expire_us IS NOT NULL
+GROUP BY holder"""
 #: End a holder's leases on some operations.
 RELEASE = f"""
 UPDATE {TABLE} SET lease_holder = '', lease_expire_us = 0

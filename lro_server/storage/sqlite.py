@@ -52,6 +52,8 @@ from lro_server.core.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
+    LroError,
+    NotFound,
     Unavailable,
 )
 from lro_server.core.record import OperationRecord, for_create
@@ -60,6 +62,7 @@ from lro_server.core.store import (
     JournalEvent,
     ListQuery,
     check_journal,
+    distinct_names,
     journal_conflict,
     not_found,
     update_failure,
@@ -72,6 +75,8 @@ from lro_server.storage.sqlite_version import DataVersion
 
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
+_Results = list[OperationRecord | LroError]
+_Found = list[OperationRecord | None]
 _T = TypeVar("_T")
 _Events = list[JournalEvent]
 
@@ -172,6 +177,10 @@ class SqliteStore:
             busy = exc
         return await self._when_free(busy, self._get, name)
 
+    async def get_many(self, names: Sequence[str]) -> _Found:
+        """The stored records (None where missing): point reads, most from the read cache."""
+        return await self._attempt(self._get_many, names)
+
     async def list(self, query: ListQuery) -> _Records:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
@@ -198,6 +207,18 @@ class SqliteStore:
     async def journal(self, name: str, after_seq: int = 0) -> _Events:
         """The journal events of ``name`` after ``after_seq``, in seq order."""
         return await self._attempt(self._journal, name, after_seq)
+
+    async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
+        """Compare-and-set each record in one write transaction (one commit); see
+        OperationStore.update_many."""
+        distinct_names(records)
+        works: list[str | LroError] = []
+        for record in records:
+            try:
+                works.append(writable_work(record))
+            except LroError as exc:
+                works.append(exc)
+        return await self._attempt(self._update_many, records, works)
 
     async def delete(self, name: str) -> None:
         """Forget the record, its labels and its journal, or raise NotFound."""
@@ -234,6 +255,10 @@ class SqliteStore:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
         if names:
             await self._attempt(self._release, holder, names)
+
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        return await self._attempt(self._lease_holders)
 
     async def ping(self) -> None:
         """Read the table once; raise Unavailable if that fails."""
@@ -293,6 +318,15 @@ class SqliteStore:
         self.read_cache.put(record, _row_size(row))
         return record
 
+    def _get_many(self, names: Sequence[str]) -> _Found:
+        found: _Found = []
+        for name in names:
+            try:
+                found.append(self._get(name))
+            except NotFound:  # this attempt reads the rest all the same
+                found.append(None)
+        return found
+
     def _list(self, sql: str, params: dict[str, Any]) -> _Records:
         rows = self._connection().execute(sql, params)
         return [schema.record_from_row(row) for row in rows.fetchall()]
@@ -300,21 +334,43 @@ class SqliteStore:
     def _update(
         self, record: OperationRecord, work: str, journal: Sequence[JournalEvent]
     ) -> OperationRecord:
-        params = {
-            **schema.row_params(record, work),
-            "now": to_micros(self._clock.now()),
-            "version": record.version,
-        }
+        now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
         with self._write() as conn:
-            rows = conn.execute(schema.UPDATE, params).fetchall()
-            if not rows:
-                raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
+            stored = self._compare_and_set(conn, record, work, now)
             for event in journal:
                 try:
                     conn.execute(schema.JOURNAL_INSERT, (record.name, event.seq, event.data))
                 except sqlite3.IntegrityError as exc:
                     raise journal_conflict(record.name, event.seq) from exc
+            return stored
+
+    def _update_many(
+        self, records: Sequence[OperationRecord], works: Sequence[str | LroError]
+    ) -> _Results:
+        now = to_micros(self._clock.now())
+        for record in records:
+            self.read_cache.discard(record.name)
+        results: _Results = []
+        with self._write() as conn:
+            for record, work in zip(records, works, strict=True):
+                if isinstance(work, LroError):
+                    results.append(work)
+                    continue
+                try:
+                    results.append(self._compare_and_set(conn, record, work, now))
+                except LroError as exc:  # this row's compare-and-set failed; go on
+                    results.append(exc)
+        return results
+
+    def _compare_and_set(
+        self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
+    ) -> OperationRecord:
+        """One compare-and-set inside the caller's write transaction."""
+        params = {**schema.row_params(record, work), "now": now, "version": record.version}
+        rows = conn.execute(schema.UPDATE, params).fetchall()
+        if not rows:
+            raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
         version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
         return dataclasses.replace(
             record,
@@ -366,6 +422,11 @@ class SqliteStore:
             self.read_cache.discard(name)
         with self._write() as conn:
             conn.execute(schema.RELEASE, {"holder": holder, "names": json.dumps(list(names))})
+
+    def _lease_holders(self) -> dict[str, int]:
+        now = to_micros(self._clock.now())
+        rows = self._connection().execute(schema.HOLDERS, {"now": now}).fetchall()
+        return {str(holder): int(count) for holder, count in rows}
 
     def _ping(self) -> None:
         self._connection().execute(schema.PING).fetchall()

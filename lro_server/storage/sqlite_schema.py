@@ -263,6 +263,11 @@ WHERE name IN (
     ORDER BY lease_expire_us LIMIT :limit
 )
 RETURNING {COLUMNS}"""
+#: Unfinished operations by live lease holder ('' for nobody), through the partial index
+#: of unfinished operations' leases.
+HOLDERS = f"""
+SELECT CASE WHEN lease_expire_us > :now THEN lease_holder ELSE '' END AS holder, count(*)
+FROM {TABLE} WHERE done = 0 GROUP BY holder"""
 DELETE = f"DELETE FROM {TABLE} WHERE name = ?"
 #: Done operations that last changed before :before, oldest first, after a cursor.
 EXPIRED = f"""

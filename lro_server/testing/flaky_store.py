@@ -16,7 +16,7 @@ import random
 import threading
 from collections.abc import Sequence
 
-from lro_server.core.errors import Unavailable
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 
@@ -41,7 +41,9 @@ class FlakyStore:
         *,
         probability: float = 0.0,
         lost_answer_share: float = 0.0,
-        lost_answer_methods: frozenset[str] = frozenset({"create", "update", "delete"}),
+        lost_answer_methods: frozenset[str] = frozenset(
+            {"create", "update", "update_many", "delete"}
+        ),
         seed: int = 0,
     ) -> None:
         self.inner = inner
@@ -104,6 +106,12 @@ class FlakyStore:
             raise self._error("get")
         return await self.inner.get(name)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """See OperationStore.get_many."""
+        if self._draw("get_many"):
+            raise self._error("get_many")
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
         if self._draw("list"):
@@ -121,6 +129,18 @@ class FlakyStore:
         if fail == "after":
             raise self._error("update")
         return result
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """See OperationStore.update_many (one draw for the whole transaction)."""
+        fail = self._draw("update_many", write=True)
+        if fail == "before":
+            raise self._error("update_many")
+        results = await self.inner.update_many(records)
+        if fail == "after":
+            raise self._error("update_many")
+        return results
 
     async def expired(
         self, before_us: int, after: ExpiryCursor | None, limit: int
@@ -158,6 +178,12 @@ class FlakyStore:
         if self._draw("release"):
             raise self._error("release")
         await self.inner.release(holder, list(names))
+
+    async def lease_holders(self) -> dict[str, int]:
+        """See OperationStore.lease_holders."""
+        if self._draw("lease_holders"):
+            raise self._error("lease_holders")
+        return await self.inner.lease_holders()
 
     async def ping(self) -> None:
         """See OperationStore.ping."""

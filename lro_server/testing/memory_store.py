@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import AlreadyExists, InvalidArgument, Unavailable
+from lro_server.core.errors import AlreadyExists, InvalidArgument, LroError, Unavailable
 from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
@@ -39,6 +39,7 @@ from lro_server.core.store import (
     JournalEvent,
     ListQuery,
     check_journal,
+    distinct_names,
     journal_conflict,
     not_found,
     update_failure,
@@ -124,6 +125,13 @@ class MemoryStore:
             raise not_found(name)
         return _record(entry)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        """Copies of the stored records (None where missing), read under one hold of the lock."""
+        self._check_open()
+        with self.data.lock:
+            entries = [self.data.entries.get(name) for name in names]
+        return [None if entry is None else _record(entry) for entry in entries]
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` matching records, newest first."""
         self._check_open()
@@ -151,34 +159,57 @@ class MemoryStore:
         check_journal(record.name, journal)
         now = self._now()
         with self.data.lock:
-            current = self.data.entries.get(record.name)
-            if current is None:
-                raise update_failure(record, None)
-            stored = current.record
-            if stored.done or stored.version != record.version:
-                raise update_failure(record, (stored.version, stored.done))
-            if journal:
-                taken = {event.seq for event in self.data.journals.get(record.name, ())}
-                clash = [event.seq for event in journal if event.seq in taken]
-                if clash:
-                    raise journal_conflict(record.name, clash[0])
-            updated = dataclasses.replace(
-                record,
-                operation=_copy(record.operation),
-                version=stored.version + 1,
-                update_time_us=max(now, stored.update_time_us + 1),
-                create_time_us=stored.create_time_us,
-                owner=stored.owner,
-                request_id=stored.request_id,
-                method=stored.method,
-                lease_holder=stored.lease_holder,
-                lease_expire_us=stored.lease_expire_us,
-                labels=stored.labels,
-            )
-            entry = _Entry(updated, work)
-            self.data.entries[record.name] = entry
-            if journal:
-                self.data.journals.setdefault(record.name, []).extend(journal)
+            return self._update(record, work, now, journal)
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        """Compare-and-set each record, all under one hold of the lock (a transaction);
+        see OperationStore.update_many."""
+        self._check_open()
+        distinct_names(records)
+        now = self._now()
+        results: builtins.list[OperationRecord | LroError] = []
+        with self.data.lock:
+            for record in records:
+                try:
+                    results.append(self._update(record, writable_work(record), now))
+                except LroError as exc:
+                    results.append(exc)
+        return results
+
+    def _update(
+        self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent] = ()
+    ) -> OperationRecord:
+        """One compare-and-set, appending ``journal`` (the caller holds the lock)."""
+        current = self.data.entries.get(record.name)
+        if current is None:
+            raise update_failure(record, None)
+        stored = current.record
+        if stored.done or stored.version != record.version:
+            raise update_failure(record, (stored.version, stored.done))
+        if journal:
+            taken = {event.seq for event in self.data.journals.get(record.name, ())}
+            clash = [event.seq for event in journal if event.seq in taken]
+            if clash:
+                raise journal_conflict(record.name, clash[0])
+        updated = dataclasses.replace(
+            record,
+            operation=_copy(record.operation),
+            version=stored.version + 1,
+            update_time_us=max(now, stored.update_time_us + 1),
+            create_time_us=stored.create_time_us,
+            owner=stored.owner,
+            request_id=stored.request_id,
+            method=stored.method,
+            lease_holder=stored.lease_holder,
+            lease_expire_us=stored.lease_expire_us,
+            labels=stored.labels,
+        )
+        entry = _Entry(updated, work)
+        self.data.entries[record.name] = entry
+        if journal:
+            self.data.journals.setdefault(record.name, []).extend(journal)
         return _record(entry)
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
@@ -258,6 +289,19 @@ class MemoryStore:
                 entry = self.data.entries.get(name)
                 if entry is not None and entry.record.lease_holder == holder:
                     self._lease(entry, "", 0)
+
+    async def lease_holders(self) -> dict[str, int]:
+        """Unfinished operations by live lease holder ("" for nobody); see the port."""
+        self._check_open()
+        now = self._now()
+        counts: dict[str, int] = {}
+        with self.data.lock:
+            for entry in self.data.entries.values():
+                record = entry.record
+                if not record.done:
+                    holder = record.lease_holder if record.lease_expire_us > now else ""
+                    counts[holder] = counts.get(holder, 0) + 1
+        return counts
 
     async def ping(self) -> None:
         """Raise Unavailable once the store is closed."""

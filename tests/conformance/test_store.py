@@ -480,3 +480,15 @@ async def test_ping_succeeds_on_a_healthy_store(store: OperationStore) -> None:
 
 def _incremented(payload: str) -> str:
     return json.dumps({"count": json.loads(payload)["count"] + 1})
+
+
+async def test_get_many_reads_records_in_order_with_none_for_missing_ones(
+    store: OperationStore,
+) -> None:
+    first, _ = await store.create(new_record(state="A"))
+    second, _ = await store.create(new_record(state="B"))
+    missing = new_record().name
+
+    assert await store.get_many([second.name, missing, first.name]) == [second, None, first]
+    assert await store.get_many([]) == []
+    assert await store.get_many([first.name, first.name]) == [first, first]

@@ -218,3 +218,39 @@ async def test_leases_are_exclusive_between_two_stores(
     assert sorted(names(renewed)) == sorted(names(theirs))
     clock.step(LEASE + 1)
     assert len(await other.claim("b", LEASE, limit=10)) == 6
+
+
+# --- lease_holders ----------------------------------------------------------------------
+
+
+async def test_lease_holders_counts_unfinished_operations_by_live_holder(
+    store: OperationStore, clock: FakeClock
+) -> None:
+    assert await store.lease_holders() == {}
+    await _unfinished(store, 5)
+    await store.create(new_record(done=True))
+    assert await store.lease_holders() == {"": 5}  # nobody holds them yet
+
+    await store.claim("a", LEASE, limit=3)
+    clock.step(1)
+    await store.claim("b", LEASE, limit=10)
+    assert await store.lease_holders() == {"a": 3, "b": 2}
+
+    clock.step(LEASE - 0.5)  # a's leases expired, b's still hold
+    assert await store.lease_holders() == {"": 3, "b": 2}
+
+
+async def test_lease_holders_leaves_out_finished_and_counts_released_as_nobodys(
+    store: OperationStore,
+) -> None:
+    pending = await _unfinished(store, 3)
+    await store.claim("a", LEASE, limit=10)
+    await store.update(
+        dataclasses.replace(
+            await store.get(pending[0].name),
+            operation=new_record(name=pending[0].name, done=True).operation,
+        )
+    )
+    await store.release("a", [pending[1].name])
+
+    assert await store.lease_holders() == {"a": 1, "": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -107,3 +108,98 @@ async def test_a_proxy_from_the_environment_is_still_used(sim, monkeypatch):
     finally:
         await client.close()
     assert sim.calls(path_contains="jobs/list") == 0  # it went to the (closed) proxy
+
+
+class Relay:
+    """A TCP relay in front of the simulator that counts the connections made through it."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.opened = 0
+        self.open = 0
+        self.most_open = 0
+        self._server: asyncio.Server | None = None
+        self._relays: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        # Every relayed connection ends here, before the test's loop closes (else their
+        # sockets are left to the garbage collector, as ResourceWarnings in a later test).
+        for task in self._relays:
+            task.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    def reset(self) -> None:
+        self.opened, self.most_open = 0, self.open
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
+        self.opened += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except BaseException:
+            self.open -= 1
+            writer.close()
+            raise
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self.open -= 1
+            for end in (writer, up_writer):
+                end.close()
+                with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                    await end.wait_closed()
+
+
+async def test_calls_share_kept_alive_connections(sim):
+    async with Relay(sim.url) as relay:
+        client = Databricks(DatabricksOptions(host=relay.url, token="t", connections=4))
+        try:
+            assert await client.configuration_problem() is None
+            relay.reset()
+            for _ in range(30):
+                await client.call("GET", "/api/2.2/jobs/list")
+        finally:
+            await client.close()
+    assert relay.opened == 1  # one connection, kept alive, for 30 calls
+    assert sim.calls(path_contains="jobs/list") == 30
+
+
+async def test_calls_in_flight_are_bounded_by_the_connections(sim):
+    sim.inject_fault("slow", path="jobs/list", delay=0.3)
+    async with Relay(sim.url) as relay:
+        client = Databricks(
+            DatabricksOptions(host=relay.url, token="t", connections=3, requests_per_second=100)
+        )
+        try:
+            assert await client.configuration_problem() is None
+            relay.reset()
+            await asyncio.gather(*(client.call("GET", "/api/2.2/jobs/list") for _ in range(9)))
+        finally:
+            await client.close()
+    assert relay.opened == 3  # the other six calls waited for one of the three
+    assert sim.calls(path_contains="jobs/list") == 9

@@ -29,11 +29,11 @@ def _traceback(record: logging.LogRecord) -> str:
 def test_a_databricks_client_bug_is_answered_internal_and_logged(
     front, server, jobs, caplog, monkeypatch
 ):
-    def broken() -> None:
+    async def broken() -> None:
         raise _Broken("the SDK changed under us")
 
-    # The workspace client cannot be built for a reason no table knows: a bug.
-    monkeypatch.setattr(server.application.databricks, "_workspace", broken)
+    # The connection to the workspace cannot be made for a reason no table knows: a bug.
+    monkeypatch.setattr(server.application.databricks, "_connection", broken)
     caplog.set_level(logging.ERROR, logger="lro_server")
     if front == "grpc":
         with pytest.raises(grpc.RpcError) as caught:

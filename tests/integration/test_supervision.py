@@ -97,7 +97,8 @@ def test_a_dead_tracker_loop_is_not_serving_until_it_runs_again(
     assert requests.get(server.http_url + "/healthz", timeout=5).status_code == 200
     deaths = [r for r in caplog.records if "tracker died" in r.getMessage()]
     assert deaths and deaths[0].exc_info is not None
-    assert "injected bug" in str(deaths[0].exc_info[1])  # logged with its traceback
+    traceback = logging.Formatter().formatException(deaths[0].exc_info)
+    assert "injected bug" in traceback  # logged with its traceback
 
     store.broken = False
     wait_until(lambda: _status(channel) == SERVING, timeout=30, what="SERVING again")

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core import lifecycle
 from lro_server.core.errors import Code, LroError
+from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
 from lro_server.databricks.client import Databricks
@@ -134,6 +135,11 @@ class FakeRunner:
         self.prepared.append(record.name)
         return lifecycle.with_metadata(record, struct(prepared=True))
 
+    async def start_and_store(
+        self, record: OperationRecord, create: Create
+    ) -> OperationRecord | None:
+        return None  # stored first, then started (the path of requests with an id)
+
     async def start(self, record: OperationRecord) -> OperationRecord:
         self.started.append(record.name)
         if self.fail_start is not None:
@@ -167,6 +173,9 @@ class MeddlingStore:
     async def get(self, name: str) -> OperationRecord:
         return await self.inner.get(name)
 
+    async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
+        return await self.inner.get_many(names)
+
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         return await self.inner.list(query)
 
@@ -174,6 +183,10 @@ class MeddlingStore:
         self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
     ) -> OperationRecord:
         self.updates += 1
+        await self._meddle(record)
+        return await self.inner.update(record, journal=journal)
+
+    async def _meddle(self, record: OperationRecord) -> None:
         pending = self._meddles.get(record.name)
         if pending is not None:
             meddle, times = pending
@@ -182,7 +195,14 @@ class MeddlingStore:
             else:
                 self._meddles[record.name] = (meddle, times - 1)
             await meddle(record)
-        return await self.inner.update(record, journal=journal)
+
+    async def update_many(
+        self, records: Sequence[OperationRecord]
+    ) -> builtins.list[OperationRecord | LroError]:
+        self.updates += len(records)
+        for record in records:
+            await self._meddle(record)
+        return await self.inner.update_many(records)
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         return await self.inner.journal(name, after_seq)
@@ -202,6 +222,9 @@ class MeddlingStore:
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         await self.inner.release(holder, names)
+
+    async def lease_holders(self) -> dict[str, int]:
+        return await self.inner.lease_holders()
 
     async def ping(self) -> None:
         await self.inner.ping()

@@ -60,11 +60,12 @@ FORBIDDEN = {
         "lro_server.databricks",
         "lro_server.resume",
     ),
+    # aiohttp's client is the Databricks REST transport (see the test below).
     "databricks": (
         "grpc",
         "sqlite3",
         "google.cloud",
-        "aiohttp",
+        "aiohttp.web",
         "lro_server.api",
         "lro_server.http",
         "lro_server.cli",
@@ -116,6 +117,15 @@ def test_layer_imports_only_inward(layer: str) -> None:
         if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer])
     ]
     assert offences == []
+
+
+def test_one_module_of_the_databricks_layer_speaks_http() -> None:
+    users = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "databricks").rglob("*.py")
+        if any(name == "aiohttp" or name.startswith("aiohttp.") for name in _imports(path))
+    )
+    assert users == ["databricks/transport.py"]
 
 
 def test_only_the_databricks_layer_uses_the_sdk() -> None:

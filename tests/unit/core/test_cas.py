@@ -8,7 +8,7 @@ import pytest
 from engine_fakes import MeddlingStore, bump, child_record, struct
 
 from lro_server.core import lifecycle
-from lro_server.core.cas import compare_and_set
+from lro_server.core.cas import compare_and_set, compare_and_set_many
 from lro_server.core.errors import Aborted, NotFound, OperationDone
 from lro_server.core.record import OperationRecord
 from lro_server.testing import MemoryStore
@@ -75,3 +75,64 @@ async def test_it_gives_up_with_aborted(store: MeddlingStore) -> None:
 async def test_a_missing_record_is_not_found(store: MeddlingStore) -> None:
     with pytest.raises(NotFound):
         await compare_and_set(store, "operations/00000000-0000-4000-8000-0000000000ff", _running)
+
+
+# --- compare_and_set_many -------------------------------------------------------------------
+
+
+def _names(count: int) -> list[str]:
+    return [f"operations/00000000-0000-4000-8000-{n:012d}" for n in range(100, 100 + count)]
+
+
+async def _created(store: MeddlingStore, count: int) -> list[OperationRecord]:
+    return [(await store.create(child_record(name)))[0] for name in _names(count)]
+
+
+async def test_many_changes_are_written_in_one_batch(store: MeddlingStore) -> None:
+    records = await _created(store, 4)
+    batches: list[int] = []
+    update_many = store.inner.update_many
+
+    async def counted(batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        return await update_many(batch)
+
+    store.inner.update_many = counted  # type: ignore[method-assign]
+    results = await compare_and_set_many(store, [(r, _running) for r in records])
+
+    assert batches == [4]
+    assert all(isinstance(r, OperationRecord) and r.state == "RUNNING" for r in results)
+    assert [r.name for r in results] == [r.name for r in records]  # type: ignore[union-attr]
+
+
+async def test_a_row_that_lost_its_race_is_decided_again_alone(store: MeddlingStore) -> None:
+    records = await _created(store, 3)
+    loser = records[1].name
+
+    async def cancel_arrives(_: object) -> None:
+        await bump(store.inner, loser, cancel_requested=True)
+
+    store.before_update(loser, cancel_arrives)
+    results = await compare_and_set_many(store, [(r, _running) for r in records])
+
+    again = await store.get(loser)
+    assert again.cancel_requested and again.state == "RUNNING"  # neither write lost
+    assert results[1] == again
+    assert all(isinstance(r, OperationRecord) and r.state == "RUNNING" for r in results)
+
+
+async def test_declined_finished_and_missing_rows_are_answered_in_place(
+    store: MeddlingStore,
+) -> None:
+    first, declined, gone = await _created(store, 3)
+    finished = await store.update(lifecycle.succeed(first, struct(ok=True)))
+    await store.inner.delete(gone.name)
+
+    results = await compare_and_set_many(
+        store,
+        [(declined, lambda r: None), (first, _running), (gone, _running)],
+    )
+
+    assert results[0] == declined
+    assert isinstance(results[1], OperationDone) and await store.get(first.name) == finished
+    assert isinstance(results[2], NotFound)

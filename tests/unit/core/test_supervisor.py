@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lro_server.core.supervisor import Supervisor
+from lro_server.core.supervisor import Supervisor, describe
 from lro_server.testing.clock import FakeClock
 
 
@@ -253,3 +253,11 @@ def test_backoff_settings_are_checked() -> None:
         Supervisor(FakeClock(), first_backoff=0)
     with pytest.raises(ValueError):
         Supervisor(FakeClock(), first_backoff=2, max_backoff=1)
+
+
+def test_a_task_group_of_one_failure_is_described_by_that_failure() -> None:
+    inner = RuntimeError("injected bug")
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [inner])
+    assert describe(ExceptionGroup("outer", [group])) == "RuntimeError: injected bug"
+    two = ExceptionGroup("two", [inner, ValueError("v")])
+    assert describe(two).startswith("ExceptionGroup: two")

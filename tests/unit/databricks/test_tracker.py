@@ -107,6 +107,57 @@ async def test_a_start_reaches_databricks_inside_the_rpc_with_the_operation_id(r
     assert record.state == "" and not record.done
 
 
+async def test_a_start_without_request_id_writes_its_operation_once(rig: Rig) -> None:
+    creates: list[OperationRecord] = []
+    create = rig.store.inner.create
+
+    async def counted(record: OperationRecord):  # type: ignore[no-untyped-def]
+        creates.append(record)
+        return await create(record)
+
+    rig.store.inner.create = counted  # type: ignore[method-assign]
+    name = await rig.start()
+
+    stored = await rig.record(name)
+    assert len(creates) == 1 and rig.store.updates == 0
+    assert stored.version == 1 and Work.of(stored).ids.run_id == 101
+
+
+async def test_a_start_with_a_request_id_is_stored_before_databricks_is_called(rig: Rig) -> None:
+    stored_first: list[bool] = []
+    start = rig.family.start
+
+    async def checking(dbx, work, token, *, retry=False):  # type: ignore[no-untyped-def]
+        listed = await rig.store.list(ListQuery(None, None, None, 10))
+        stored_first.append(len(listed) == 1)
+        return await start(dbx, work, token, retry=retry)
+
+    rig.family.start = checking  # type: ignore[method-assign]
+    operation = await rig.service.start(
+        caller=ALICE,
+        method="test.v1.Runs/Run",
+        family=rig.family.name,
+        payload=new_payload("run", {"job_id": 1}),
+        timeout_seconds=600.0,
+        request_id="req-1",
+    )
+
+    assert stored_first == [True]  # a retry with the same id finds it, and its run
+    assert (await rig.record(operation.name)).version == 2
+
+
+async def test_work_started_for_a_record_that_cannot_be_stored_is_cancelled(rig: Rig) -> None:
+    async def down(record: OperationRecord):  # type: ignore[no-untyped-def]
+        raise Unavailable("store down", origin=Origin.STORE)
+
+    rig.store.inner.create = down  # type: ignore[method-assign]
+    with pytest.raises(Unavailable):
+        await rig.start()
+
+    assert len(rig.family.starts) == 1
+    assert rig.family.cancels == [101]  # the caller's retry will not leave two running
+
+
 async def test_a_refused_start_fails_the_rpc_and_leaves_nothing(rig: Rig) -> None:
     rig.family.fail_next["start"] = InvalidArgument("bad job", origin=Origin.DATABRICKS)
     with pytest.raises(InvalidArgument, match="bad job"):
@@ -161,7 +212,7 @@ async def test_polls_back_off_while_nothing_changes_and_write_only_changes(runni
     assert [round(t, 3) for t in polled] == [1.0, 6.0, 16.0, 36.0, 56.0]
     record = await running.record(name)
     assert record.state == "RUNNING"
-    assert record.version == 3  # created, entity stored, RUNNING written once
+    assert record.version == 2  # created with the entity, RUNNING written once
 
 
 async def test_a_success_finishes_with_the_response(running: Rig) -> None:
@@ -355,6 +406,35 @@ async def test_a_failed_listing_delays_the_batch(rig: Rig) -> None:
 def test_the_payload_round_trips_and_ignores_core_fields() -> None:
     payload = json.loads(new_payload("run", {"job_id": 1}))
     assert payload == {"action": "run", "request": {"job_id": 1}}
+
+
+async def test_operations_a_walk_finishes_together_are_written_in_one_batch() -> None:
+    family = FakeBatchFamily()
+    rig = _rig(family)
+    names = [await rig.start() for _ in range(5)]
+    for name in names:
+        run_id = await rig.run_id(name)
+        family.states[run_id] = "SUCCESS"
+        family.listed.add(run_id)
+    batches: list[int] = []
+    update_many = rig.store.inner.update_many
+
+    async def counted(records):  # type: ignore[no-untyped-def]
+        batches.append(len(records))
+        return await update_many(records)
+
+    rig.store.inner.update_many = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(rig.tracker.run())
+    try:
+        await rig.clock.advance(1.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert batches == [5]
+    for name in names:
+        assert (await rig.record(name)).done
+        assert name not in rig.tracker.schedule
 
 
 def _metadata(record: OperationRecord) -> jobs_pb2.RunMetadata:

@@ -25,12 +25,13 @@ class ScanSchedule:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.entries: dict[str, list[float | bool]] = {}  # name -> [due, interval, busy]
+        # name -> [due, interval, busy, poked since its poll began]
+        self.entries: dict[str, list[float | bool]] = {}
 
     def add(self, name: str, delay: float) -> None:
         due = self.clock() + delay
         if name not in self.entries:
-            self.entries[name] = [due, OPTIONS.poll_interval_seconds, False]
+            self.entries[name] = [due, OPTIONS.poll_interval_seconds, False, False]
         else:
             self.entries[name][0] = min(float(self.entries[name][0]), due)
 
@@ -38,6 +39,7 @@ class ScanSchedule:
         if name not in self.entries:
             return False
         self.entries[name][0:2] = [0.0, OPTIONS.poll_interval_seconds]
+        self.entries[name][3] = True
         return True
 
     def drop(self, name: str) -> None:
@@ -48,18 +50,18 @@ class ScanSchedule:
             if name not in claimed and not self.entries[name][2]:
                 del self.entries[name]
         for name in claimed:
-            self.entries.setdefault(name, [0.0, OPTIONS.poll_interval_seconds, False])
+            self.entries.setdefault(name, [0.0, OPTIONS.poll_interval_seconds, False, False])
 
     def due(self, now: float) -> set[str]:
         ready = {n for n, e in self.entries.items() if not e[2] and float(e[0]) <= now}
         for name in ready:
-            self.entries[name][2] = True
+            self.entries[name][2:4] = [True, False]
         return ready
 
     def take(self, names: list[str]) -> list[str]:
         taken = [n for n in names if n in self.entries and not self.entries[n][2]]
         for name in taken:
-            self.entries[name][2] = True
+            self.entries[name][2:4] = [True, False]
         return taken
 
     def finished(self, name: str) -> None:
@@ -76,7 +78,8 @@ class ScanSchedule:
             if changed
             else min(interval * OPTIONS.backoff, OPTIONS.max_poll_interval_seconds)
         )
-        entry[0] = self.clock() + float(entry[1])
+        entry[0] = self.clock() + (0.0 if entry[3] else float(entry[1]))
+        entry[3] = False
 
     def next_due(self) -> float:
         return min((float(e[0]) for e in self.entries.values() if not e[2]), default=math.inf)
@@ -147,3 +150,20 @@ def test_stale_items_do_not_pile_up() -> None:
         clock.now += 0.001
     assert len(schedule._heap) <= 2 * 1 + 64 + 1
     assert schedule.due(clock.now) == ["operations/a"]
+
+
+def test_a_poke_during_a_poll_makes_the_next_poll_follow_at_once() -> None:
+    clock = Clock()
+    schedule = Schedule(OPTIONS, clock)
+    schedule.add("operations/a", delay=0.0)
+    assert schedule.due(clock.now) == ["operations/a"]
+    assert schedule.poke("operations/a", alone=True)  # e.g. a cancel, after the poll's read
+    schedule.backoff("operations/a", changed=False)
+    schedule.finished("operations/a")
+
+    assert schedule.due(clock.now) == ["operations/a"]
+    assert schedule.take_alone("operations/a")
+    assert not schedule.take_alone("operations/a")
+    schedule.backoff("operations/a", changed=False)  # no poke this time: the interval
+    schedule.finished("operations/a")
+    assert schedule.next_due() == 100.0 + 5.0 * OPTIONS.backoff**2  # backed off twice
