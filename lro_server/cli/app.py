@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import errno
 import logging
 import os
 import socket
@@ -26,9 +25,12 @@ from lro_server.api.operations import OperationsApi
 from lro_server.api.registry import Method, Registry
 from lro_server.api.server import build_server
 from lro_server.api.telemetry import RpcTelemetry
+from lro_server.cli.listeners import Listener, bind_grpc
+from lro_server.cli.parents import parent_operation
 from lro_server.cli.resume_assembly import ResumeAssembly, ResumeConfig
+from lro_server.cli.samples import expose_samples
 from lro_server.core.clock import Clock, SystemClock
-from lro_server.core.errors import FailedPrecondition, LroError
+from lro_server.core.errors import LroError
 from lro_server.core.expiry import Expiry
 from lro_server.core.hints import PushHints
 from lro_server.core.measured import MeasuredStore
@@ -48,8 +50,6 @@ from lro_server.http.app import HttpFront, start_http
 from lro_server.http.json_cache import OperationJson
 from lro_server.http.operator import operator_routes
 from lro_server.http.webhooks import WebhookCredentials, webhook_routes
-from lro_server.resume.chain import parent_of
-from lro_server.resume.durable_activation import durable_parent
 from lro_server.resume.engine import RESUMABLE_HOLDER
 from lro_server.storage.factory import open_store
 
@@ -98,13 +98,6 @@ class AppConfig:
     purge_interval_seconds: float = 600.0
     #: Durable methods served (loaded by cli.methods).
     durable_methods: tuple[DurableMethod, ...] = ()
-
-
-def parent_operation(record: OperationRecord) -> str | None:
-    """The chain or durable method a child operation belongs to (its request id names it),
-    if any: expiry keeps a done child while its parent may still read it."""
-    found = parent_of(record.request_id)
-    return found[0] if found else durable_parent(record.request_id)
 
 
 class Application:
@@ -226,7 +219,13 @@ class Application:
         self.registry = Registry(methods)
         self.resume.registry = self.registry
         telemetry = RpcTelemetry(self.metrics)
-        self._expose_samples()
+        expose_samples(
+            self.metrics,
+            tracker=self.tracker,
+            databricks=self.databricks,
+            notifier=self.notifier,
+            supervisor=self.supervisor,
+        )
         self.monitor = HealthMonitor(
             self.store,
             self.health,
@@ -252,7 +251,9 @@ class Application:
             telemetry=telemetry,
         )
         try:
-            self.grpc_port = self._bind_grpc(self._grpc)
+            self.grpc_port = bind_grpc(
+                self._grpc, self._listeners[0], config.tls_cert_file, config.tls_key_file
+            )
         except LroError:
             await self.store.close()
             raise
@@ -309,59 +310,6 @@ class Application:
                 "%s; until then every start method answers %s", problem.message, problem.code.name
             )
 
-    def _expose_samples(self) -> None:
-        # Counts the components keep anyway, read at scrape time: free on the hot path.
-        self.metrics.sample(
-            "lro_tracker_polls",
-            "Polls of Databricks entities.",
-            lambda: self.tracker.polls,
-            counter=True,
-        )
-        self.metrics.sample(
-            "lro_tracker_tracked_operations",
-            "Operations this replica's tracker follows.",
-            lambda: len(self.tracker.schedule.names()),
-            counter=False,
-        )
-        self.metrics.sample(
-            "lro_databricks_rate_limit_waits",
-            "Times a Databricks call had to wait for the workspace rate limiter.",
-            lambda: self.databricks.limiter.waits,
-            counter=True,
-        )
-        self.metrics.sample(
-            "lro_wait_operation_waiters",
-            "WaitOperation calls held right now.",
-            lambda: self.notifier.waiters,
-            counter=False,
-        )
-        self.metrics.sample(
-            "lro_background_loop_restarts",
-            "Times a background loop died and was started again.",
-            lambda: self.supervisor.restarts,
-            counter=True,
-        )
-        self.metrics.sample(
-            "lro_background_loops_down",
-            "Background loops that died and wait to be started again.",
-            lambda: len(self.supervisor.down),
-            counter=False,
-        )
-
-    def _bind_grpc(self, server: grpc.aio.Server) -> int:
-        address = f"{self.config.host}:{self.config.grpc_port}"
-        try:
-            if not self.config.tls_cert_file:
-                return int(server.add_insecure_port(address))
-            with (
-                open(self.config.tls_cert_file, "rb") as cert,
-                open(self.config.tls_key_file, "rb") as key,
-            ):
-                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
-            return int(server.add_secure_port(address, credentials))
-        except RuntimeError:  # taken since it was checked (grpc says no more than that)
-            raise self._listeners[0].error(OSError(errno.EADDRINUSE, "in use")) from None
-
     def _on_change(self, name: str, record: OperationRecord | None) -> None:
         if record is None or record.done:
             self.notifier.notify(name, record)
@@ -389,38 +337,3 @@ class Application:
         await self.supervisor.stop()  # whatever loop its owner did not stop
         await self.databricks.close()
         await self.store.close()
-
-
-@dataclasses.dataclass(frozen=True)
-class Listener:
-    """One port the server listens on, and how a user picks another."""
-
-    front: str
-    host: str
-    port: int
-    flag: str
-    variable: str
-
-    def check(self) -> None:
-        """Fail in one line, before anything starts, when the port cannot be listened on.
-
-        Raises:
-            FailedPrecondition: The port is in use, or the address cannot be bound.
-        """
-        if self.port <= 0:
-            return
-        try:
-            with socket.create_server((self.host, self.port)):
-                return
-        except OSError as exc:
-            raise self.error(exc) from None
-
-    def error(self, exc: OSError) -> FailedPrecondition:
-        """The one-line error of a failed bind."""
-        why = "it is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
-        return FailedPrecondition(
-            f"cannot listen for {self.front} on {self.host}:{self.port}: {why}; "
-            f"choose another port with {self.flag} or {self.variable}",
-            reason="PORT_UNAVAILABLE",
-            metadata={"port": str(self.port), "host": self.host},
-        )

@@ -216,7 +216,7 @@ def duration(text: str) -> float:
 
 
 async def _purge(settings: Settings, older_than: float) -> None:
-    from lro_server.cli.app import parent_operation
+    from lro_server.cli.parents import parent_operation
     from lro_server.core.expiry import Expiry
     from lro_server.storage.factory import open_store
 

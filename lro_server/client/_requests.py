@@ -50,17 +50,24 @@ def operation_types(method: MethodDescriptor) -> tuple[type[Message], type[Messa
     return response, metadata
 
 
-def types_of_metadata(type_url: str) -> tuple[type[Message], type[Message]] | None:
-    """(response, metadata) classes of an operation whose metadata has ``type_url``."""
-    name = type_url.rsplit("/", 1)[-1]
+def types_of_operation(
+    name: str, operation: operations_pb2.Operation
+) -> tuple[type[Message], type[Message]]:
+    """(response, metadata) classes of operation ``name``, known by its metadata's type.
+
+    Raises:
+        ValueError: Its metadata is of a type this client does not know.
+    """
+    type_url = operation.metadata.type_url
+    wanted = type_url.rsplit("/", 1)[-1]
     for service in lro_server.v1.SERVICES:
         for method in descriptor_pool.Default().FindServiceByName(service).methods:
             if method.output_type.full_name != operations_pb2.Operation.DESCRIPTOR.full_name:
                 continue
             response, metadata = operation_types(method)
-            if metadata.DESCRIPTOR.full_name == name:
+            if metadata.DESCRIPTOR.full_name == wanted:
                 return response, metadata
-    return None
+    raise ValueError(f"{name} has metadata of unknown type {type_url!r}")
 
 
 def build_request(

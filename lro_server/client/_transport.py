@@ -1,15 +1,10 @@
-"""What both clients share about the wire: channels, the bearer token, durations."""
+"""What both clients share about the connection: channels and the bearer token."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
-
-OPERATIONS = "/google.longrunning.Operations/"
-#: Added to a WaitOperation's own timeout for its RPC deadline: the server answers first.
-WAIT_SLACK_SECONDS = 10.0
 
 
 def channel_for(
@@ -25,10 +20,3 @@ def channel_for(
 def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
     """Call metadata carrying ``token`` (nothing without one)."""
     return (("authorization", f"Bearer {token}"),) if token else ()
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    """A Duration of ``seconds``."""
-    value = duration_pb2.Duration()
-    value.FromNanoseconds(int(seconds * 1e9))
-    return value

@@ -159,3 +159,20 @@ class Chains(_Family[Started]):
         The response is a ``ChainResult``; the metadata a ``ChainMetadata`` with every step.
         """
         return self._start("RunChain", request, fields)
+
+
+class Services(Generic[Started]):
+    """A member per service, each starting its methods with ``start``; both clients are one.
+
+    Attributes:
+        jobs, clusters, commands, libraries, pipelines, warehouses, chains: Start methods.
+    """
+
+    def __init__(self, start: Starter[Started]) -> None:
+        self.jobs: Jobs[Started] = Jobs(start)
+        self.clusters: Clusters[Started] = Clusters(start)
+        self.commands: Commands[Started] = Commands(start)
+        self.libraries: Libraries[Started] = Libraries(start)
+        self.pipelines: Pipelines[Started] = Pipelines(start)
+        self.warehouses: Warehouses[Started] = Warehouses(start)
+        self.chains: Chains[Started] = Chains(start)

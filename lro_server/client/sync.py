@@ -17,29 +17,14 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from google.api_core import exceptions
 from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
-from lro_server.client._requests import operation_types, path, types_of_metadata
-from lro_server.client._transport import (
-    OPERATIONS,
-    WAIT_SLACK_SECONDS,
-    bearer,
-    channel_for,
-    duration,
-)
-from lro_server.client.families import (
-    Chains,
-    Clusters,
-    Commands,
-    Jobs,
-    Libraries,
-    Pipelines,
-    Warehouses,
-)
+from lro_server.client import _calls
+from lro_server.client._requests import operation_types, path, types_of_operation
+from lro_server.client._transport import bearer, channel_for
+from lro_server.client.families import Services
 from lro_server.client.operation import Operation
 
 
@@ -55,24 +40,20 @@ class Operations:
         self, path_: str, request: Message, response: type[Message], timeout: float | None = None
     ) -> Any:
         """One unary call; grpc errors become google-api-core exceptions."""
-        method = self._channel.unary_unary(
-            path_,
-            request_serializer=type(request).SerializeToString,
-            response_deserializer=response.FromString,
-        )
+        method = _calls.multicallable(self._channel, path_, request, response)
         try:
             return method(request, timeout=timeout or self._timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise exceptions.from_grpc_error(exc) from exc  # type: ignore[no-untyped-call]
+            raise _calls.api_error(exc) from exc
+
+    def _send(self, call: _calls.Call) -> Any:
+        return self.call(call.path, call.request, call.response, call.timeout)
 
     def get(self, name: str, retry: Any = None) -> operations_pb2.Operation:
         """GetOperation (``retry``: an optional google.api_core Retry)."""
-        request = operations_pb2.GetOperationRequest(name=name)
 
         def get() -> operations_pb2.Operation:
-            found: operations_pb2.Operation = self.call(
-                OPERATIONS + "GetOperation", request, operations_pb2.Operation
-            )
+            found: operations_pb2.Operation = self._send(_calls.get_operation(name))
             return found
 
         return retry(get)() if retry is not None else get()
@@ -81,12 +62,7 @@ class Operations:
         """ListOperations with an AIP-160 ``filter``, following every page."""
         token = ""
         while True:
-            request = operations_pb2.ListOperationsRequest(
-                name="operations", filter=filter, page_size=page_size, page_token=token
-            )
-            page = self.call(
-                OPERATIONS + "ListOperations", request, operations_pb2.ListOperationsResponse
-            )
+            page = self._send(_calls.list_operations(filter, page_size, token))
             yield from page.operations
             token = page.next_page_token
             if not token:
@@ -94,27 +70,19 @@ class Operations:
 
     def cancel(self, name: str) -> None:
         """CancelOperation: the work is asked to stop; the operation ends CANCELLED."""
-        request = operations_pb2.CancelOperationRequest(name=name)
-        self.call(OPERATIONS + "CancelOperation", request, empty_pb2.Empty)
+        self._send(_calls.cancel_operation(name))
 
     def delete(self, name: str) -> None:
         """DeleteOperation: the server forgets the operation; the work goes on."""
-        request = operations_pb2.DeleteOperationRequest(name=name)
-        self.call(OPERATIONS + "DeleteOperation", request, empty_pb2.Empty)
+        self._send(_calls.delete_operation(name))
 
     def wait(self, name: str, timeout: float = 60.0) -> operations_pb2.Operation:
         """WaitOperation: the operation once done, or its latest state after ``timeout`` s."""
-        request = operations_pb2.WaitOperationRequest(name=name, timeout=duration(timeout))
-        found: operations_pb2.Operation = self.call(
-            OPERATIONS + "WaitOperation",
-            request,
-            operations_pb2.Operation,
-            timeout=timeout + WAIT_SLACK_SECONDS,
-        )
+        found: operations_pb2.Operation = self._send(_calls.wait_operation(name, timeout))
         return found
 
 
-class Client:
+class Client(Services[Operation]):
     """A connection to one lro-server, with a member per service.
 
     Args:
@@ -141,18 +109,11 @@ class Client:
     ) -> None:
         self._channel = channel_for(target, tls, credentials)
         self.operations = Operations(self._channel, bearer(token), call_timeout)
-        self.jobs: Jobs[Operation] = Jobs(self._start)
-        self.clusters: Clusters[Operation] = Clusters(self._start)
-        self.commands: Commands[Operation] = Commands(self._start)
-        self.libraries: Libraries[Operation] = Libraries(self._start)
-        self.pipelines: Pipelines[Operation] = Pipelines(self._start)
-        self.warehouses: Warehouses[Operation] = Warehouses(self._start)
-        self.chains: Chains[Operation] = Chains(self._start)
+        super().__init__(self._start)
 
     def _start(self, method: MethodDescriptor, request: Message) -> Operation:
         started = self.operations.call(path(method), request, operations_pb2.Operation)
-        response, metadata = operation_types(method)
-        return Operation(started, self.operations, response, metadata)
+        return Operation(started, self.operations, *operation_types(method))
 
     def operation(self, name: str) -> Operation:
         """The future of an operation started earlier (by anyone), read by its name.
@@ -162,10 +123,7 @@ class Client:
             ValueError: Its metadata is of a type this client does not know.
         """
         found = self.operations.get(name)
-        types = types_of_metadata(found.metadata.type_url)
-        if types is None:
-            raise ValueError(f"{name} has metadata of unknown type {found.metadata.type_url!r}")
-        return Operation(found, self.operations, *types)
+        return Operation(found, self.operations, *types_of_operation(name, found))
 
     def close(self) -> None:
         """Close the channel."""

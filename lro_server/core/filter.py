@@ -1,11 +1,11 @@
 """AIP-160 list filters: parse and type-check ``ListOperations`` filters.
 
-``parse(text, fields)`` turns a ``ListOperations`` filter into the small immutable tree
-of ``filter_ast`` whose leaves are already type-checked against the declared fields;
-each store evaluates that tree (the SQL stores compile it with
-``lro_server.storage.filter_sql``), ``canonical`` prints it back in one normal
-form (page tokens are bound to that text, so ``done=true`` and ``done = true`` are the
-same filter).
+``parse(text, fields)`` turns a ``ListOperations`` filter (cut into tokens by
+``filter_lexer``) into the small immutable tree of ``filter_ast`` whose leaves are
+already type-checked against the declared fields; each store evaluates that tree (the
+SQL stores compile it with ``lro_server.storage.filter_sql``), ``canonical`` prints it
+back in one normal form (page tokens are bound to that text, so ``done=true`` and
+``done = true`` are the same filter).
 
 Grammar (AIP-160, keywords case-sensitive)::
 
@@ -43,10 +43,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from lro_server.core import rfc3339
-from lro_server.core.errors import InvalidArgument
 from lro_server.core.filter_ast import (
     OPERATION_FIELDS,
     And,
@@ -62,6 +60,7 @@ from lro_server.core.filter_ast import (
     field_registry,
     label_field,
 )
+from lro_server.core.filter_lexer import Token, filter_error, tokenize
 
 __all__ = [
     "MAX_DEPTH",
@@ -90,10 +89,6 @@ MAX_TERMS = 50
 MAX_DEPTH = 20
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT"})
-_COMPARATORS = ("<=", ">=", "!=", "=", "<", ">", ":")
-# Characters that end a bare word; "-" does not (names like "a-b"), except up front.
-_DELIMITERS = frozenset("()\"'=<>!:,")
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "*": "*"}
 _INT = re.compile(r"-?[0-9]+")
 
 
@@ -111,92 +106,10 @@ def parse(text: str, fields: Mapping[str, FieldSpec] = OPERATION_FIELDS) -> Expr
         InvalidArgument: Syntax, unknown field, type or limit errors, with the position.
     """
     if len(text) > MAX_LENGTH:
-        raise _error(f"longer than {MAX_LENGTH} characters", MAX_LENGTH)
+        raise filter_error(f"longer than {MAX_LENGTH} characters", MAX_LENGTH)
     if not text.strip():
         return None
     return _Parser(text, fields).parse()
-
-
-def _error(message: str, position: int) -> InvalidArgument:
-    return InvalidArgument(
-        f"filter: {message}",
-        reason="INVALID_FILTER",
-        metadata={"field": "filter", "position": str(position)},
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # word | string | minus | lparen | rparen | cmp | eof
-    text: str  # as written
-    value: str  # decoded (strings: without quotes and the wildcard star)
-    pos: int
-    wildcard: bool = False  # ends in an unescaped "*"
-
-    def describe(self) -> str:
-        if self.kind == "eof":
-            return "end of filter"
-        shown = self.text if len(self.text) <= 40 else self.text[:37] + "..."
-        return shown if self.kind == "string" else f'"{shown}"'
-
-    def at(self) -> str:
-        return f"{self.describe()} at position {self.pos}"
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i, end = 0, len(text)
-    while i < end:
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char in "()":
-            tokens.append(_Token("lparen" if char == "(" else "rparen", char, char, i))
-            i += 1
-        elif char in "\"'":
-            token = _string(text, i)
-            tokens.append(token)
-            i += len(token.text)
-        elif char == "-":
-            tokens.append(_Token("minus", char, char, i))
-            i += 1
-        elif cmp := next((c for c in _COMPARATORS if text.startswith(c, i)), None):
-            tokens.append(_Token("cmp", cmp, cmp, i))
-            i += len(cmp)
-        elif char in _DELIMITERS:
-            raise _error(f'unexpected character "{char}" at position {i}', i)
-        else:
-            start = i
-            while i < end and not text[i].isspace() and text[i] not in _DELIMITERS:
-                i += 1
-            word = text[start:i]
-            wildcard = word.endswith("*")
-            tokens.append(_Token("word", word, word[:-1] if wildcard else word, start, wildcard))
-    tokens.append(_Token("eof", "", "", end))
-    return tokens
-
-
-def _string(text: str, start: int) -> _Token:
-    quote, star = text[start], False
-    chars: list[str] = []
-    i = start + 1
-    while i < len(text):
-        char = text[i]
-        if char == quote:
-            value = "".join(chars[:-1] if star else chars)
-            return _Token("string", text[start : i + 1], value, start, star)
-        if char == "\\":
-            escaped = text[i + 1 : i + 2]
-            if escaped not in _ESCAPES:
-                raise _error(f'unknown escape "\\{escaped}" at position {i}', i)
-            chars.append(_ESCAPES[escaped])
-            star = False  # "\*" is a literal star, never the wildcard
-            i += 2
-            continue
-        chars.append(char)
-        star = char == "*"
-        i += 1
-    raise _error(f"unterminated string starting at position {start}", start)
 
 
 def _join(kind: type[And] | type[Or], items: list[Expr]) -> Expr:
@@ -212,7 +125,7 @@ class _Parser:
     """Recursive descent over the token list, one method per grammar rule."""
 
     def __init__(self, text: str, fields: Mapping[str, FieldSpec]) -> None:
-        self._tokens = _tokenize(text)
+        self._tokens = tokenize(text)
         self._index = 0
         self._fields = fields
         self._terms = 0
@@ -222,13 +135,13 @@ class _Parser:
         expr = self._expression()
         token = self._peek()
         if token.kind != "eof":
-            raise _error(f"unexpected {token.at()}", token.pos)
+            raise filter_error(f"unexpected {token.at()}", token.pos)
         return expr
 
-    def _peek(self) -> _Token:
+    def _peek(self) -> Token:
         return self._tokens[self._index]
 
-    def _next(self) -> _Token:
+    def _next(self) -> Token:
         token = self._tokens[self._index]
         self._index += 1
         return token
@@ -282,103 +195,105 @@ class _Parser:
         expr = self._expression()
         close = self._next()
         if close.kind != "rparen":
-            raise _error(
+            raise filter_error(
                 f'expected ")" to close "(" at position {token.pos}, found {close.at()}',
                 close.pos,
             )
         self._depth -= 1
         return expr
 
-    def _enter(self, token: _Token) -> None:
+    def _enter(self, token: Token) -> None:
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _error(f"nested deeper than {MAX_DEPTH} levels at {token.at()}", token.pos)
+            raise filter_error(f"nested deeper than {MAX_DEPTH} levels at {token.at()}", token.pos)
 
     def _restriction(self) -> Expr:
         token = self._next()
         if token.kind == "string":
-            raise _error(
+            raise filter_error(
                 f"bare value {token.at()}: searching all fields is not supported; "
                 f"compare a field instead, e.g. name = {token.text}",
                 token.pos,
             )
         if token.kind != "word" or token.text in _KEYWORDS:
-            raise _error(f"expected a field name, found {token.at()}", token.pos)
+            raise filter_error(f"expected a field name, found {token.at()}", token.pos)
         self._terms += 1
         if self._terms > MAX_TERMS:
-            raise _error(f"more than {MAX_TERMS} terms at {token.at()}", token.pos)
+            raise filter_error(f"more than {MAX_TERMS} terms at {token.at()}", token.pos)
         spec = self._fields.get(token.text) or label_field(token.text)
         if spec is None:
             known = ", ".join([*sorted(self._fields), "labels.<key>"])
-            raise _error(f"unknown field {token.at()}; known fields: {known}", token.pos)
+            raise filter_error(f"unknown field {token.at()}; known fields: {known}", token.pos)
         if self._peek().kind != "cmp":
             if spec.type is FieldType.BOOL:  # a bare boolean field: "done" is "done = true"
                 return Compare(spec, Op.EQ, True)
-            raise _error(
+            raise filter_error(
                 f"field {token.at()} needs a comparison, e.g. {spec.name} = ...", token.pos
             )
         comparator = self._next()
         return _typed(spec, comparator, self._value(comparator))
 
-    def _value(self, comparator: _Token) -> _Token:
+    def _value(self, comparator: Token) -> Token:
         token = self._next()
         if token.kind == "minus":  # a negative number: the "-" must touch the digits
             following = self._peek()
             if following.kind == "word" and following.pos == token.pos + 1:
                 self._next()
                 text = "-" + following.text
-                return _Token("word", text, "-" + following.value, token.pos, following.wildcard)
+                return Token("word", text, "-" + following.value, token.pos, following.wildcard)
         if token.kind == "string" or (token.kind == "word" and token.text not in _KEYWORDS):
             return token
-        raise _error(
+        raise filter_error(
             f'expected a value after "{comparator.text}" at position {comparator.pos}, '
             f"found {token.at()}",
             token.pos,
         )
 
 
-def _typed(spec: FieldSpec, comparator: _Token, token: _Token) -> Expr:
+def _typed(spec: FieldSpec, comparator: Token, token: Token) -> Expr:
     """Check ``token`` against the field's type and build the leaf."""
     kind = spec.type
     if comparator.text == ":":
         if token.kind == "word" and token.text == "*":
             return Has(spec, None)
         if kind is not FieldType.STRING:
-            raise _error(
+            raise filter_error(
                 f'":" on {kind.value} field "{spec.name}" only supports "{spec.name}:*", '
                 f"found {token.at()}",
                 token.pos,
             )
         if token.wildcard:
-            raise _error(
+            raise filter_error(
                 f'wildcard "*" is not supported with ":" (substring match), found {token.at()}',
                 token.pos,
             )
         return Has(spec, _normalized(spec, token.value))
     op = Op(comparator.text)
     if token.wildcard and (kind is not FieldType.STRING or op not in (Op.EQ, Op.NE)):
-        raise _error(
+        raise filter_error(
             f'wildcard "*" works only with "=" and "!=" on string fields, found {token.at()}',
             token.pos,
         )
     if kind is FieldType.BOOL:
         if op not in (Op.EQ, Op.NE):
-            raise _error(
+            raise filter_error(
                 f'"{op.value}" at position {comparator.pos} does not apply to bool field '
                 f'"{spec.name}"',
                 comparator.pos,
             )
         if token.kind != "word" or token.text.lower() not in ("true", "false"):
-            raise _error(
+            raise filter_error(
                 f'field "{spec.name}" expects true or false, found {token.at()}', token.pos
             )
         return Compare(spec, op, token.text.lower() == "true")
     if kind is FieldType.INT:
         if token.kind != "word" or not _INT.fullmatch(token.text):
-            raise _error(f'field "{spec.name}" expects an integer, found {token.at()}', token.pos)
+            raise filter_error(
+                f'field "{spec.name}" expects an integer, found {token.at()}', token.pos
+            )
         number = int(token.text)
         if not -(2**63) <= number < 2**63:
-            raise _error(f"integer out of range: {token.at()}", token.pos)
+            raise filter_error(f"integer out of range: {token.at()}", token.pos)
         return Compare(spec, op, number)
     if kind is FieldType.TIMESTAMP:
         return Compare(spec, op, _micros(spec, token))
@@ -389,9 +304,9 @@ def _normalized(spec: FieldSpec, value: str) -> str:
     return spec.normalize(value) if spec.normalize else value
 
 
-def _micros(spec: FieldSpec, token: _Token) -> int:
+def _micros(spec: FieldSpec, token: Token) -> int:
     if token.kind != "string":
-        raise _error(
+        raise filter_error(
             f'field "{spec.name}" expects a quoted RFC 3339 timestamp such as '
             f'"2024-01-31T12:00:00Z", found {token.at()}',
             token.pos,
@@ -399,4 +314,4 @@ def _micros(spec: FieldSpec, token: _Token) -> int:
     try:
         return rfc3339.to_micros(token.value)
     except ValueError as exc:
-        raise _error(f"invalid timestamp {token.at()}: {exc}", token.pos) from None
+        raise filter_error(f"invalid timestamp {token.at()}: {exc}", token.pos) from None
