@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -263,26 +263,36 @@ class JobsFamily:
         are read alone, as are runs neither walk showed and ended runs with a repair policy
         (whether to repair is decided on runs/get, which has the repair history).
         """
-        wanted = {work.ids.run_id for work, _ in tracked}
-        cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
-        seen, whole = await _walk(dbx, wanted, {"active_only": "true"}, cap)
-        ended = [
-            work for work, _ in tracked if work.ids.run_id not in seen and work.action != "repair"
-        ]
-        if whole and len(ended) >= MIN_ENDED_WALK:
-            since = min(work.create_time_us // 1000 for work in ended) - START_TIME_SLACK_MS
-            query: JsonDict = {"completed_only": "true", "start_time_from": max(0, since)}
-            cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
-            more, _ = await _walk(dbx, {work.ids.run_id for work in ended}, query, cap)
-            seen.update(more)
-        return list(
-            await asyncio.gather(
-                *(
-                    self._listed(dbx, seen.get(work.ids.run_id), work, meta)
-                    for work, meta in tracked
-                )
-            )
-        )
+        by_run = {work.ids.run_id: (work, meta) for work, meta in tracked}
+        # Each run is judged as soon as its page arrives: an ended run's outputs are read
+        # while the walk goes on.
+        judged: dict[int, asyncio.Task[Observation | None]] = {}
+
+        def seen(run: Mapping[str, Any]) -> None:
+            run_id = int(run.get("run_id") or 0)
+            if run_id in by_run and run_id not in judged:
+                work, meta = by_run[run_id]
+                judged[run_id] = asyncio.ensure_future(self._listed(dbx, run, work, meta))
+
+        try:
+            cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
+            whole = await _walk(dbx, set(by_run), {"active_only": "true"}, cap, seen)
+            ended = [
+                work
+                for work, _ in tracked
+                if work.ids.run_id not in judged and work.action != "repair"
+            ]
+            if whole and len(ended) >= MIN_ENDED_WALK:
+                since = min(work.create_time_us // 1000 for work in ended) - START_TIME_SLACK_MS
+                query: JsonDict = {"completed_only": "true", "start_time_from": max(0, since)}
+                cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
+                await _walk(dbx, {work.ids.run_id for work in ended}, query, cap, seen)
+            done = dict(zip(judged, await asyncio.gather(*judged.values()), strict=True))
+        except BaseException:
+            for task in judged.values():
+                task.cancel()
+            raise
+        return [done.get(work.ids.run_id) for work, _ in tracked]
 
     async def _listed(
         self, dbx: Databricks, run: Mapping[str, Any] | None, work: Work, metadata: Message | None
@@ -369,14 +379,19 @@ class JobsFamily:
 
 
 async def _walk(
-    dbx: Databricks, wanted: set[int], filters: JsonDict, max_pages: int
-) -> tuple[dict[int, Mapping[str, Any]], bool]:
+    dbx: Databricks,
+    wanted: set[int],
+    filters: JsonDict,
+    max_pages: int,
+    seen: Callable[[Mapping[str, Any]], None],
+) -> bool:
     """runs/list pages (tasks expanded) under ``filters`` until every ``wanted`` run was
-    seen, the list ended, or ``max_pages`` were read.
+    seen, the list ended, or ``max_pages`` were read; ``seen`` is told of each wanted run
+    as its page arrives.
 
-    Returns the wanted runs seen, by run id, and whether the whole list was read.
+    Returns whether the whole list was read.
     """
-    seen: dict[int, Mapping[str, Any]] = {}
+    found: set[int] = set()
     page_token = ""
     for _ in range(max_pages):
         query: JsonDict = {**filters, "expand_tasks": "true", "limit": LIST_LIMIT}
@@ -386,13 +401,14 @@ async def _walk(
         for run in page.get("runs") or []:
             run_id = int(run.get("run_id") or 0)
             if run_id in wanted:
-                seen[run_id] = run
+                found.add(run_id)
+                seen(run)
         page_token = str(page.get("next_page_token") or "")
         if not page_token:
-            return seen, True
-        if len(seen) == len(wanted):
+            return True
+        if len(found) == len(wanted):
             break
-    return seen, False
+    return False
 
 
 def _show_repairs(meta: jobs_pb2.RunMetadata, repairs: Sequence[RepairAttempt]) -> None:
