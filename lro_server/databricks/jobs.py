@@ -3,9 +3,10 @@
 run-now and runs/submit carry the operation id as Databricks' idempotency token. jobs/create
 and runs/repair have none: the created job is tagged ``lro_operation_id`` and a retried start
 finds it by name and tag; a retried repair adopts a repair made since the operation began.
-A tracked run (TrackRun) is only read. When a run ends, each task's output is fetched once
-(:mod:`~lro_server.databricks.jobs_output`); a failed run with a repair policy is repaired
-first (:mod:`~lro_server.databricks.jobs_repair`).
+A tracked run (TrackRun) is only read; runs followed together are observed through
+runs/list pages (:mod:`~lro_server.databricks.jobs_walk`). When a run ends, each task's
+output is fetched once (:mod:`~lro_server.databricks.jobs_output`); a failed run with a
+repair policy is repaired first (:mod:`~lro_server.databricks.jobs_repair`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
 from lro_server.databricks.jobs_output import failure_message, task_outputs
 from lro_server.databricks.jobs_states import judge_run, progress_percent
+from lro_server.databricks.jobs_walk import listed_runs
 from lro_server.databricks.work import Entity, RepairAttempt, Work
 
 _log = logging.getLogger(__name__)
@@ -49,15 +51,6 @@ _NOTIFIED = ("submit", "create_and_run")
 WEBHOOK_EVENTS = ("on_start", "on_success", "on_failure")
 #: run-now fields of a CreateAndRun request (the rest is the jobs/create body).
 RUN_FIELDS = ("job_parameters",)
-#: runs/list page size (Databricks' maximum).
-LIST_LIMIT = 25
-#: Most list pages read per batch, as a share of the operations it serves.
-PAGES_PER_OPERATION = 0.25
-#: Fewest ended runs worth a walk of the completed runs (fewer are read one by one).
-MIN_ENDED_WALK = 3
-#: How much earlier than its operation a run may have started by Databricks' clock (our
-#: clock and the workspace's may disagree by this much).
-START_TIME_SLACK_MS = 5 * 60 * 1000
 
 
 def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -252,29 +245,13 @@ class JobsFamily:
     async def observe_many(
         self, dbx: Databricks, tracked: Sequence[Tracked]
     ) -> list[Observation | None]:
-        """Observe tracked runs through runs/list pages; None for those the lists miss.
-
-        First the active runs (``active_only``). When that walk read the whole list, a
-        tracked run not on it has ended since the last look: the completed runs started
-        since the oldest such operation was created (``completed_only``,
-        ``start_time_from``) show how, so runs ending together cost a few pages, not a
-        runs/get each: an ended run's tasks are on the list, so only their outputs are
-        read. Repairs are left out of that second walk (their run started long before) and
-        are read alone, as are runs neither walk showed and ended runs with a repair policy
-        (whether to repair is decided on runs/get, which has the repair history).
+        """Observe tracked runs through runs/list pages (see :mod:`jobs_walk`); None for
+        those the lists miss, to be read alone: runs neither walk showed, and ended runs
+        with a repair policy (whether to repair is decided on runs/get, which has the
+        repair history). An ended run's tasks are on the list, so only their outputs are
+        read.
         """
-        wanted = {work.ids.run_id for work, _ in tracked}
-        cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
-        seen, whole = await _walk(dbx, wanted, {"active_only": "true"}, cap)
-        ended = [
-            work for work, _ in tracked if work.ids.run_id not in seen and work.action != "repair"
-        ]
-        if whole and len(ended) >= MIN_ENDED_WALK:
-            since = min(work.create_time_us // 1000 for work in ended) - START_TIME_SLACK_MS
-            query: JsonDict = {"completed_only": "true", "start_time_from": max(0, since)}
-            cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
-            more, _ = await _walk(dbx, {work.ids.run_id for work in ended}, query, cap)
-            seen.update(more)
+        seen = await listed_runs(dbx, [work for work, _ in tracked])
         return list(
             await asyncio.gather(
                 *(
@@ -366,33 +343,6 @@ class JobsFamily:
         """POST runs/cancel (Databricks stops the run asynchronously; also a tracked run)."""
         body = {"run_id": work.ids.run_id}
         await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)
-
-
-async def _walk(
-    dbx: Databricks, wanted: set[int], filters: JsonDict, max_pages: int
-) -> tuple[dict[int, Mapping[str, Any]], bool]:
-    """runs/list pages (tasks expanded) under ``filters`` until every ``wanted`` run was
-    seen, the list ended, or ``max_pages`` were read.
-
-    Returns the wanted runs seen, by run id, and whether the whole list was read.
-    """
-    seen: dict[int, Mapping[str, Any]] = {}
-    page_token = ""
-    for _ in range(max_pages):
-        query: JsonDict = {**filters, "expand_tasks": "true", "limit": LIST_LIMIT}
-        if page_token:
-            query["page_token"] = page_token
-        page = await dbx.call("GET", f"{API}/runs/list", query=query)
-        for run in page.get("runs") or []:
-            run_id = int(run.get("run_id") or 0)
-            if run_id in wanted:
-                seen[run_id] = run
-        page_token = str(page.get("next_page_token") or "")
-        if not page_token:
-            return seen, True
-        if len(seen) == len(wanted):
-            break
-    return seen, False
 
 
 def _show_repairs(meta: jobs_pb2.RunMetadata, repairs: Sequence[RepairAttempt]) -> None:
