@@ -40,15 +40,16 @@ from google.api_core import exceptions as gexc
 from google.cloud import spanner
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import AlreadyExists, LroError
+from lro_server.core.errors import LroError
 from lro_server.core.filter_ast import label_equality
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
     ExpiryCursor,
     JournalEvent,
     ListQuery,
+    already_exists,
+    batch_works,
     check_journal,
-    distinct_names,
     journal_conflict,
     not_found,
     update_failure,
@@ -79,8 +80,8 @@ from lro_server.storage.spanner_sql import (
     param_types_of,
     record_from_row,
     update_statement,
-    updated_record,
 )
+from lro_server.storage.sql import expired_params, updated_record
 
 __all__ = ["SpannerStore", "migrate"]
 
@@ -183,14 +184,7 @@ class SpannerStore:
         """Compare-and-set each record in one read-write transaction: the updates go as
         one batch of DML statements, then one read tells each row's outcome; see
         OperationStore.update_many."""
-        distinct_names(records)
-        works: builtins.list[str | LroError] = []
-        for record in records:
-            try:
-                works.append(writable_work(record))
-            except LroError as exc:
-                works.append(exc)
-        batch = UpdateBatch(records, works, to_micros(self._clock.now()))
+        batch = UpdateBatch(records, batch_works(records), to_micros(self._clock.now()))
         if batch.empty:
             return batch.results({})
         return batch.results(
@@ -206,9 +200,8 @@ class SpannerStore:
         self, before_us: int, after: ExpiryCursor | None, limit: int
     ) -> builtins.list[OperationRecord]:
         """Done records last changed before ``before_us``, oldest first, after ``after``."""
-        after_us, after_name = after or (-1, "")
-        params = {"before": before_us, "after_us": after_us, "after_name": after_name}
-        return await self._calls.run(self._query, EXPIRED, {**params, "limit": limit})
+        params = expired_params(before_us, after, limit)
+        return await self._calls.run(self._query, EXPIRED, params)
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -268,9 +261,7 @@ class SpannerStore:
                     found = self._by_request(snapshot, record.owner, record.request_id)
                 if found is not None:
                     return found, False
-            raise AlreadyExists(
-                f"operation {record.name} already exists", metadata={"name": record.name}
-            ) from exc
+            raise already_exists(record.name) from exc
         if found is not None:
             return found, False
         return record, True

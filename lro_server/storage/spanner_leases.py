@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lro_server.core.clock import Clock, to_micros
-from lro_server.core.errors import InvalidArgument
 from lro_server.core.record import OperationRecord
+from lro_server.core.store import check_claim, lease_expiry
 from lro_server.storage.spanner_calls import SpannerCalls
 from lro_server.storage.spanner_sql import (
     CLAIMABLE,
@@ -42,14 +42,11 @@ class SpannerLeases:
         Renews the holder's own leases first, then takes operations whose lease expired
         (or that never had one). Returns the claimed records, oldest first.
         """
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
+        check_claim(holder, lease_seconds)
         if limit <= 0:
             return []
         now = to_micros(self._clock.now())
-        expire = now + round(lease_seconds * 1_000_000)
+        expire = lease_expiry(now, lease_seconds)
         claimed = await self._calls.run(
             self._claim, holder, now, expire, limit, pool=self._calls.leases
         )

@@ -36,7 +36,6 @@ without awaiting, so it can be repeated as it is.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -44,21 +43,26 @@ from pathlib import Path
 from typing import Any
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import AlreadyExists, InvalidArgument, LroError, NotFound
+from lro_server.core.errors import LroError, NotFound
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
     ExpiryCursor,
     JournalEvent,
     ListQuery,
+    already_exists,
+    batch_works,
+    check_claim,
     check_journal,
-    distinct_names,
     journal_conflict,
+    lease_expiry,
     not_found,
+    update_each,
     update_failure,
 )
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
+from lro_server.storage.sql import expired_params, updated_record
 from lro_server.storage.sqlite_connection import DEFAULT_BUSY_TIMEOUT, SqliteConnection
 from lro_server.storage.sqlite_errors import is_busy, translate
 from lro_server.storage.sqlite_version import DataVersion
@@ -164,14 +168,7 @@ class SqliteStore:
     async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
         """Compare-and-set each record in one write transaction (one commit); see
         OperationStore.update_many."""
-        distinct_names(records)
-        works: list[str | LroError] = []
-        for record in records:
-            try:
-                works.append(writable_work(record))
-            except LroError as exc:
-                works.append(exc)
-        return await self._db.attempt(self._update_many, records, works)
+        return await self._db.attempt(self._update_many, records, batch_works(records))
 
     async def delete(self, name: str) -> None:
         """Forget the record, its labels and its journal, or raise NotFound."""
@@ -179,14 +176,7 @@ class SqliteStore:
 
     async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
         """Done records last changed before ``before_us``, oldest first, after ``after``."""
-        after_us, after_name = after or (-1, "")
-        params = {
-            "before": before_us,
-            "after_us": after_us,
-            "after_name": after_name,
-            "limit": limit,
-        }
-        return await self._db.attempt(self._expired, params)
+        return await self._db.attempt(self._expired, expired_params(before_us, after, limit))
 
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
@@ -194,10 +184,7 @@ class SqliteStore:
         Renews the holder's own leases first, then takes operations whose lease expired
         (or that never had one). Returns the claimed records, oldest first.
         """
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
+        check_claim(holder, lease_seconds)
         if limit <= 0:
             return []
         claimed = await self._db.attempt(self._claim, holder, lease_seconds, limit)
@@ -242,9 +229,7 @@ class SqliteStore:
             except sqlite3.IntegrityError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
                     raise
-                raise AlreadyExists(
-                    f"operation {record.name} already exists", metadata={"name": record.name}
-                ) from exc
+                raise already_exists(record.name) from exc
             if record.labels:
                 conn.execute(
                     schema.INSERT_LABELS,
@@ -303,17 +288,10 @@ class SqliteStore:
         now = to_micros(self._clock.now())
         for record in records:
             self.read_cache.discard(record.name)
-        results: _Results = []
         with self._db.write() as conn:
-            for record, work in zip(records, works, strict=True):
-                if isinstance(work, LroError):
-                    results.append(work)
-                    continue
-                try:
-                    results.append(self._compare_and_set(conn, record, work, now))
-                except LroError as exc:  # this row's compare-and-set failed; go on
-                    results.append(exc)
-        return results
+            return update_each(
+                records, works, lambda record, work: self._compare_and_set(conn, record, work, now)
+            )
 
     def _compare_and_set(
         self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
@@ -323,18 +301,7 @@ class SqliteStore:
         rows = conn.execute(schema.UPDATE, params).fetchall()
         if not rows:
             raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
-        version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
-        return dataclasses.replace(
-            record,
-            version=version,
-            create_time_us=create_us,
-            update_time_us=update_us,
-            owner=owner,
-            request_id=request_id,
-            method=method,
-            lease_holder=holder,
-            lease_expire_us=expire_us,
-        )
+        return updated_record(record, rows[0])
 
     def _delete(self, name: str) -> None:
         self.read_cache.discard(name)
@@ -358,7 +325,7 @@ class SqliteStore:
         params = {
             "holder": holder,
             "now": now,
-            "expire": now + round(lease_seconds * 1_000_000),
+            "expire": lease_expiry(now, lease_seconds),
             "limit": limit,
         }
         with self._db.write() as conn:
