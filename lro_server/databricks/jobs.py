@@ -27,7 +27,7 @@ from lro_server.databricks import jobs_repair
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
-from lro_server.databricks.jobs_output import failure_message, task_outputs
+from lro_server.databricks.jobs_output import API, failure_message, task_outputs
 from lro_server.databricks.jobs_states import judge_run, progress_percent
 from lro_server.databricks.jobs_walk import listed_runs
 from lro_server.databricks.work import Entity, RepairAttempt, Work
@@ -36,7 +36,6 @@ _log = logging.getLogger(__name__)
 #: Task results that count as success (their outputs are not failure details).
 _SUCCEEDED = ("SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED")
 
-API = "/api/2.2/jobs"
 #: Actions of this family and the REST path that starts each.
 START_PATHS = {
     "run_now": f"{API}/run-now",
@@ -51,10 +50,6 @@ _NOTIFIED = ("submit", "create_and_run")
 WEBHOOK_EVENTS = ("on_start", "on_success", "on_failure")
 #: run-now fields of a CreateAndRun request (the rest is the jobs/create body).
 RUN_FIELDS = ("job_parameters",)
-
-
-def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
 
 
 def _tasks(run: Mapping[str, Any]) -> list[jobs_pb2.TaskState]:
@@ -145,7 +140,7 @@ class JobsFamily:
             run = await dbx.call(
                 "GET", f"{API}/runs/get", query={"run_id": run_id, "include_history": "true"}
             )
-            repairs = _repairs(run)
+            repairs = jobs_repair.repairs_of(run)
             since = work.create_time_us // 1000
             if retry and repairs and int(repairs[-1].get("start_time") or 0) >= since > 0:
                 return Entity(run_id=run_id, repair_id=int(repairs[-1]["id"]))
