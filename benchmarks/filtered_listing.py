@@ -116,7 +116,7 @@ async def _run(backend: str, total: int, workdir: Path) -> dict[str, dict[str, f
         store: Any = SqliteStore(workdir / "lro.db")
         emulator = None
     else:
-        from lro_server.storage.spanner import open_spanner_store
+        from lro_server.storage.spanner_open import open_spanner_store
         from lro_server.testing.spanner_emulator import SpannerEmulator
 
         emulator = SpannerEmulator()

@@ -54,7 +54,12 @@ class MeasuredStore:
         monitor's own, which it judges itself) fails with Unavailable."""
         self._unavailable.append(listener)
 
-    def _failed(self, method: str, exc: LroError) -> None:
+    def _failed(self, method: str, exc: Exception) -> None:
+        """Count the failure by its code (INTERNAL for anything but an LroError) and tell the
+        unavailability listeners of an Unavailable."""
+        if not isinstance(exc, LroError):
+            self.metrics.store_errors.labels(method, "INTERNAL").inc()
+            return
         self.metrics.store_errors.labels(method, exc.code.name).inc()
         if exc.code is Code.UNAVAILABLE and method != "ping":
             for listener in self._unavailable:
@@ -64,11 +69,8 @@ class MeasuredStore:
         started = time.perf_counter()
         try:
             return await call()
-        except LroError as exc:
+        except Exception as exc:
             self._failed(method, exc)
-            raise
-        except Exception:
-            self.metrics.store_errors.labels(method, "INTERNAL").inc()
             raise
         finally:
             self._timers[method].add(time.perf_counter() - started)
@@ -84,11 +86,8 @@ class MeasuredStore:
         started = time.perf_counter()
         try:
             return await self.inner.get(name)
-        except LroError as exc:
+        except Exception as exc:
             self._failed("get", exc)
-            raise
-        except Exception:
-            self.metrics.store_errors.labels("get", "INTERNAL").inc()
             raise
         finally:
             self._timers["get"].add(time.perf_counter() - started)

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from lro_server.core.errors import (
     Aborted,
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     LroError,
@@ -49,6 +50,7 @@ from lro_server.core.errors import (
 from lro_server.core.filter import Expr
 from lro_server.core.pagetoken import Cursor
 from lro_server.core.record import OperationRecord
+from lro_server.core.work_column import writable_work
 
 #: Largest journal event a store accepts (events are small facts: a step's result of a
 #: few KB is typical; Spanner cells stop at 10 MiB).
@@ -87,6 +89,8 @@ class ListQuery:
 
 #: Position in an ``expired`` walk: (update_time_us, name) of the last record seen.
 ExpiryCursor = tuple[int, str]
+#: Where an ``expired`` walk without a cursor starts: before every record.
+EXPIRY_START: ExpiryCursor = (-1, "")
 
 
 class OperationStore(Protocol):
@@ -176,6 +180,11 @@ def not_found(name: str, *, origin: Origin = Origin.STORE) -> NotFound:
     return NotFound(f"operation {name} not found", metadata={"name": name}, origin=origin)
 
 
+def already_exists(name: str) -> AlreadyExists:
+    """The error of every store when ``create`` meets a record of the same name."""
+    return AlreadyExists(f"operation {name} already exists", metadata={"name": name})
+
+
 def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> LroError:
     """Why a compare-and-set of ``record`` matched no row, from the stored (version, done)
     read in the same transaction (None: no such row)."""
@@ -203,6 +212,56 @@ def distinct_names(records: Sequence[OperationRecord]) -> None:
         raise InvalidArgument(
             "a batch of updates names the same operation twice", origin=Origin.STORE
         )
+
+
+def batch_works(records: Sequence[OperationRecord]) -> builtins.list[str | LroError]:
+    """The ``work`` column each record of an ``update_many`` batch writes, or the error that
+    keeps the record out of the batch (over a size limit, work that is not JSON).
+
+    Raises:
+        InvalidArgument: Two records name the same operation (see :func:`distinct_names`).
+    """
+    distinct_names(records)
+    works: builtins.list[str | LroError] = []
+    for record in records:
+        try:
+            works.append(writable_work(record))
+        except LroError as exc:
+            works.append(exc)
+    return works
+
+
+def update_each(
+    records: Sequence[OperationRecord],
+    works: Sequence[str | LroError],
+    compare_and_set: Callable[[OperationRecord, str], OperationRecord],
+) -> builtins.list[OperationRecord | LroError]:
+    """Each record's ``compare_and_set(record, work)`` inside the caller's transaction, in
+    order: its stored result, or the error it raised or its work carries (one record's
+    failure neither stops nor undoes the others)."""
+    results: builtins.list[OperationRecord | LroError] = []
+    for record, work in zip(records, works, strict=True):
+        if isinstance(work, LroError):
+            results.append(work)
+            continue
+        try:
+            results.append(compare_and_set(record, work))
+        except LroError as exc:
+            results.append(exc)
+    return results
+
+
+def check_claim(holder: str, lease_seconds: float) -> None:
+    """Refuse a claim without a holder, or for a lease that is not positive."""
+    if not holder:
+        raise InvalidArgument("holder is required", metadata={"field": "holder"})
+    if lease_seconds <= 0:
+        raise InvalidArgument("lease_seconds must be positive")
+
+
+def lease_expiry(now_us: int, lease_seconds: float) -> int:
+    """When a lease taken at ``now_us`` for ``lease_seconds`` ends (microseconds)."""
+    return now_us + round(lease_seconds * 1_000_000)
 
 
 def check_journal(name: str, events: Sequence[JournalEvent]) -> None:

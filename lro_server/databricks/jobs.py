@@ -3,9 +3,10 @@
 run-now and runs/submit carry the operation id as Databricks' idempotency token. jobs/create
 and runs/repair have none: the created job is tagged ``lro_operation_id`` and a retried start
 finds it by name and tag; a retried repair adopts a repair made since the operation began.
-A tracked run (TrackRun) is only read. When a run ends, each task's output is fetched once
-(:mod:`~lro_server.databricks.jobs_output`); a failed run with a repair policy is repaired
-first (:mod:`~lro_server.databricks.jobs_repair`).
+A tracked run (TrackRun) is only read; runs followed together are observed through
+runs/list pages (:mod:`~lro_server.databricks.jobs_walk`). When a run ends, each task's
+output is fetched once (:mod:`~lro_server.databricks.jobs_output`); a failed run with a
+repair policy is repaired first (:mod:`~lro_server.databricks.jobs_repair`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -26,15 +27,15 @@ from lro_server.databricks import jobs_repair
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
-from lro_server.databricks.jobs_output import failure_message, task_outputs
+from lro_server.databricks.jobs_output import API, failure_message, task_outputs
 from lro_server.databricks.jobs_states import judge_run, progress_percent
+from lro_server.databricks.jobs_walk import walk_runs
 from lro_server.databricks.work import Entity, RepairAttempt, Work
 
 _log = logging.getLogger(__name__)
 #: Task results that count as success (their outputs are not failure details).
 _SUCCEEDED = ("SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED")
 
-API = "/api/2.2/jobs"
 #: Actions of this family and the REST path that starts each.
 START_PATHS = {
     "run_now": f"{API}/run-now",
@@ -49,19 +50,6 @@ _NOTIFIED = ("submit", "create_and_run")
 WEBHOOK_EVENTS = ("on_start", "on_success", "on_failure")
 #: run-now fields of a CreateAndRun request (the rest is the jobs/create body).
 RUN_FIELDS = ("job_parameters",)
-#: runs/list page size (Databricks' maximum).
-LIST_LIMIT = 25
-#: Most list pages read per batch, as a share of the operations it serves.
-PAGES_PER_OPERATION = 0.25
-#: Fewest ended runs worth a walk of the completed runs (fewer are read one by one).
-MIN_ENDED_WALK = 3
-#: How much earlier than its operation a run may have started by Databricks' clock (our
-#: clock and the workspace's may disagree by this much).
-START_TIME_SLACK_MS = 5 * 60 * 1000
-
-
-def _repairs(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
 
 
 def _tasks(run: Mapping[str, Any]) -> list[jobs_pb2.TaskState]:
@@ -152,7 +140,7 @@ class JobsFamily:
             run = await dbx.call(
                 "GET", f"{API}/runs/get", query={"run_id": run_id, "include_history": "true"}
             )
-            repairs = _repairs(run)
+            repairs = jobs_repair.repairs_of(run)
             since = work.create_time_us // 1000
             if retry and repairs and int(repairs[-1].get("start_time") or 0) >= since > 0:
                 return Entity(run_id=run_id, repair_id=int(repairs[-1]["id"]))
@@ -252,16 +240,11 @@ class JobsFamily:
     async def observe_many(
         self, dbx: Databricks, tracked: Sequence[Tracked]
     ) -> list[Observation | None]:
-        """Observe tracked runs through runs/list pages; None for those the lists miss.
-
-        First the active runs (``active_only``). When that walk read the whole list, a
-        tracked run not on it has ended since the last look: the completed runs started
-        since the oldest such operation was created (``completed_only``,
-        ``start_time_from``) show how, so runs ending together cost a few pages, not a
-        runs/get each: an ended run's tasks are on the list, so only their outputs are
-        read. Repairs are left out of that second walk (their run started long before) and
-        are read alone, as are runs neither walk showed and ended runs with a repair policy
-        (whether to repair is decided on runs/get, which has the repair history).
+        """Observe tracked runs through runs/list pages (see :mod:`jobs_walk`); None for
+        those the lists miss, to be read alone: runs neither walk showed, and ended runs
+        with a repair policy (whether to repair is decided on runs/get, which has the
+        repair history). An ended run's tasks are on the list, so only their outputs are
+        read.
         """
         by_run = {work.ids.run_id: (work, meta) for work, meta in tracked}
         # Each run is judged as soon as its page arrives: an ended run's outputs are read
@@ -275,18 +258,7 @@ class JobsFamily:
                 judged[run_id] = asyncio.ensure_future(self._listed(dbx, run, work, meta))
 
         try:
-            cap = max(1, int(len(tracked) * PAGES_PER_OPERATION))
-            whole = await _walk(dbx, set(by_run), {"active_only": "true"}, cap, seen)
-            ended = [
-                work
-                for work, _ in tracked
-                if work.ids.run_id not in judged and work.action != "repair"
-            ]
-            if whole and len(ended) >= MIN_ENDED_WALK:
-                since = min(work.create_time_us // 1000 for work in ended) - START_TIME_SLACK_MS
-                query: JsonDict = {"completed_only": "true", "start_time_from": max(0, since)}
-                cap = max(1, int(len(ended) * PAGES_PER_OPERATION))
-                await _walk(dbx, {work.ids.run_id for work in ended}, query, cap, seen)
+            await walk_runs(dbx, [work for work, _ in tracked], seen)
             done = dict(zip(judged, await asyncio.gather(*judged.values()), strict=True))
         except BaseException:
             for task in judged.values():
@@ -295,11 +267,9 @@ class JobsFamily:
         return [done.get(work.ids.run_id) for work, _ in tracked]
 
     async def _listed(
-        self, dbx: Databricks, run: Mapping[str, Any] | None, work: Work, metadata: Message | None
+        self, dbx: Databricks, run: Mapping[str, Any], work: Work, metadata: Message | None
     ) -> Observation | None:
         """The observation of a run as a list showed it (None: read it alone)."""
-        if run is None:
-            return None
         observation = self.judge(run, metadata, work)
         if not observation.verdict.done:
             return observation
@@ -376,39 +346,6 @@ class JobsFamily:
         """POST runs/cancel (Databricks stops the run asynchronously; also a tracked run)."""
         body = {"run_id": work.ids.run_id}
         await dbx.call("POST", f"{API}/runs/cancel", body=body, idempotent=True)
-
-
-async def _walk(
-    dbx: Databricks,
-    wanted: set[int],
-    filters: JsonDict,
-    max_pages: int,
-    seen: Callable[[Mapping[str, Any]], None],
-) -> bool:
-    """runs/list pages (tasks expanded) under ``filters`` until every ``wanted`` run was
-    seen, the list ended, or ``max_pages`` were read; ``seen`` is told of each wanted run
-    as its page arrives.
-
-    Returns whether the whole list was read.
-    """
-    found: set[int] = set()
-    page_token = ""
-    for _ in range(max_pages):
-        query: JsonDict = {**filters, "expand_tasks": "true", "limit": LIST_LIMIT}
-        if page_token:
-            query["page_token"] = page_token
-        page = await dbx.call("GET", f"{API}/runs/list", query=query)
-        for run in page.get("runs") or []:
-            run_id = int(run.get("run_id") or 0)
-            if run_id in wanted:
-                found.add(run_id)
-                seen(run)
-        page_token = str(page.get("next_page_token") or "")
-        if not page_token:
-            return True
-        if len(found) == len(wanted):
-            break
-    return False
 
 
 def _show_repairs(meta: jobs_pb2.RunMetadata, repairs: Sequence[RepairAttempt]) -> None:

@@ -16,6 +16,7 @@ from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.core.errors import LroError, Unavailable
 from lro_server.databricks.client import Databricks
 
+#: REST path prefix of the jobs family (API 2.2), for every module of the family.
 API = "/api/2.2/jobs"
 #: Longest notebook exit value kept (characters).
 NOTEBOOK_RESULT_CHARS = 16 * 1024

@@ -19,15 +19,18 @@ from typing import Any
 from lro_server.core.errors import Code
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Verdict
-from lro_server.databricks.jobs_output import failed
+from lro_server.databricks.jobs_output import API, failed
 from lro_server.databricks.work import RepairAttempt, Work
 
-API = "/api/2.2/jobs"
+
+def repairs_of(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The repairs in the run's history, oldest first; needs ``include_history``."""
+    return [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
 
 
 def latest_repair_id(run: Mapping[str, Any]) -> int:
     """Id of the run's latest repair (0: never repaired); needs ``include_history``."""
-    repairs = [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
+    repairs = repairs_of(run)
     return int(repairs[-1].get("id") or 0) if repairs else 0
 
 

@@ -4,7 +4,8 @@ The :class:`Poller` holds the decisions of the tracker about a single operation;
 :class:`~lro_server.databricks.tracker.Tracker` decides when to call it. Every write is
 compare-and-set through :func:`~lro_server.core.cas.compare_and_set`, so a concurrent
 CancelOperation, a lease renewal or another replica is never overwritten: what a poll
-learned is applied again to what is stored now. Transient errors (Databricks throttling or
+learned is applied again to what is stored now (the changes are
+:mod:`~lro_server.databricks.tracker_changes`'). Transient errors (Databricks throttling or
 an outage, an unreachable store) only delay the next poll; a Databricks refusal is the
 operation's outcome.
 """
@@ -16,14 +17,11 @@ import dataclasses
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 
-from google.protobuf.message import Message
-
-from lro_server.core import lifecycle, tracing
+from lro_server.core import tracing
 from lro_server.core.cas import Change, compare_and_set, compare_and_set_many
 from lro_server.core.clock import Clock, to_micros
 from lro_server.core.errors import (
     Aborted,
-    Code,
     FailedPrecondition,
     Internal,
     LroError,
@@ -34,11 +32,12 @@ from lro_server.core.errors import (
 from lro_server.core.names import operation_id
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import OperationStore
+from lro_server.databricks import tracker_changes as changes
 from lro_server.databricks.client import Databricks
-from lro_server.databricks.convert import START_DEFERRED, deferred, undeferred
-from lro_server.databricks.family import Family, Observation, Verdict
+from lro_server.databricks.family import Family, Observation
 from lro_server.databricks.limiter import urgent
-from lro_server.databricks.tracker_state import Schedule, differs, unpack_metadata
+from lro_server.databricks.tracker_changes import Decision
+from lro_server.databricks.tracker_state import Schedule, unpack_metadata
 from lro_server.databricks.work import Entity, Work
 
 _log = logging.getLogger(__name__)
@@ -111,7 +110,10 @@ class Poller:
     async def settle_many(self, observed: Sequence[tuple[OperationRecord, Observation]]) -> None:
         """Write what a walk of the lists showed, the writes of all ``observed`` operations
         in one store transaction (compare-and-set per operation still holds)."""
-        decisions = [self._decide(record, observation) for record, observation in observed]
+        decisions = [
+            changes.decide(record, observation, to_micros(self.clock.now()))
+            for record, observation in observed
+        ]
         writes = [
             (record, decision.change)
             for (record, _), decision in zip(observed, decisions, strict=True)
@@ -151,20 +153,7 @@ class Poller:
     async def start(self, record: OperationRecord, *, retry: bool = False) -> OperationRecord:
         """Start the work of ``record`` and store the entity Databricks answered with."""
         entity = await self._start_entity(record, Work.of(record), retry=retry)
-
-        def started(fresh: OperationRecord) -> OperationRecord | None:
-            work = Work.of(fresh)
-            if fresh.done or work.started:
-                return None  # finished meanwhile, or another poll stored it first
-            fresh = dataclasses.replace(work, entity=entity).stored_in(fresh)
-            if fresh.state != START_DEFERRED:
-                return fresh
-            metadata = unpack_metadata(fresh.operation.metadata)
-            if metadata is None:
-                return dataclasses.replace(fresh, state="")
-            return lifecycle.with_metadata(fresh, undeferred(metadata), state="")
-
-        return await compare_and_set(self.store, record.name, started, current=record)
+        return await self._write(record, changes.started(entity))
 
     async def _start_entity(self, record: OperationRecord, work: Work, *, retry: bool) -> Entity:
         family = self.family(record)
@@ -178,26 +167,11 @@ class Poller:
     async def defer(self, record: OperationRecord, error: LroError) -> OperationRecord:
         """Say in the operation that its start waits for Databricks (state and message);
         the start is retried by later polls with the same idempotency token."""
-        return await compare_and_set(self.store, record.name, self.waiting(error), current=record)
+        return await self._write(record, self.waiting(error))
 
     def waiting(self, error: LroError) -> Change:
         """The change marking a start deferred by ``error`` (see :meth:`defer`)."""
-        message = (
-            f"{error.message}; the start is retried with the same idempotency token, "
-            "so the work starts once"
-        )
-
-        def waiting(fresh: OperationRecord) -> OperationRecord | None:
-            metadata = unpack_metadata(fresh.operation.metadata)
-            if fresh.done or Work.of(fresh).started or metadata is None:
-                return None
-            marked = deferred(metadata, message)
-            if fresh.state == START_DEFERRED and marked == metadata:
-                return None
-            _touch(marked, to_micros(self.clock.now()))
-            return lifecycle.with_metadata(fresh, marked, state=START_DEFERRED)
-
-        return waiting
+        return changes.waiting(error, self.clock)
 
     # -- inside one poll ----------------------------------------------------------------
 
@@ -220,9 +194,7 @@ class Poller:
             if record.cancel_requested and not work.cancel_sent:
                 with urgent():
                     await family.cancel(self.dbx, work)
-                record = await compare_and_set(
-                    self.store, record.name, _cancel_sent, current=record
-                )
+                record = await self._write(record, changes.cancel_sent)
                 if record.done:
                     return
                 work = Work.of(record)
@@ -249,48 +221,12 @@ class Poller:
         await self._record(record, observation)
 
     async def _record(self, record: OperationRecord, observation: Observation) -> None:
-        decision = self._decide(record, observation)
+        decision = changes.decide(record, observation, to_micros(self.clock.now()))
         if decision.change is not None:
             await self._write(record, decision.change)
         self._after(record.name, decision)
 
-    def _decide(self, record: OperationRecord, observation: Observation) -> _Decision:
-        """What to write for ``observation`` of ``record`` (nothing if nothing changed)."""
-        metadata = observation.metadata
-        _touch(metadata, to_micros(self.clock.now()))
-        verdict = observation.verdict
-        if not verdict.done:
-            changed = observation.state != record.state or differs(
-                unpack_metadata(record.operation.metadata), metadata
-            )
-            new_ids = observation.entity is not None or observation.repairs is not None
-            if new_ids or changed:
-                return _Decision(_observed(observation), verdict, changed=True)
-            return _Decision(None, verdict, changed=False)
-
-        def finished(fresh: OperationRecord) -> OperationRecord | None:
-            if fresh.done:
-                return None
-            fresh = _with_work(fresh, observation)
-            if verdict.succeeded and observation.response is not None:
-                return lifecycle.succeed(
-                    fresh, observation.response, metadata=metadata, state=observation.state
-                )
-            message = verdict.message
-            if fresh.cancel_requested and verdict.code == Code.CANCELLED:
-                message = f"operation cancelled: {message}" if message else "operation cancelled"
-            return lifecycle.fail(
-                fresh,
-                verdict.code,
-                message,
-                details=observation.details,
-                metadata=metadata,
-                state=observation.state,
-            )
-
-        return _Decision(finished, verdict, changed=True)
-
-    def _after(self, name: str, decision: _Decision) -> None:
+    def _after(self, name: str, decision: Decision) -> None:
         """Schedule ``name`` once its decision is written."""
         if decision.verdict.done:
             self.schedule.drop(name)
@@ -306,28 +242,14 @@ class Poller:
                     await family.cancel(self.dbx, work)
             except LroError as exc:
                 _log.warning("%s: cancel at timeout failed: %s", record.name, exc)
-        message = (
-            f"operation did not finish within its timeout of {record.timeout_seconds:g}s; "
-            "the work was cancelled"
-        )
-        await self._write(
-            record,
-            lambda fresh: (
-                None
-                if fresh.done
-                else lifecycle.fail(fresh, Code.DEADLINE_EXCEEDED, message, state="TIMED_OUT")
-            ),
-        )
+        await self._write(record, changes.timed_out(record.timeout_seconds))
         self.schedule.drop(record.name)
         _log.info("%s: timed out", record.name)
 
     async def _finish_failed(self, record: OperationRecord, error: LroError) -> None:
         # Databricks refused a call for good (e.g. the run was deleted): that is the outcome.
         _log.warning("%s: failing, Databricks answered %s", record.name, error)
-        await self._write(
-            record,
-            lambda fresh: None if fresh.done else lifecycle.fail(fresh, error.code, error.message),
-        )
+        await self._write(record, changes.failed(error))
         self.schedule.drop(record.name)
 
     async def _write(self, record: OperationRecord, change: Change) -> OperationRecord:
@@ -355,57 +277,6 @@ class Poller:
             self.schedule.backoff(name, changed=False)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Decision:
-    """What a poll writes for an observation.
-
-    Attributes:
-        change: The compare-and-set change to write; None when nothing changed.
-        verdict: The observation's verdict (done: the write finishes the operation).
-        changed: Whether the entity changed (resets the poll interval).
-    """
-
-    change: Change | None
-    verdict: Verdict
-    changed: bool
-
-
-def _observed(observation: Observation) -> Change:
-    """The change writing a pending observation: metadata, live state and new entity ids."""
-
-    def apply(fresh: OperationRecord) -> OperationRecord | None:
-        if fresh.done:
-            return None
-        fresh = _with_work(fresh, observation)
-        return lifecycle.with_metadata(fresh, observation.metadata, state=observation.state)
-
-    return apply
-
-
-def _with_work(fresh: OperationRecord, observation: Observation) -> OperationRecord:
-    """``fresh`` with the entity ids and repairs the observation brought, if any."""
-    if observation.entity is None and observation.repairs is None:
-        return fresh
-    work = Work.of(fresh)
-    if observation.entity is not None:
-        work = dataclasses.replace(work, entity=observation.entity)
-    if observation.repairs is not None:
-        work = dataclasses.replace(work, repairs=observation.repairs)
-    return work.stored_in(fresh)
-
-
-def _cancel_sent(fresh: OperationRecord) -> OperationRecord | None:
-    work = Work.of(fresh)
-    if fresh.done or work.cancel_sent:
-        return None
-    return dataclasses.replace(work, cancel_sent=True).stored_in(fresh)
-
-
 def _about(record: OperationRecord, span_name: str) -> contextlib.AbstractContextManager[None]:
     """Log lines and spans of a poll belong to the operation and to the trace that started it."""
     return tracing.operation_scope(record.name, record.traceparent, span_name)
-
-
-def _touch(metadata: Message, now_us: int) -> None:
-    if "update_time" in metadata.DESCRIPTOR.fields_by_name:
-        getattr(metadata, "update_time").FromMicroseconds(now_us)  # noqa: B009  any family

@@ -29,7 +29,7 @@ async def open_store(
     """
     clock = clock or SystemClock()
     if url.startswith("sqlite://"):
-        from lro_server.storage.sqlite import open_sqlite_store
+        from lro_server.storage.sqlite_open import open_sqlite_store
 
         return open_sqlite_store(url, clock, **backend_options)
     if url.startswith("spanner://"):
@@ -59,7 +59,7 @@ async def migrate_store(url: str, *, retention_days: int | None = None) -> list[
         Unavailable: The backend cannot be reached.
     """
     if url.startswith("sqlite://"):
-        from lro_server.storage.sqlite import open_sqlite_store
+        from lro_server.storage.sqlite_open import open_sqlite_store
 
         # Opening a SQLite store migrates it (in one transaction, safe against a
         # concurrent opener); keep what that applied.

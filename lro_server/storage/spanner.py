@@ -1,9 +1,8 @@
 """SpannerStore: the OperationStore on Cloud Spanner (the production backend).
 
-Every Spanner call is blocking network I/O, so each store method runs one synchronous
-function on a bounded thread pool (``threads`` workers) and awaits it; the event loop
-never blocks. Errors are translated once, by :func:`spanner_client.translated`, around
-that function.
+Every Spanner call is blocking network I/O: each store method runs one synchronous
+function on a bounded thread pool and awaits it (:mod:`lro_server.storage.spanner_calls`,
+which also translates errors, once); the event loop never blocks.
 
 Mapping of the port's rules (see :mod:`lro_server.core.store`) onto Spanner:
 
@@ -17,8 +16,11 @@ Mapping of the port's rules (see :mod:`lro_server.core.store`) onto Spanner:
   same filter compiler and keyset fragment as SQLite. Those fragments name the operation
   ``name``; the table keeps the reference schema's ``key``, so the query selects from a
   derived table that renames it (a plain projection: the optimizer still walks the index).
+  A filter requiring one label's value reads the label index instead
+  (:mod:`lro_server.storage.spanner_labels`).
 - Claiming selects candidates through the small ``OperationsClaimable`` index (only
-  unfinished operations are in it) and leases them, in one transaction.
+  unfinished operations are in it) and leases them, in one transaction
+  (:mod:`lro_server.storage.spanner_leases`).
 - ``done_time`` is set to the commit timestamp when an operation becomes done; the row
   deletion policy removes it ``retention_days`` later.
 
@@ -30,90 +32,61 @@ claiming or releasing.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import concurrent.futures
-import functools
-import logging
-import random
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import spanner
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import (
-    AlreadyExists,
-    InvalidArgument,
-    LroError,
-    Unavailable,
-)
-from lro_server.core.filter_ast import Compare, label_equality, without
-from lro_server.core.filter_eval import filter_row, matches
-from lro_server.core.pagetoken import Cursor
+from lro_server.core.errors import LroError
+from lro_server.core.filter_ast import label_equality
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
     ExpiryCursor,
     JournalEvent,
     ListQuery,
+    already_exists,
+    batch_works,
     check_journal,
-    distinct_names,
     journal_conflict,
     not_found,
     update_failure,
 )
 from lro_server.core.work_column import writable_work
 from lro_server.storage.spanner_batch import UpdateBatch
-from lro_server.storage.spanner_client import (
-    SpannerUrl,
-    translated,
-)
+from lro_server.storage.spanner_calls import DEFAULT_THREADS, DEFAULT_TIMEOUT, SpannerCalls
+from lro_server.storage.spanner_client import SpannerUrl
+from lro_server.storage.spanner_labels import labeled
+from lro_server.storage.spanner_leases import SpannerLeases
 from lro_server.storage.spanner_ping import DEFAULT_PING_TIMEOUT, SpannerPing
 from lro_server.storage.spanner_schema import LABELS_TABLE, TABLE, migrate
 from lro_server.storage.spanner_sql import (
     BY_REQUEST,
-    CLAIMABLE,
     COLUMNS,
     DELETE,
     EXPIRED,
-    HOLDERS,
     INSERT_COLUMNS,
     JOURNAL_COLUMNS,
     JOURNAL_READ,
     JOURNAL_TABLE,
     LABEL_COLUMNS,
-    LEASE,
     PING,
-    RELEASE,
     UPDATE_TYPES,
     insert_values,
     label_rows,
-    labeled_candidates,
     list_query,
     param_types_of,
     record_from_row,
     update_statement,
-    updated_record,
 )
+from lro_server.storage.sql import expired_params, updated_record
 
 __all__ = ["SpannerStore", "migrate"]
 
-#: Entries of the label index read per round of a label-driven listing (at least a page).
-LABEL_BATCH = 100
-
-_log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
 _KeySet: Any = spanner.KeySet
-
-#: Default worker threads (and pooled sessions) per store.
-DEFAULT_THREADS = 16
-#: Default deadline of one store call (a query, or a transaction with its retries).
-DEFAULT_TIMEOUT = 30.0
-# Seconds to wait before retrying an ABORTED transaction when the server says nothing.
-_FALLBACK_RETRY_DELAY = (0.005, 0.05)
 
 
 class SpannerStore:
@@ -143,18 +116,11 @@ class SpannerStore:
     ) -> None:
         self.url = url
         self._db = database
-        self._pinger = SpannerPing(database, PING, ping_timeout)
         self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="spanner"
-        )
-        # Leases (claim, release, lease_holders) run on a thread of their own: behind a
-        # queue of reads and writes on the pool a renewal could come after the lease ran out.
-        self._leases = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="spanner-leases"
-        )
-        self._closed = False
+        self._calls = SpannerCalls(url, database, threads, timeout)
+        self._leases = SpannerLeases(self._calls, self._clock)
+        self._pinger = SpannerPing(database, PING, ping_timeout)
 
     # --- the OperationStore port -------------------------------------------------------
 
@@ -166,17 +132,17 @@ class SpannerStore:
             FailedPrecondition: The record is over a size limit; nothing was written.
         """
         stored = for_create(record, to_micros(self._clock.now()))
-        return await self._run(self._create, stored, writable_work(stored))
+        return await self._calls.run(self._create, stored, writable_work(stored))
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record (strong read), or raise NotFound."""
-        return await self._run(self._get, name)
+        return await self._calls.run(self._get, name)
 
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """The stored records (None where missing), in one strong read of all the keys."""
         if not names:
             return []
-        return await self._run(self._get_many, list(names))
+        return await self._calls.run(self._get_many, list(names))
 
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """Return up to ``query.limit`` matching records, newest first."""
@@ -184,38 +150,9 @@ class SpannerStore:
             return []
         label = label_equality(query.filter)
         if label is not None:
-            return await self._run(self._labeled, query, label)
+            return await self._calls.run(labeled, self._calls, query, label)
         sql, params = list_query(query)
-        return await self._run(self._query, sql, params)
-
-    def _labeled(self, query: ListQuery, label: Compare) -> builtins.list[OperationRecord]:
-        """A listing driven by the label index: batches of its entries, newest first, each
-        batch's operations read by key and tested against the rest of the filter, until
-        the page is full (a page read, not a scan)."""
-        rest = without(query.filter, label)
-        found: builtins.list[OperationRecord] = []
-        after = query.after
-        batch = max(query.limit, LABEL_BATCH)
-        with self._db.snapshot(multi_use=True) as snapshot:
-            while len(found) < query.limit:
-                sql, params = labeled_candidates(label, after, batch)
-                candidates = self._rows(snapshot, sql, params)
-                if not candidates:
-                    break
-                keys = [[str(row[0])] for row in candidates]
-                rows = snapshot.read(TABLE, COLUMNS, _KeySet(keys=keys), timeout=self._timeout)
-                records = {r.name: r for r in map(record_from_row, rows)}
-                for (key,) in keys:
-                    record = records.get(key)
-                    if record is None or (query.owner is not None and record.owner != query.owner):
-                        continue
-                    if matches(rest, filter_row(record)):
-                        found.append(record)
-                key, create_us = candidates[-1]
-                after = Cursor(int(create_us), str(key))
-                if len(candidates) < batch:
-                    break
-        return found[: query.limit]
+        return await self._calls.run(self._query, sql, params)
 
     async def update(
         self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
@@ -233,12 +170,12 @@ class SpannerStore:
         work = writable_work(record)
         check_journal(record.name, journal)
         now = to_micros(self._clock.now())
-        return await self._run(self._update, record, work, now, tuple(journal))
+        return await self._calls.run(self._update, record, work, now, tuple(journal))
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` after ``after_seq``, in seq order (strong read)."""
         params = {"name": name, "after": after_seq}
-        rows = await self._run(self._read_rows, JOURNAL_READ, params)
+        rows = await self._calls.run(self._calls.snapshot_rows, JOURNAL_READ, params)
         return [JournalEvent(int(seq), str(data)) for seq, data in rows]
 
     async def update_many(
@@ -247,30 +184,24 @@ class SpannerStore:
         """Compare-and-set each record in one read-write transaction: the updates go as
         one batch of DML statements, then one read tells each row's outcome; see
         OperationStore.update_many."""
-        distinct_names(records)
-        works: builtins.list[str | LroError] = []
-        for record in records:
-            try:
-                works.append(writable_work(record))
-            except LroError as exc:
-                works.append(exc)
-        batch = UpdateBatch(records, works, to_micros(self._clock.now()))
+        batch = UpdateBatch(records, batch_works(records), to_micros(self._clock.now()))
         if batch.empty:
             return batch.results({})
-        return batch.results(await self._run(self._transaction, batch.run, self._timeout))
+        return batch.results(
+            await self._calls.run(self._calls.transaction, batch.run, self._timeout)
+        )
 
     async def delete(self, name: str) -> None:
         """Forget the record (its labels and journal rows go with it: ON DELETE CASCADE),
         or raise NotFound."""
-        await self._run(self._delete, name)
+        await self._calls.run(self._delete, name)
 
     async def expired(
         self, before_us: int, after: ExpiryCursor | None, limit: int
     ) -> builtins.list[OperationRecord]:
         """Done records last changed before ``before_us``, oldest first, after ``after``."""
-        after_us, after_name = after or (-1, "")
-        params = {"before": before_us, "after_us": after_us, "after_name": after_name}
-        return await self._run(self._query, EXPIRED, {**params, "limit": limit})
+        params = expired_params(before_us, after, limit)
+        return await self._calls.run(self._query, EXPIRED, params)
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
@@ -280,95 +211,34 @@ class SpannerStore:
         Renews the holder's own leases first, then takes operations whose lease expired
         (or that never had one). Returns the claimed records, oldest first.
         """
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
-        if limit <= 0:
-            return []
-        now = to_micros(self._clock.now())
-        expire = now + round(lease_seconds * 1_000_000)
-        claimed = await self._run(self._claim, holder, now, expire, limit, pool=self._leases)
-        claimed.sort(key=lambda r: (r.create_time_us, r.name))
-        return claimed
+        return await self._leases.claim(holder, lease_seconds, limit)
 
     async def release(self, holder: str, names: builtins.list[str]) -> None:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
-        if names:
-            await self._run(self._release, holder, list(names), pool=self._leases)
+        await self._leases.release(holder, names)
 
     async def lease_holders(self) -> dict[str, int]:
         """Unfinished operations by live lease holder ("" for nobody); see the port."""
-        now = to_micros(self._clock.now())
-        return await self._run(self._lease_holders, now, pool=self._leases)
+        return await self._leases.holders()
 
     async def ping(self) -> None:
         """Read the table once within the ping's deadline; raise Unavailable if that fails."""
-        await self._run(self._pinger)
+        await self._calls.run(self._pinger)
 
     async def check(self, timeout: float) -> None:
         """:meth:`ping` with a deadline of ``timeout`` seconds (opening: credentials may be
         fetched first)."""
-        await self._run(self._pinger, timeout)
+        await self._calls.run(self._pinger, timeout)
 
     async def close(self) -> None:
-        """Stop the thread pool; later calls raise Unavailable. Idempotent.
+        """Stop the thread pools; later calls raise Unavailable. Idempotent.
 
         ``Database.close()`` is deliberately not called: against the emulator it can block
         for minutes, and Spanner expires idle sessions on its own.
         """
-        if not self._closed:
-            self._closed = True
-            for pool in (self._executor, self._leases):
-                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        await self._calls.close()
 
     # --- work done on the pool's threads -------------------------------------------------
-
-    async def _run(
-        self,
-        fn: Callable[..., _T],
-        /,
-        *args: Any,
-        pool: concurrent.futures.Executor | None = None,
-    ) -> _T:
-        """Run ``fn(*args)`` on the pool (or ``pool``), with Spanner errors translated.
-
-        A call unanswered by its deadline fails with Unavailable, even where the client
-        library would go on retrying (the session pool's check of a session does, for 30 s).
-        """
-        if self._closed:
-            raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED")
-        call = functools.partial(self._translated, fn, *args)
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await loop.run_in_executor(pool or self._executor, call)
-        except TimeoutError as exc:
-            raise Unavailable(
-                f"Spanner ({self.url.database_path}) did not answer within {self._timeout:g}s"
-            ) from exc
-        except RuntimeError as exc:
-            if self._closed:  # closed while this call was being submitted
-                raise Unavailable("the Spanner store is closed", reason="STORE_CLOSED") from exc
-            raise
-
-    def _translated(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        with translated(self.url.database_path):
-            return fn(*args)
-
-    def _transaction(self, fn: Callable[..., _T], /, *args: Any) -> _T:
-        """Run ``fn(transaction, *args)`` in a read-write transaction, retried on ABORTED."""
-        # Cloud Spanner attaches RetryInfo to ABORTED and the library waits that long. The
-        # emulator attaches none, and the library's fallback (2**attempt seconds) turns
-        # every contended write into a stall of seconds, exhausting the call's budget. The
-        # jittered fallback below applies only when the server gives no delay.
-        result: _T = self._db.run_in_transaction(
-            fn,
-            *args,
-            timeout_secs=self._timeout,
-            default_retry_delay=random.uniform(*_FALLBACK_RETRY_DELAY),
-        )
-        return result
 
     def _create(self, record: OperationRecord, work: str) -> tuple[OperationRecord, bool]:
         def attempt(txn: Any) -> OperationRecord | None:
@@ -382,7 +252,7 @@ class SpannerStore:
             return None
 
         try:
-            found = self._transaction(attempt)
+            found = self._calls.transaction(attempt)
         except gexc.AlreadyExists as exc:
             # Either the name is taken, or a concurrent create with the same request id
             # won the unique index: then that record is the answer (AIP-155).
@@ -391,15 +261,13 @@ class SpannerStore:
                     found = self._by_request(snapshot, record.owner, record.request_id)
                 if found is not None:
                     return found, False
-            raise AlreadyExists(
-                f"operation {record.name} already exists", metadata={"name": record.name}
-            ) from exc
+            raise already_exists(record.name) from exc
         if found is not None:
             return found, False
         return record, True
 
     def _by_request(self, reader: Any, owner: str, request_id: str) -> OperationRecord | None:
-        rows = self._rows(reader, BY_REQUEST, {"owner": owner, "request_id": request_id})
+        rows = self._calls.rows(reader, BY_REQUEST, {"owner": owner, "request_id": request_id})
         return record_from_row(rows[0]) if rows else None
 
     def _get(self, name: str) -> OperationRecord:
@@ -419,20 +287,7 @@ class SpannerStore:
         return [found.get(name) for name in names]
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> builtins.list[OperationRecord]:
-        with self._db.snapshot() as snapshot:
-            return [record_from_row(row) for row in self._rows(snapshot, sql, params)]
-
-    def _read_rows(self, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
-        with self._db.snapshot() as snapshot:
-            return self._rows(snapshot, sql, params)
-
-    def _rows(self, reader: Any, sql: str, params: Mapping[str, Any]) -> builtins.list[Any]:
-        """All rows of ``sql`` read by a snapshot or a transaction, within the deadline."""
-        return list(
-            reader.execute_sql(
-                sql, params=dict(params), param_types=param_types_of(params), timeout=self._timeout
-            )
-        )
+        return [record_from_row(row) for row in self._calls.snapshot_rows(sql, params)]
 
     def _update(
         self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent]
@@ -451,16 +306,11 @@ class SpannerStore:
             return list(rows[0])
 
         try:
-            row = self._transaction(attempt)
+            row = self._calls.transaction(attempt)
         except gexc.AlreadyExists as exc:
             # The insert of a journal row whose (key, seq) exists fails at commit.
             raise journal_conflict(record.name, journal[0].seq if journal else 0) from exc
         return updated_record(record, row)
-
-    def _lease_holders(self, now: int) -> dict[str, int]:
-        with self._db.snapshot() as snapshot:
-            rows = self._rows(snapshot, HOLDERS, {"now": now})
-        return {str(holder): int(count) for holder, count in rows}
 
     def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
         """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""
@@ -478,29 +328,5 @@ class SpannerStore:
             )
             return count
 
-        if self._transaction(attempt) == 0:
+        if self._calls.transaction(attempt) == 0:
             raise not_found(name)
-
-    def _claim(
-        self, holder: str, now: int, expire: int, limit: int
-    ) -> builtins.list[OperationRecord]:
-        select = {"holder": holder, "now": now, "limit": limit}
-
-        def attempt(txn: Any) -> builtins.list[OperationRecord]:
-            keys = [row[0] for row in self._rows(txn, CLAIMABLE, select)]
-            if not keys:
-                return []
-            lease = {"holder": holder, "expire": expire, "keys": keys}
-            return [record_from_row(row) for row in self._rows(txn, LEASE, lease)]
-
-        return self._transaction(attempt)
-
-    def _release(self, holder: str, names: Sequence[str]) -> None:
-        params = {"holder": holder, "names": list(names)}
-
-        def attempt(txn: Any) -> None:
-            txn.execute_update(
-                RELEASE, params=params, param_types=param_types_of(params), timeout=self._timeout
-            )
-
-        self._transaction(attempt)

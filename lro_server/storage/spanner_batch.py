@@ -19,25 +19,15 @@ from lro_server.core.errors import LroError
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import update_failure
 from lro_server.storage.spanner_schema import TABLE
-from lro_server.storage.spanner_sql import UPDATE_TYPES, update_statement, updated_record
+from lro_server.storage.spanner_sql import UPDATE_TYPES, update_statement
+from lro_server.storage.sql import UPDATE_RETURNS, updated_record
 
 # google-cloud-spanner and api-core are only partly annotated; these are used as untyped.
 _KeySet: Any = spanner.KeySet
 _from_grpc_status: Any = gexc.from_grpc_status
 
 #: What the batch reads back: the columns an update returns, then ``done``.
-STATUS_COLUMNS = (
-    "key",
-    "version",
-    "create_time_us",
-    "update_time_us",
-    "owner",
-    "request_id",
-    "method",
-    "lease_holder",
-    "lease_expire_us",
-    "done",
-)
+STATUS_COLUMNS = ("key", *UPDATE_RETURNS, "done")
 
 
 class UpdateBatch:

@@ -7,7 +7,8 @@ import logging
 
 from lro_server.core.clock import Clock
 from lro_server.core.errors import InvalidArgument
-from lro_server.storage.spanner import DEFAULT_THREADS, DEFAULT_TIMEOUT, SpannerStore
+from lro_server.storage.spanner import SpannerStore
+from lro_server.storage.spanner_calls import DEFAULT_THREADS, DEFAULT_TIMEOUT
 from lro_server.storage.spanner_client import open_database, parse_spanner_url
 from lro_server.storage.spanner_schema import DEFAULT_RETENTION_DAYS, migrate
 

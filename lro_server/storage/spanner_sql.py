@@ -7,7 +7,6 @@ its own. Column names follow the schema in ``spanner_schema.sql``.
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
 from lro_server.storage.filter_sql import compile_filter
 from lro_server.storage.spanner_schema import TABLE
-from lro_server.storage.sql import Dialect, SqlFilter, keyset_condition
+from lro_server.storage.sql import UPDATE_RETURNS, Dialect, SqlFilter, keyset_condition
 
 # google-cloud-spanner is only partly annotated; these names are used as untyped.
 _ProtoMessage: Any = param_types.ProtoMessage
@@ -93,8 +92,7 @@ UPDATE {TABLE} SET
     work = @work, Checkpoint = @checkpoint, job_id = @job_id, run_id = @run_id,
     cluster_id = @cluster_id, warehouse_id = @warehouse_id, pipeline_id = @pipeline_id{{done_time}}
 WHERE key = @name AND version = @version AND NOT done
-THEN RETURN version, create_time_us, update_time_us, owner, request_id, method,
-    lease_holder, lease_expire_us"""
+THEN RETURN {", ".join(UPDATE_RETURNS)}"""
 #: Parameter types of UPDATE (some values may be NULL, so they cannot be inferred).
 UPDATE_TYPES = {
     "operation": _ProtoMessage(operations_pb2.Operation()),
@@ -145,23 +143,6 @@ def update_statement(record: OperationRecord, work: str, now: int) -> tuple[str,
     # PENDING_COMMIT_TIMESTAMP() may only stand alone as a value, not inside IF().
     sql = UPDATE.format(done_time=", done_time = PENDING_COMMIT_TIMESTAMP()" if record.done else "")
     return sql, params
-
-
-def updated_record(record: OperationRecord, row: Sequence[Any]) -> OperationRecord:
-    """``record`` as stored by its update, from the columns UPDATE returns (in order; more
-    may follow)."""
-    version, create_us, update_us, owner, request_id, method, holder, expire_us = row[:8]
-    return dataclasses.replace(
-        record,
-        version=version,
-        create_time_us=create_us,
-        update_time_us=update_us,
-        owner=owner,
-        request_id=request_id or "",
-        method=method,
-        lease_holder=holder,
-        lease_expire_us=expire_us,
-    )
 
 
 #: Delete one record; the row count tells whether it existed.

@@ -1,8 +1,10 @@
-"""SQL fragments with named parameters, for the two SQL stores (SQLite and Spanner).
+"""SQL fragments with named parameters, and the rows both SQL stores (SQLite and Spanner)
+read alike.
 
 Both stores build their WHERE clauses from these fragments (list filters from
 :mod:`lro_server.storage.filter_sql`, the keyset cursor from :func:`keyset_condition`),
-so they select alike. Values always travel as named parameters,
+so they select alike; their compare-and-set UPDATE returns :data:`UPDATE_RETURNS`, read
+back by :func:`updated_record`. Values always travel as named parameters,
 never inside the SQL text. The placeholder syntax is the only dialect difference
 handled here: ``:name`` for SQLite, ``@name`` for Spanner GoogleSQL. Spanner's
 parameter types are derived by the store from the Python values (bool, int, str).
@@ -10,10 +12,15 @@ parameter types are derived by the store from the Python values (bool, int, str)
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lro_server.core.pagetoken import Cursor
+from lro_server.core.record import OperationRecord
+from lro_server.core.store import EXPIRY_START, ExpiryCursor
 
 #: Python types a parameter may have; both stores map each to one SQL type.
 ParamValue = bool | int | str
@@ -129,3 +136,40 @@ def keyset_condition(
     name = params.named("cursor_name", cursor.name)
     sql = f"({time_column} < {time} OR ({time_column} = {time} AND {name_column} < {name}))"
     return SqlFilter(sql, params.params)
+
+
+#: What the compare-and-set UPDATE of both stores returns, in this order: the version and
+#: update time it set, and what ``update`` keeps from the stored row.
+UPDATE_RETURNS = (
+    "version",
+    "create_time_us",
+    "update_time_us",
+    "owner",
+    "request_id",
+    "method",
+    "lease_holder",
+    "lease_expire_us",
+)
+
+
+def updated_record(record: OperationRecord, row: Sequence[Any]) -> OperationRecord:
+    """``record`` as its update stored it, from the :data:`UPDATE_RETURNS` columns at the
+    start of ``row`` (in order; more may follow)."""
+    version, create_us, update_us, owner, request_id, method, holder, expire_us = row[:8]
+    return dataclasses.replace(
+        record,
+        version=version,
+        create_time_us=create_us,
+        update_time_us=update_us,
+        owner=owner,
+        request_id=request_id or "",  # Spanner stores no id as NULL
+        method=method,
+        lease_holder=holder,
+        lease_expire_us=expire_us,
+    )
+
+
+def expired_params(before_us: int, after: ExpiryCursor | None, limit: int) -> dict[str, Any]:
+    """The parameters of both stores' ``EXPIRED`` query."""
+    after_us, after_name = after or EXPIRY_START
+    return {"before": before_us, "after_us": after_us, "after_name": after_name, "limit": limit}

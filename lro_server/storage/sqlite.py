@@ -6,14 +6,11 @@ write transaction ~0.1 ms (WAL, ``synchronous=NORMAL``, five small indexes), a c
 throughput, and SQLite serializes writers anyway. No method awaits in the middle of a
 transaction, so coroutines of one process never interleave inside one.
 
-Several processes may share one file. Everything that must be atomic across them runs in
-one ``BEGIN IMMEDIATE`` transaction (which takes SQLite's write lock up front):
-compare-and-set is ``UPDATE ... WHERE version = ?`` and claiming is two
-``UPDATE ... RETURNING`` statements. Waiting for another process's lock never blocks the
-loop: the connection has no busy handler, and a call that meets the lock is tried again
-after awaited pauses for up to ``busy_timeout`` seconds, then fails with Unavailable
-(:mod:`lro_server.storage.sqlite_errors`). Reads rarely meet a lock at all (WAL readers do
-not wait for writers) and cached reads never do.
+Several processes may share one file (see :mod:`lro_server.storage.sqlite_connection`:
+one ``BEGIN IMMEDIATE`` transaction per write, another process's lock waited for without
+blocking the loop). Compare-and-set is ``UPDATE ... WHERE version = ?`` and claiming is
+two ``UPDATE ... RETURNING`` statements, each inside such a transaction. Reads rarely meet
+a lock at all (WAL readers do not wait for writers) and cached reads never do.
 
 Besides the port's rules (see :mod:`lro_server.core.store`), this backend:
 
@@ -32,62 +29,49 @@ SQLite for it only when the wal-index header in shared memory says somebody comm
 a hit makes no system call. A hit costs ~2 µs instead of ~21 µs (the SELECT and, mostly,
 building the record).
 
-Every ``sqlite3`` exception is translated by ``sqlite_errors.translate``, nowhere else.
-Each store method runs one synchronous attempt (``_create``, ``_get``, ...), which does its
-whole work, read-cache entries included, without awaiting, so it can be repeated as it is.
+Each store method runs one synchronous attempt (``_create``, ``_get``, ...) through
+:meth:`SqliteConnection.attempt`; it does its whole work, read-cache entries included,
+without awaiting, so it can be repeated as it is.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    LroError,
-    NotFound,
-    Unavailable,
-)
+from lro_server.core.errors import LroError, NotFound
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
     ExpiryCursor,
     JournalEvent,
     ListQuery,
+    already_exists,
+    batch_works,
+    check_claim,
     check_journal,
-    distinct_names,
     journal_conflict,
+    lease_expiry,
     not_found,
+    update_each,
     update_failure,
 )
 from lro_server.core.work_column import writable_work
 from lro_server.storage import sqlite_schema as schema
 from lro_server.storage.read_cache import DEFAULT_ENTRIES, ReadCache
-from lro_server.storage.sqlite_errors import BusyRetry, is_busy, translate, translated
+from lro_server.storage.sql import expired_params, updated_record
+from lro_server.storage.sqlite_connection import DEFAULT_BUSY_TIMEOUT, SqliteConnection
+from lro_server.storage.sqlite_errors import is_busy, translate
 from lro_server.storage.sqlite_version import DataVersion
 
 # Inside SqliteStore the name ``list`` is the method, so annotations there use this alias.
 _Records = list[OperationRecord]
 _Results = list[OperationRecord | LroError]
 _Found = list[OperationRecord | None]
-_T = TypeVar("_T")
 _Events = list[JournalEvent]
-
-#: URL scheme of this backend.
-SCHEME = "sqlite"
-#: Default wait for another process's write lock before a call fails with Unavailable.
-DEFAULT_BUSY_TIMEOUT = 2.0
-#: SQLite page cache per connection, KiB (its default, 2 MiB, holds ~500 pages).
-CACHE_KIB = 64 * 1024
-#: Oldest SQLite library with everything used here (``UPDATE ... RETURNING``: 3.35).
-MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 class SqliteStore:
@@ -103,7 +87,7 @@ class SqliteStore:
     Raises:
         Unavailable: The file cannot be opened.
         FailedPrecondition: The file has a schema newer than this code, or the SQLite
-            library is older than :data:`MIN_SQLITE_VERSION`.
+            library is older than ``sqlite_connection.MIN_SQLITE_VERSION``.
     """
 
     def __init__(
@@ -114,44 +98,17 @@ class SqliteStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         read_cache_entries: int = DEFAULT_ENTRIES,
     ) -> None:
-        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
-            raise FailedPrecondition(
-                f"SQLite {sqlite3.sqlite_version} is too old; the SQLite store needs "
-                f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer"
-            )
         self.path = str(path)
         self._clock: Clock = clock or SystemClock()
-        self._closed = False
+        self._db = SqliteConnection(self.path, self._clock, busy_timeout)
         #: Waits out another process's lock (its counters are for tests and metrics).
-        self.busy = BusyRetry(self._clock.sleep, busy_timeout)
-        with translated():
-            # check_same_thread=False only lets close() run from a shutdown thread; all
-            # calls happen on the loop thread. isolation_level=None: we issue BEGIN ourselves.
-            # Only opening waits for another process's lock; calls never do (sqlite_errors).
-            conn = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            try:
-                (journal,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-                # Durable across process crashes; a power cut may lose the last commits.
-                conn.execute("PRAGMA synchronous = NORMAL")
-                # A page cache of up to CACHE_KIB (default 2 MiB): with 100,000 operations
-                # a point read otherwise costs two pread() calls; only pages read are kept.
-                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-                changes = schema.migrate(conn)
-                conn.execute("PRAGMA busy_timeout = 0")
-            except BaseException:
-                conn.close()
-                raise
-        self._conn = conn
+        self.busy = self._db.busy
         #: Records read before, valid while no other connection commits (see get).
         self.read_cache = ReadCache(read_cache_entries)
         #: data_version of the file, asked of SQLite only after a commit (see get).
-        self.data_version = DataVersion(
-            conn, f"{self.path}-shm" if str(journal).lower() == "wal" else None
-        )
+        self.data_version = DataVersion(self._db.sqlite, self._db.shm_path)
         #: DDL statements this constructor applied (a new file gets the whole schema).
-        self.schema_changes = changes
+        self.schema_changes = self._db.schema_changes
 
     # --- the OperationStore port -------------------------------------------------------
 
@@ -163,11 +120,11 @@ class SqliteStore:
             FailedPrecondition: The record is over a size limit; nothing was written.
         """
         record = for_create(record, to_micros(self._clock.now()))
-        return await self._attempt(self._create, record, writable_work(record))
+        return await self._db.attempt(self._create, record, writable_work(record))
 
     async def get(self, name: str) -> OperationRecord:
         """Return the stored record, or raise NotFound."""
-        # The attempt inline rather than through _attempt(): get is the hottest call, and
+        # The attempt inline rather than through attempt(): get is the hottest call, and
         # a cached read is so cheap that one more coroutine would show.
         try:
             return self._get(name)
@@ -175,17 +132,17 @@ class SqliteStore:
             if not is_busy(exc):
                 raise translate(exc) from exc
             busy = exc
-        return await self._when_free(busy, self._get, name)
+        return await self._db.when_free(busy, self._get, name)
 
     async def get_many(self, names: Sequence[str]) -> _Found:
         """The stored records (None where missing): point reads, most from the read cache."""
-        return await self._attempt(self._get_many, names)
+        return await self._db.attempt(self._get_many, names)
 
     async def list(self, query: ListQuery) -> _Records:
         """Return up to ``query.limit`` matching records, newest first."""
         if query.limit <= 0:
             return []
-        return await self._attempt(self._list, *schema.list_query(query))
+        return await self._db.attempt(self._list, *schema.list_query(query))
 
     async def update(
         self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
@@ -202,38 +159,24 @@ class SqliteStore:
         """
         work = writable_work(record)
         check_journal(record.name, journal)
-        return await self._attempt(self._update, record, work, journal)
+        return await self._db.attempt(self._update, record, work, journal)
 
     async def journal(self, name: str, after_seq: int = 0) -> _Events:
         """The journal events of ``name`` after ``after_seq``, in seq order."""
-        return await self._attempt(self._journal, name, after_seq)
+        return await self._db.attempt(self._journal, name, after_seq)
 
     async def update_many(self, records: Sequence[OperationRecord]) -> _Results:
         """Compare-and-set each record in one write transaction (one commit); see
         OperationStore.update_many."""
-        distinct_names(records)
-        works: list[str | LroError] = []
-        for record in records:
-            try:
-                works.append(writable_work(record))
-            except LroError as exc:
-                works.append(exc)
-        return await self._attempt(self._update_many, records, works)
+        return await self._db.attempt(self._update_many, records, batch_works(records))
 
     async def delete(self, name: str) -> None:
         """Forget the record, its labels and its journal, or raise NotFound."""
-        await self._attempt(self._delete, name)
+        await self._db.attempt(self._delete, name)
 
     async def expired(self, before_us: int, after: ExpiryCursor | None, limit: int) -> _Records:
         """Done records last changed before ``before_us``, oldest first, after ``after``."""
-        after_us, after_name = after or (-1, "")
-        params = {
-            "before": before_us,
-            "after_us": after_us,
-            "after_name": after_name,
-            "limit": limit,
-        }
-        return await self._attempt(self._expired, params)
+        return await self._db.attempt(self._expired, expired_params(before_us, after, limit))
 
     async def claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
         """Lease up to ``limit`` unfinished operations to ``holder`` for ``lease_seconds``.
@@ -241,36 +184,32 @@ class SqliteStore:
         Renews the holder's own leases first, then takes operations whose lease expired
         (or that never had one). Returns the claimed records, oldest first.
         """
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
+        check_claim(holder, lease_seconds)
         if limit <= 0:
             return []
-        claimed = await self._attempt(self._claim, holder, lease_seconds, limit)
+        claimed = await self._db.attempt(self._claim, holder, lease_seconds, limit)
         claimed.sort(key=lambda r: (r.create_time_us, r.name))
         return claimed
 
     async def release(self, holder: str, names: Sequence[str]) -> None:
         """End ``holder``'s leases on ``names``; others' leases and unknown names are ignored."""
         if names:
-            await self._attempt(self._release, holder, names)
+            await self._db.attempt(self._release, holder, names)
 
     async def lease_holders(self) -> dict[str, int]:
         """Unfinished operations by live lease holder ("" for nobody); see the port."""
-        return await self._attempt(self._lease_holders)
+        return await self._db.attempt(self._lease_holders)
 
     async def ping(self) -> None:
         """Read the table once; raise Unavailable if that fails."""
-        await self._attempt(self._ping)
+        await self._db.attempt(self._ping)
 
     async def close(self) -> None:
         """Close the connection; later calls raise Unavailable. Idempotent."""
-        if not self._closed:
-            self._closed = True
+        if not self._db.closed:
             self.read_cache.clear()
             self.data_version.close()
-            self._conn.close()
+            self._db.close()
 
     # --- attempts: synchronous, whole, repeatable (see the module docstring) ---------------
 
@@ -278,7 +217,7 @@ class SqliteStore:
         # Entries are dropped before each write: nothing awaits until it commits, so no
         # read can put the old row back in between.
         self.read_cache.discard(record.name)
-        with self._write() as conn:
+        with self._db.write() as conn:
             if record.request_id:
                 row = conn.execute(schema.BY_REQUEST, (record.owner, record.request_id)).fetchone()
                 if row is not None:
@@ -290,9 +229,7 @@ class SqliteStore:
             except sqlite3.IntegrityError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
                     raise
-                raise AlreadyExists(
-                    f"operation {record.name} already exists", metadata={"name": record.name}
-                ) from exc
+                raise already_exists(record.name) from exc
             if record.labels:
                 conn.execute(
                     schema.INSERT_LABELS,
@@ -305,7 +242,7 @@ class SqliteStore:
         return record, True
 
     def _get(self, name: str) -> OperationRecord:
-        conn = self._connection()
+        conn = self._db.open()
         cached = self.read_cache.get(name, self.data_version.current())
         if cached is not None:
             return cached
@@ -328,7 +265,7 @@ class SqliteStore:
         return found
 
     def _list(self, sql: str, params: dict[str, Any]) -> _Records:
-        rows = self._connection().execute(sql, params)
+        rows = self._db.open().execute(sql, params)
         return [schema.record_from_row(row) for row in rows.fetchall()]
 
     def _update(
@@ -336,7 +273,7 @@ class SqliteStore:
     ) -> OperationRecord:
         now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
-        with self._write() as conn:
+        with self._db.write() as conn:
             stored = self._compare_and_set(conn, record, work, now)
             for event in journal:
                 try:
@@ -351,17 +288,10 @@ class SqliteStore:
         now = to_micros(self._clock.now())
         for record in records:
             self.read_cache.discard(record.name)
-        results: _Results = []
-        with self._write() as conn:
-            for record, work in zip(records, works, strict=True):
-                if isinstance(work, LroError):
-                    results.append(work)
-                    continue
-                try:
-                    results.append(self._compare_and_set(conn, record, work, now))
-                except LroError as exc:  # this row's compare-and-set failed; go on
-                    results.append(exc)
-        return results
+        with self._db.write() as conn:
+            return update_each(
+                records, works, lambda record, work: self._compare_and_set(conn, record, work, now)
+            )
 
     def _compare_and_set(
         self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
@@ -371,22 +301,11 @@ class SqliteStore:
         rows = conn.execute(schema.UPDATE, params).fetchall()
         if not rows:
             raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
-        version, create_us, update_us, owner, request_id, method, holder, expire_us = rows[0]
-        return dataclasses.replace(
-            record,
-            version=version,
-            create_time_us=create_us,
-            update_time_us=update_us,
-            owner=owner,
-            request_id=request_id,
-            method=method,
-            lease_holder=holder,
-            lease_expire_us=expire_us,
-        )
+        return updated_record(record, rows[0])
 
     def _delete(self, name: str) -> None:
         self.read_cache.discard(name)
-        with self._write() as conn:
+        with self._db.write() as conn:
             deleted = conn.execute(schema.DELETE, (name,)).rowcount
             conn.execute(schema.DELETE_LABELS, (name,))
             conn.execute(schema.JOURNAL_DELETE, (name,))
@@ -394,11 +313,11 @@ class SqliteStore:
             raise not_found(name)
 
     def _journal(self, name: str, after_seq: int) -> _Events:
-        rows = self._connection().execute(schema.JOURNAL_READ, (name, after_seq)).fetchall()
+        rows = self._db.open().execute(schema.JOURNAL_READ, (name, after_seq)).fetchall()
         return [JournalEvent(seq, data) for seq, data in rows]
 
     def _expired(self, params: dict[str, Any]) -> _Records:
-        rows = self._connection().execute(schema.EXPIRED, params).fetchall()
+        rows = self._db.open().execute(schema.EXPIRED, params).fetchall()
         return [schema.record_from_row(row) for row in rows]
 
     def _claim(self, holder: str, lease_seconds: float, limit: int) -> _Records:
@@ -406,10 +325,10 @@ class SqliteStore:
         params = {
             "holder": holder,
             "now": now,
-            "expire": now + round(lease_seconds * 1_000_000),
+            "expire": lease_expiry(now, lease_seconds),
             "limit": limit,
         }
-        with self._write() as conn:
+        with self._db.write() as conn:
             rows = conn.execute(schema.RENEW, params).fetchall()
             if len(rows) < limit:
                 rows += conn.execute(schema.TAKE, {**params, "limit": limit - len(rows)}).fetchall()
@@ -420,100 +339,19 @@ class SqliteStore:
     def _release(self, holder: str, names: Sequence[str]) -> None:
         for name in names:
             self.read_cache.discard(name)
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute(schema.RELEASE, {"holder": holder, "names": json.dumps(list(names))})
 
     def _lease_holders(self) -> dict[str, int]:
         now = to_micros(self._clock.now())
-        rows = self._connection().execute(schema.HOLDERS, {"now": now}).fetchall()
+        rows = self._db.open().execute(schema.HOLDERS, {"now": now}).fetchall()
         return {str(holder): int(count) for holder, count in rows}
 
     def _ping(self) -> None:
-        self._connection().execute(schema.PING).fetchall()
-
-    # --- plumbing ------------------------------------------------------------------------
-
-    async def _attempt(self, attempt: Callable[..., _T], *args: Any) -> _T:
-        """``attempt(*args)`` now, or once another process's lock is gone (see sqlite_errors);
-        sqlite3 errors translated."""
-        try:
-            return attempt(*args)
-        except sqlite3.Error as exc:
-            if not is_busy(exc):
-                raise translate(exc) from exc
-            busy = exc
-        return await self._when_free(busy, attempt, *args)
-
-    async def _when_free(self, busy: sqlite3.Error, attempt: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return await self.busy.after_busy(busy, attempt, *args)
-        except sqlite3.Error as exc:
-            raise translate(exc) from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise Unavailable("the SQLite store is closed", reason="STORE_CLOSED")
-        return self._conn
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: commit on success, roll back on any exception."""
-        conn = self._connection()
-        # IMMEDIATE takes the write lock now, so reads inside see what the write will act
-        # on, and a busy database fails here rather than at COMMIT.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-
-
-def open_sqlite_store(url: str, clock: Clock | None = None, **options: Any) -> SqliteStore:
-    """Open the store named by a ``sqlite://`` URL, creating parent directories.
-
-    ``sqlite:///var/lro.db`` is relative to the working directory, ``sqlite:////srv/lro.db``
-    absolute, ``sqlite://`` or ``sqlite:///:memory:`` an in-memory database.
-    ``options`` go to :class:`SqliteStore` (e.g. ``busy_timeout``).
-
-    Raises:
-        InvalidArgument: The URL is not a valid sqlite URL.
-        Unavailable: The directory or file cannot be created or opened.
-    """
-    path = sqlite_path(url)
-    if path != ":memory:":
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise Unavailable(f"cannot create the directory of {path}: {exc}") from exc
-    return SqliteStore(path, clock, **options)
-
-
-def sqlite_path(url: str) -> str:
-    """The file path (or ``":memory:"``) a ``sqlite://`` URL names."""
-    prefix = SCHEME + "://"
-    if not url.startswith(prefix):
-        raise _bad_url(url, "it must start with sqlite://")
-    rest = url[len(prefix) :]
-    if rest in ("", "/:memory:"):
-        return ":memory:"
-    if not rest.startswith("/"):
-        raise _bad_url(url, "a host is not allowed; use sqlite:///relative or sqlite:////abs")
-    if "?" in rest or "#" in rest:
-        raise _bad_url(url, "query strings and fragments are not supported")
-    path = rest[1:]
-    if not path or path.endswith("/"):
-        raise _bad_url(url, "it names no file")
-    return path
+        self._db.open().execute(schema.PING).fetchall()
 
 
 def _row_size(row: tuple[Any, ...]) -> int:
     """Estimated size of a record read from ``row``: its operation, work and checkpoint."""
     checkpoint = row[10]
     return len(row[1]) + len(row[9]) + (len(checkpoint) if checkpoint is not None else 0)
-
-
-def _bad_url(url: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"bad SQLite store URL {url!r}: {why}", metadata={"field": "store"})

@@ -19,7 +19,7 @@ from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
 from lro_server.core.work_column import work_fields
 from lro_server.storage.filter_sql import compile_filter
-from lro_server.storage.sql import Dialect, SqlFilter, keyset_condition
+from lro_server.storage.sql import UPDATE_RETURNS, Dialect, SqlFilter, keyset_condition
 
 #: Name of the one table.
 TABLE = "operations"
@@ -191,8 +191,7 @@ UPDATE {TABLE} SET
     work = :work, checkpoint = :checkpoint, job_id = :job_id, run_id = :run_id,
     cluster_id = :cluster_id, warehouse_id = :warehouse_id, pipeline_id = :pipeline_id
 WHERE name = :name AND version = :version AND done = 0
-RETURNING version, create_time_us, update_time_us, owner, request_id, method,
-    lease_holder, lease_expire_us"""
+RETURNING {", ".join(UPDATE_RETURNS)}"""
 STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
 
 

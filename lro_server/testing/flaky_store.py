@@ -14,11 +14,14 @@ from __future__ import annotations
 import builtins
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ExpiryCursor, JournalEvent, ListQuery, OperationStore
+
+_T = TypeVar("_T")
 
 
 class FlakyStore:
@@ -90,100 +93,78 @@ class FlakyStore:
     def _error(method: str) -> Unavailable:
         return Unavailable(f"store unavailable (injected in {method})", reason="STORE_UNAVAILABLE")
 
+    async def _read(self, method: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, unless this call fails before it reaches the store."""
+        if self._draw(method):
+            raise self._error(method)
+        return await call()
+
+    async def _write(self, method: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, unless this call fails before it reaches the store or after it was
+        applied (the answer is lost)."""
+        fail = self._draw(method, write=True)
+        if fail == "before":
+            raise self._error(method)
+        result = await call()
+        if fail == "after":
+            raise self._error(method)
+        return result
+
     async def create(self, record: OperationRecord) -> tuple[OperationRecord, bool]:
         """See OperationStore.create."""
-        fail = self._draw("create", write=True)
-        if fail == "before":
-            raise self._error("create")
-        result = await self.inner.create(record)
-        if fail == "after":
-            raise self._error("create")
-        return result
+        return await self._write("create", lambda: self.inner.create(record))
 
     async def get(self, name: str) -> OperationRecord:
         """See OperationStore.get."""
-        if self._draw("get"):
-            raise self._error("get")
-        return await self.inner.get(name)
+        return await self._read("get", lambda: self.inner.get(name))
 
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """See OperationStore.get_many."""
-        if self._draw("get_many"):
-            raise self._error("get_many")
-        return await self.inner.get_many(names)
+        return await self._read("get_many", lambda: self.inner.get_many(names))
 
     async def list(self, query: ListQuery) -> builtins.list[OperationRecord]:
         """See OperationStore.list."""
-        if self._draw("list"):
-            raise self._error("list")
-        return await self.inner.list(query)
+        return await self._read("list", lambda: self.inner.list(query))
 
     async def update(
         self, record: OperationRecord, *, journal: Sequence[JournalEvent] = ()
     ) -> OperationRecord:
         """See OperationStore.update."""
-        fail = self._draw("update", write=True)
-        if fail == "before":
-            raise self._error("update")
-        result = await self.inner.update(record, journal=journal)
-        if fail == "after":
-            raise self._error("update")
-        return result
+        return await self._write("update", lambda: self.inner.update(record, journal=journal))
 
     async def update_many(
         self, records: Sequence[OperationRecord]
     ) -> builtins.list[OperationRecord | LroError]:
         """See OperationStore.update_many (one draw for the whole transaction)."""
-        fail = self._draw("update_many", write=True)
-        if fail == "before":
-            raise self._error("update_many")
-        results = await self.inner.update_many(records)
-        if fail == "after":
-            raise self._error("update_many")
-        return results
+        return await self._write("update_many", lambda: self.inner.update_many(records))
 
     async def expired(
         self, before_us: int, after: ExpiryCursor | None, limit: int
     ) -> builtins.list[OperationRecord]:
         """See OperationStore.expired."""
-        if self._draw("expired"):
-            raise self._error("expired")
-        return await self.inner.expired(before_us, after, limit)
+        return await self._read("expired", lambda: self.inner.expired(before_us, after, limit))
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """See OperationStore.journal."""
-        if self._draw("journal"):
-            raise self._error("journal")
-        return await self.inner.journal(name, after_seq)
+        return await self._read("journal", lambda: self.inner.journal(name, after_seq))
 
     async def delete(self, name: str) -> None:
         """See OperationStore.delete."""
-        fail = self._draw("delete", write=True)
-        if fail == "before":
-            raise self._error("delete")
-        await self.inner.delete(name)
-        if fail == "after":
-            raise self._error("delete")
+        await self._write("delete", lambda: self.inner.delete(name))
 
     async def claim(
         self, holder: str, lease_seconds: float, limit: int
     ) -> builtins.list[OperationRecord]:
         """See OperationStore.claim."""
-        if self._draw("claim"):
-            raise self._error("claim")
-        return await self.inner.claim(holder, lease_seconds, limit)
+        return await self._read("claim", lambda: self.inner.claim(holder, lease_seconds, limit))
 
     async def release(self, holder: str, names: Sequence[str]) -> None:
         """See OperationStore.release."""
-        if self._draw("release"):
-            raise self._error("release")
-        await self.inner.release(holder, list(names))
+        await self._read("release", lambda: self.inner.release(holder, list(names)))
 
     async def lease_holders(self) -> dict[str, int]:
         """See OperationStore.lease_holders."""
-        if self._draw("lease_holders"):
-            raise self._error("lease_holders")
-        return await self.inner.lease_holders()
+        return await self._read("lease_holders", self.inner.lease_holders)
 
     async def ping(self) -> None:
         """See OperationStore.ping."""

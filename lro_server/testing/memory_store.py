@@ -31,17 +31,22 @@ from collections.abc import Sequence
 from google.longrunning import operations_pb2
 
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import AlreadyExists, InvalidArgument, LroError, Unavailable
+from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.filter_eval import filter_row, matches
 from lro_server.core.record import OperationRecord, for_create
 from lro_server.core.store import (
+    EXPIRY_START,
     ExpiryCursor,
     JournalEvent,
     ListQuery,
+    already_exists,
+    batch_works,
+    check_claim,
     check_journal,
-    distinct_names,
     journal_conflict,
+    lease_expiry,
     not_found,
+    update_each,
     update_failure,
 )
 from lro_server.core.work_column import writable_work
@@ -108,9 +113,7 @@ class MemoryStore:
                 if found is not None:
                     return _record(self.data.entries[found]), False
             if record.name in self.data.entries:
-                raise AlreadyExists(
-                    f"operation {record.name} already exists", metadata={"name": record.name}
-                )
+                raise already_exists(record.name)
             self.data.entries[record.name] = entry
             if record.request_id:
                 self.data.by_request[record.owner, record.request_id] = record.name
@@ -167,16 +170,10 @@ class MemoryStore:
         """Compare-and-set each record, all under one hold of the lock (a transaction);
         see OperationStore.update_many."""
         self._check_open()
-        distinct_names(records)
+        works = batch_works(records)
         now = self._now()
-        results: builtins.list[OperationRecord | LroError] = []
         with self.data.lock:
-            for record in records:
-                try:
-                    results.append(self._update(record, writable_work(record), now))
-                except LroError as exc:
-                    results.append(exc)
-        return results
+            return update_each(records, works, lambda record, work: self._update(record, work, now))
 
     def _update(
         self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent] = ()
@@ -237,7 +234,7 @@ class MemoryStore:
         self._check_open()
         with self.data.lock:
             entries = list(self.data.entries.values())
-        start = after or (-1, "")
+        start = after or EXPIRY_START
         found = sorted(
             (e.record for e in entries),
             key=lambda r: (r.update_time_us, r.name),
@@ -258,14 +255,11 @@ class MemoryStore:
         (or that never had one). Returns the claimed records, oldest first.
         """
         self._check_open()
-        if not holder:
-            raise InvalidArgument("holder is required", metadata={"field": "holder"})
-        if lease_seconds <= 0:
-            raise InvalidArgument("lease_seconds must be positive")
+        check_claim(holder, lease_seconds)
         if limit <= 0:
             return []
         now = self._now()
-        expire = now + round(lease_seconds * 1_000_000)
+        expire = lease_expiry(now, lease_seconds)
         with self.data.lock:
             unfinished = [e for e in self.data.entries.values() if not e.record.done]
             unfinished.sort(key=lambda e: (e.record.lease_expire_us, e.record.name))

@@ -22,7 +22,7 @@ from reliability import (
     wait_all_done,
 )
 
-from lro_server.storage.sqlite import open_sqlite_store
+from lro_server.storage.sqlite_open import open_sqlite_store
 from lro_server.testing.databricks_sim import SimulatorThread
 from lro_server.testing.flaky_store import FlakyStore
 from lro_server.testing.server_thread import ServerThread

@@ -24,7 +24,7 @@ from lro_server.core.filter import parse
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import ListQuery
 from lro_server.storage import SqliteStore, migrate_store, open_sqlite_store, open_store
-from lro_server.storage.sqlite import sqlite_path
+from lro_server.storage.sqlite_open import sqlite_path
 from lro_server.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, TABLE, list_query
 from lro_server.testing.clock import FakeClock
 
