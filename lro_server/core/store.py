@@ -182,7 +182,9 @@ def not_found(name: str, *, origin: Origin = Origin.STORE) -> NotFound:
 
 def already_exists(name: str) -> AlreadyExists:
     """The error of every store when ``create`` meets a record of the same name."""
-    return AlreadyExists(f"operation {name} already exists", metadata={"name": name})
+    return AlreadyExists(
+        f"operation {name} already exists", metadata={"name": name}, origin=Origin.STORE
+    )
 
 
 def update_failure(record: OperationRecord, stored: tuple[int, bool] | None) -> LroError:

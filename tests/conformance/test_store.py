@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import any_pb2, duration_pb2
 from store_records import T0, name_for, new_record
 
-from lro_server.core.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from lro_server.core.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, Origin
 from lro_server.core.record import MAX_CHECKPOINT_BYTES, MAX_OPERATION_BYTES, MAX_WORK_BYTES
 from lro_server.core.store import OperationStore
 from lro_server.testing.clock import FakeClock
@@ -99,9 +99,10 @@ async def test_a_duplicate_name_is_already_exists_and_changes_nothing(
 ) -> None:
     first, _ = await store.create(new_record(name=name_for(1), state="FIRST"))
 
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as raised:
         await store.create(new_record(name=name_for(1), state="SECOND"))
 
+    assert raised.value.origin is Origin.STORE
     assert await store.get(name_for(1)) == first
 
 
