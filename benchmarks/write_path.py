@@ -185,7 +185,13 @@ def _tracker(tree: Path, sim: SimulatorProcess, db: str, runs: int) -> dict[str,
         time.sleep(1.0)  # every run seen RUNNING at least once
         done_before = _done(db)
         sim.post("/_sim/clock/advance", {"seconds": 2_000_000})
-        elapsed = _wait_done(db, done_before + runs, timeout=300)
+        try:
+            elapsed = _wait_done(db, done_before + runs, timeout=300)
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"{tree}: {_done(db) - done_before} of {runs} runs done after 300 s; "
+                f"server log:\n{server.log_tail()}"
+            ) from exc
     return {
         "runs": runs,
         "seconds_to_all_done": round(elapsed, 3),

@@ -66,6 +66,9 @@ class Tracker:
         self.poller = Poller(store, dbx, self.families, self.schedule, self.clock)
         self.batcher = Batcher(self.families, self.schedule, spacing=options.poll_interval_seconds)
         self._wake = asyncio.Event()
+        #: When the sleeping loop wakes by itself (-inf while it runs: it then reads the
+        #: schedule before it sleeps again, so nothing added meanwhile needs a wake-up).
+        self._sleeps_until = -math.inf
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: Supervised | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
@@ -125,7 +128,13 @@ class Tracker:
         forgets the families of operations the schedule does not know)."""
         self.batcher.note([record])
         self.schedule.add(record.name, delay=delay)
-        self._wake.set()
+        self._due_in(delay)
+
+    def _due_in(self, delay: float) -> None:
+        """Wake the loop if it sleeps past ``delay`` from now (a start costs no wake-up
+        of a loop that will look at its schedule before then anyway)."""
+        if self.clock.monotonic() + delay < self._sleeps_until:
+            self._wake.set()
 
     async def start(self, record: OperationRecord) -> OperationRecord:
         """Start the work of a stored record now, inside the RPC; rejections propagate,
@@ -147,7 +156,7 @@ class Tracker:
         finally:
             self.schedule.finished(record.name)
             self.schedule.add(record.name, delay=self.options.first_poll_seconds)
-            self._wake.set()
+            self._due_in(self.options.first_poll_seconds)
 
     async def request_cancel(self, record: OperationRecord) -> None:
         """Poll ``record`` at once, by itself: the poll sends the cancel and follows it."""
@@ -192,12 +201,16 @@ class Tracker:
                 task.add_done_callback(self._inflight.discard)
             wake_at = min(self.schedule.next_due(), self.batcher.next_walk())
             self._wake.clear()
-            if wake_at == math.inf:
-                await self._wake.wait()
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with self.clock.timeout(wake_at - self.clock.monotonic()):
+            self._sleeps_until = wake_at
+            try:
+                if wake_at == math.inf:
                     await self._wake.wait()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with self.clock.timeout(wake_at - self.clock.monotonic()):
+                        await self._wake.wait()
+            finally:
+                self._sleeps_until = -math.inf
 
     async def stop(self) -> None:
         """Stop polling and release this replica's leases so another can take over at once."""

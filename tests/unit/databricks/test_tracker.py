@@ -454,3 +454,31 @@ async def test_the_servers_own_trouble_does_not_fail_the_operation(rig: Rig) -> 
     await rig.tracker.poller.poll(name)
     assert await rig.record(name) == before
     assert name in rig.tracker.schedule
+
+
+async def test_a_start_wakes_the_sleeping_loop_only_when_due_before_it_wakes(running: Rig) -> None:
+    polled: list[tuple[str, float]] = []
+    observe = running.family.observe
+    began = running.clock.monotonic()
+
+    async def timed(dbx, work, metadata):  # type: ignore[no-untyped-def]
+        polled.append((work.ids.run_id, running.clock.monotonic() - began))
+        return await observe(dbx, work, metadata)
+
+    running.family.observe = timed  # type: ignore[method-assign]
+    first = await running.start()
+    await running.clock.settle()  # the loop sleeps until the first poll, 1 s from now
+    second = await running.start()  # due at the same time: the loop need not wake for it
+    assert not running.tracker._wake.is_set()
+
+    await running.clock.advance(3.0)  # both polled at 1 s; next polls at 6 s
+    third = await running.start()  # due at 4 s, before the loop wakes (6 s): it wakes
+    assert running.tracker._wake.is_set()
+    await running.clock.advance(1.5)
+
+    ids = {await running.run_id(n): n for n in (first, second, third)}
+    assert [(ids[run], round(t, 3)) for run, t in polled] == [
+        (first, 1.0),
+        (second, 1.0),
+        (third, 4.0),
+    ]
