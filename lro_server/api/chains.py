@@ -23,11 +23,11 @@ from lro_server.api.context import CallContext
 from lro_server.api.jobs import JobsApi
 from lro_server.api.registry import Method, service_methods
 from lro_server.api.requests import message_body, require, start_args, timeout_seconds
+from lro_server.api.resuming import resume_call
 from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
 from lro_server.resume.chain import FAMILY, METHOD, ChainWork, StepSpec
 from lro_server.resume.engine import Resumer
-from lro_server.resume.method import WaitOutcome
 
 SERVICE = "lro.databricks.v1.Chains"
 #: Most steps in one chain.
@@ -49,13 +49,7 @@ class ChainsApi:
     ) -> operations_pb2.Operation:
         """Start a chain of job runs, or resume a waiting one."""
         if ctx.resume_id:
-            return await self.resumer.resume(
-                ctx.resume_id,
-                ctx.principal,
-                method=METHOD,
-                wait_id=ctx.wait_id,
-                outcome=WaitOutcome.parse(ctx.wait_outcome),
-            )
+            return await resume_call(self.resumer, ctx, METHOD)
         steps = _steps(request)
         args = start_args(request, default_timeout=DEFAULT_CHAIN_TIMEOUT_SECONDS)
         return await self.service.start(

@@ -21,6 +21,7 @@ from lro_server._proto.lro.durable.v1 import methods_pb2
 from lro_server.api.context import CallContext
 from lro_server.api.registry import Method, Registry, service_methods
 from lro_server.api.requests import require, start_args
+from lro_server.api.resuming import resume_call
 from lro_server.core.errors import InvalidArgument, NotFound
 from lro_server.core.operations import OperationsService
 from lro_server.core.principal import Principal
@@ -34,7 +35,6 @@ from lro_server.resume.durable_engine import (
 from lro_server.resume.durable_payload import FAMILY, Payload
 from lro_server.resume.durable_view import integral
 from lro_server.resume.engine import Resumer
-from lro_server.resume.method import WaitOutcome
 
 #: Default timeout of a durable method.
 DEFAULT_TIMEOUT_SECONDS = 24 * 3600.0
@@ -121,13 +121,7 @@ class DurableApi:
     ) -> operations_pb2.Operation:
         """A waiter's resume (header ``x-alis-operation-id``; the body is ignored)."""
         require(bool(ctx.resume_id), "x-alis-operation-id", "Resume needs this header")
-        return await self.resumer.resume(
-            ctx.resume_id,
-            ctx.principal,
-            method=RESUME_METHOD,
-            wait_id=ctx.wait_id,
-            outcome=WaitOutcome.parse(ctx.wait_outcome),
-        )
+        return await resume_call(self.resumer, ctx, RESUME_METHOD)
 
     async def start_child(
         self, method: str, request: dict[str, Any], *, owner: str, request_id: str, name: str
