@@ -19,10 +19,12 @@ from databricks.sdk.config import Config
 from lro_server.core.errors import FailedPrecondition
 
 #: How to try the server without a workspace: named in every "not configured" message.
+#: The token is described, not given: logs mask any ``TOKEN=value`` as a secret.
 SIMULATOR_HINT = (
     "set DATABRICKS_HOST and DATABRICKS_TOKEN (or DATABRICKS_CONFIG_PROFILE) for the server, "
     "or try it without a workspace: run `lro-server simulate-databricks` and start the server "
-    "with DATABRICKS_HOST=http://127.0.0.1:8765 DATABRICKS_TOKEN=dev"
+    "with DATABRICKS_HOST=http://127.0.0.1:8765 and any DATABRICKS_TOKEN (the simulator "
+    "accepts every token)"
 )
 #: Retry budget of the host-metadata probe (the SDK takes whole seconds, at least 1).
 PROBE_RETRY_SECONDS = 1

@@ -19,6 +19,7 @@ from lro_steps import error_info, grpc_status
 
 from lro_server._proto.lro.databricks.v1 import jobs_pb2, jobs_pb2_grpc
 from lro_server.cli.app import AppConfig
+from lro_server.cli.logs import redact
 from lro_server.core.deadline import serving
 from lro_server.core.errors import FailedPrecondition, Unavailable
 from lro_server.databricks.client import Databricks, DatabricksOptions
@@ -80,6 +81,7 @@ def test_no_configuration_is_failed_precondition_with_the_sdk_reason(
         assert warning[0].levelno == logging.WARNING and "\n" not in line
         assert "DATABRICKS_HOST" in line and "lro-server simulate-databricks" in line
         assert "default auth: cannot configure default credentials" in line  # the SDK's words
+        assert redact(line) == line  # the hint survives the log's masking of secrets
         with grpc.insecure_channel(server.grpc_target) as channel:
             jobs = jobs_pb2_grpc.JobsStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
