@@ -113,7 +113,8 @@ class MeasuredStore:
     async def update_many(
         self, records: Sequence[OperationRecord]
     ) -> builtins.list[OperationRecord | LroError]:
-        """See OperationStore.update_many (timed as one call; ``rows_written`` counts rows)."""
+        """See OperationStore.update_many (timed as one call; ``lro_store_batched_rows`` counts
+        the records written)."""
         results = await self._timed("update_many", lambda: self.inner.update_many(records))
         self._rows.n += sum(1 for r in results if not isinstance(r, LroError))
         return results
