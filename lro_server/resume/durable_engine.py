@@ -52,7 +52,7 @@ from lro_server.resume.durable_commit import Failure, Outcome, Run, Superseded, 
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import Payload
 from lro_server.resume.durable_steps import HEARTBEAT_SECONDS
-from lro_server.resume.method import Committed, Resumption, read
+from lro_server.resume.method import Committed, Resumption, read_all
 
 _log = logging.getLogger(__name__)
 
@@ -315,10 +315,11 @@ class DurableEngine:
         not exist (never started: the start is repeated when the replay reaches it)."""
         events: list[dict[str, Any]] = []
         missing: set[int] = set()
-        for position, slot in sorted(fold.slots.items()):
-            if slot.kind != journal.CALL or slot.done:
-                continue
-            child = known[slot.child] if slot.child in known else await read(self.store, slot.child)
+        open_calls = _open_calls(fold)
+        unknown = [slot.child for _, slot in open_calls if slot.child not in known]
+        children = {**known, **await read_all(self.store, unknown)}
+        for position, slot in open_calls:
+            child = children[slot.child]
             if child is None:
                 missing.add(position)
             elif child.done:
@@ -332,13 +333,8 @@ class DurableEngine:
         return events, missing
 
     async def _running_children(self, fold: Fold) -> list[str]:
-        running = []
-        for slot in fold.slots.values():
-            if slot.kind == journal.CALL and not slot.done:
-                child = await read(self.store, slot.child)
-                if child is not None and not child.done:
-                    running.append(slot.child)
-        return running
+        children = await read_all(self.store, [slot.child for _, slot in _open_calls(fold)])
+        return [name for name, child in children.items() if child is not None and not child.done]
 
     # -- promises --------------------------------------------------------------------------
 
@@ -351,3 +347,12 @@ class DurableEngine:
         if stored is not None:
             self.on_resolved(stored)
         return answer
+
+
+def _open_calls(fold: Fold) -> list[tuple[int, journal.Slot]]:
+    """The positions (in order) whose child has not ended, as far as the journal knows."""
+    return [
+        (position, slot)
+        for position, slot in sorted(fold.slots.items())
+        if slot.kind == journal.CALL and not slot.done
+    ]

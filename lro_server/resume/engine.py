@@ -56,7 +56,7 @@ from lro_server.resume.method import (
     ResumableMethod,
     Resumption,
     WaitOutcome,
-    read,
+    read_all,
 )
 from lro_server.resume.waiter import Waiter, WaitTicket
 
@@ -225,7 +225,7 @@ class Resumer:
     ) -> operations_pb2.Operation:
         wait = checkpoint.wait
         assert wait is not None
-        children = {child: await read(self.store, child) for child in wait.children}
+        children = await read_all(self.store, wait.children)
         all_done = all(c is None or c.done for c in children.values())
         now = self._now_us()
         timed_out = outcome is WaitOutcome.TIMEOUT or now >= wait.deadline_us

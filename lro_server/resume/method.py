@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
@@ -160,6 +160,17 @@ async def read(store: OperationStore, name: str) -> OperationRecord | None:
         return await store.get(name)
     except NotFound:
         return None
+
+
+async def read_all(
+    store: OperationStore, names: Iterable[str]
+) -> dict[str, OperationRecord | None]:
+    """The operations ``names`` as stored now (None for one that does not exist), read in
+    one round trip where the store can (a fan-out's children are read together)."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return {}
+    return dict(zip(wanted, await store.get_many(wanted), strict=True))
 
 
 class ResumableMethod(Protocol):
