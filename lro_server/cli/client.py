@@ -50,7 +50,7 @@ def _common(parser: argparse.ArgumentParser, default: Any) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (common options go before or after the command)."""
-    root = argparse.ArgumentParser(prog="lro", description=__doc__.split("\n", 1)[0])
+    root = argparse.ArgumentParser(prog="lro", description=__doc__.split("\n\n", 1)[0])
     _common(root, None)
     # Sub-commands accept the same options; SUPPRESS keeps them from resetting the root's.
     common = argparse.ArgumentParser(add_help=False)

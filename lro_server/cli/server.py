@@ -23,7 +23,7 @@ _log = logging.getLogger("lro_server")
 def _default(name: str) -> str:
     """The default of setting ``name``, as the help shows it."""
     value = Settings.model_fields[name].get_default(call_default_factory=True)
-    return "-1" if value == -1 else str(value) if value not in ("", None, []) else '""'
+    return str(value) if value not in ("", None, []) else '""'
 
 
 def _settings_epilog() -> str:

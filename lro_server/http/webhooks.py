@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from lro_server.core.errors import InvalidArgument, LroError
+from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unauthenticated, Unavailable
 from lro_server.databricks.webhook import run_ids
+from lro_server.http.errors import error_body
 
 _log = logging.getLogger(__name__)
 
@@ -46,23 +47,21 @@ def webhook_routes(
     async def receive(request: web.Request) -> web.Response:
         if credentials is None:
             return _error(
-                404,
-                "NOT_FOUND",
-                "webhook push is off: set LRO_WEBHOOK_USERNAME and LRO_WEBHOOK_PASSWORD",
+                NotFound("webhook push is off: set LRO_WEBHOOK_USERNAME and LRO_WEBHOOK_PASSWORD")
             )
         if not _authorized(request.headers.get("Authorization", ""), credentials):
-            response = _error(401, "UNAUTHENTICATED", "basic authentication is required")
+            response = _error(Unauthenticated("basic authentication is required"))
             response.headers["WWW-Authenticate"] = 'Basic realm="lro-server webhooks"'
             return response
         body = await request.content.read(MAX_BODY_BYTES + 1)
         if len(body) > MAX_BODY_BYTES:
-            return _error(413, "INVALID_ARGUMENT", f"body over {MAX_BODY_BYTES} bytes")
+            return _error(InvalidArgument(f"body over {MAX_BODY_BYTES} bytes"), status=413)
         try:
             ids = run_ids(json.loads(body or b"null"))
         except (ValueError, UnicodeDecodeError):
-            return _error(400, "INVALID_ARGUMENT", "the webhook body is not JSON")
+            return _error(InvalidArgument("the webhook body is not JSON"))
         except InvalidArgument as exc:
-            return _error(400, "INVALID_ARGUMENT", exc.message)
+            return _error(exc)
         refreshed = 0
         try:
             for run_id in ids:
@@ -70,7 +69,7 @@ def webhook_routes(
         except LroError as exc:
             # The store is down: Databricks retries failed deliveries; polling goes on.
             _log.warning("webhook for runs %s not applied: %s", ids, exc)
-            return _error(503, "UNAVAILABLE", "the hint could not be applied; polling goes on")
+            return _error(Unavailable("the hint could not be applied; polling goes on"))
         return web.json_response({"refreshed": refreshed})
 
     return [web.post(PATH, receive)]
@@ -91,7 +90,6 @@ def _authorized(header: str, credentials: WebhookCredentials) -> bool:
     return bool(separator) and user_ok and password_ok
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": status, "status": code, "message": message}}, status=status
-    )
+def _error(error: LroError, *, status: int | None = None) -> web.Response:
+    code, body = error_body(error, status)
+    return web.Response(status=code, body=body, content_type="application/json")
