@@ -27,14 +27,12 @@ from lro_server.databricks import jobs_repair
 from lro_server.databricks.client import Databricks, JsonDict
 from lro_server.databricks.convert import OPERATION_TAG, millis, stamp_initial
 from lro_server.databricks.family import PENDING, Observation, Tracked, Verdict
-from lro_server.databricks.jobs_output import API, failure_message, task_outputs
+from lro_server.databricks.jobs_output import API, SUCCEEDED, failure_message, task_outputs
 from lro_server.databricks.jobs_states import judge_run, progress_percent
 from lro_server.databricks.jobs_walk import walk_runs
 from lro_server.databricks.work import Entity, RepairAttempt, Work
 
 _log = logging.getLogger(__name__)
-#: Task results that count as success (their outputs are not failure details).
-_SUCCEEDED = ("SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED")
 
 #: Actions of this family and the REST path that starts each.
 START_PATHS = {
@@ -225,7 +223,7 @@ class JobsFamily:
             response.outputs.extend(outputs)
             response.repairs.extend(meta.repairs)
             return dataclasses.replace(observation, metadata=meta, repairs=repairs)
-        failed_outputs = [o for o in outputs if o.result_state not in _SUCCEEDED]
+        failed_outputs = [o for o in outputs if o.result_state not in SUCCEEDED]
         verdict = observation.verdict
         if verdict.code != Code.CANCELLED:
             verdict = Verdict(True, verdict.code, failure_message(outputs, verdict.message))

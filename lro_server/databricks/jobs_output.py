@@ -28,13 +28,19 @@ ERROR_TRACE_CHARS = 16 * 1024
 LOGS_CHARS = 16 * 1024
 #: Most task outputs fetched for one run (failed tasks first); the rest are left out.
 MAX_TASK_OUTPUTS = 100
-#: Result states of a task that did its work.
-_SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED"})
+#: Result states of a task that did its work (its output is not a failure detail).
+SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES", "EXCLUDED"})
 
 
 def _cut(text: Any, limit: int) -> tuple[str, bool]:
     value = "" if text is None else str(text)
     return (value[:limit], True) if len(value) > limit else (value, False)
+
+
+def end_state(run: Mapping[str, Any]) -> str:
+    """The result state of a run or task run, else its life cycle state ("" when absent)."""
+    state = run.get("state") or {}
+    return str(state.get("result_state") or state.get("life_cycle_state") or "")
 
 
 def failed(task: Mapping[str, Any]) -> bool:
@@ -43,7 +49,7 @@ def failed(task: Mapping[str, Any]) -> bool:
     result = str(state.get("result_state") or "")
     if state.get("life_cycle_state") == "INTERNAL_ERROR":
         return True
-    return bool(result) and result not in _SUCCEEDED
+    return bool(result) and result not in SUCCEEDED
 
 
 async def task_outputs(dbx: Databricks, run: Mapping[str, Any]) -> list[jobs_pb2.TaskOutput]:
@@ -58,11 +64,8 @@ async def task_outputs(dbx: Databricks, run: Mapping[str, Any]) -> list[jobs_pb2
     outputs = []
     for task in ordered:
         run_id = int(task.get("run_id") or 0)
-        state = task.get("state") or {}
         output = jobs_pb2.TaskOutput(
-            task_key=str(task.get("task_key") or ""),
-            run_id=run_id,
-            result_state=str(state.get("result_state") or state.get("life_cycle_state") or ""),
+            task_key=str(task.get("task_key") or ""), run_id=run_id, result_state=end_state(task)
         )
         if run_id:
             try:
@@ -94,6 +97,6 @@ def _fill(output: jobs_pb2.TaskOutput, answer: Mapping[str, Any]) -> None:
 def failure_message(outputs: Sequence[jobs_pb2.TaskOutput], fallback: str) -> str:
     """The failed run's message: the first failed task and its own error, else ``fallback``."""
     for output in outputs:
-        if output.error and output.result_state not in _SUCCEEDED:
+        if output.error and output.result_state not in SUCCEEDED:
             return f"task {output.task_key} failed: {output.error.strip()}"
     return fallback

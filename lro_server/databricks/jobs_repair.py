@@ -19,7 +19,7 @@ from typing import Any
 from lro_server.core.errors import Code
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.family import Verdict
-from lro_server.databricks.jobs_output import API, failed
+from lro_server.databricks.jobs_output import API, end_state, failed
 from lro_server.databricks.work import RepairAttempt, Work
 
 
@@ -60,9 +60,7 @@ def with_outcome(work: Work, run: Mapping[str, Any]) -> tuple[RepairAttempt, ...
     """The attempts with the outcome of the last confirmed one set from the ended run."""
     if not work.repairs or work.pending_repair is not None or work.repairs[-1].result_state:
         return work.repairs
-    state = run.get("state") or {}
-    result = str(state.get("result_state") or state.get("life_cycle_state") or "")
-    last = dataclasses.replace(work.repairs[-1], result_state=result)
+    last = dataclasses.replace(work.repairs[-1], result_state=end_state(run))
     return (*work.repairs[:-1], last)
 
 
@@ -70,12 +68,11 @@ def intend(work: Work, run: Mapping[str, Any], now_us: int) -> tuple[RepairAttem
     """The attempts with a new intended repair (after the policy's delay)."""
     policy = work.repair
     assert policy is not None
-    state = run.get("state") or {}
     intent = RepairAttempt(
         after_repair_id=latest_repair_id(run),
         not_before_us=now_us + int(policy.delay_seconds * 1e6),
         termination_type=termination_type(run),
-        failed_result=str(state.get("result_state") or state.get("life_cycle_state") or ""),
+        failed_result=end_state(run),
     )
     return (*with_outcome(work, run), intent)
 

@@ -118,11 +118,15 @@ class RateLimiter:
         self._tokens = max(0.0, self._tokens - 1)
         return True
 
-    def _dispatch(self) -> None:
-        """Hand tokens to waiting callers, urgent ones first; arm a timer for the rest."""
+    def _prune(self) -> None:
+        """Drop the callers at the queues' heads that were cancelled while waiting."""
         for queue in (self._urgent, self._normal):
             while queue and queue[0].done():
-                queue.popleft()  # cancelled while waiting
+                queue.popleft()
+
+    def _dispatch(self) -> None:
+        """Hand tokens to waiting callers, urgent ones first; arm a timer for the rest."""
+        self._prune()
         while True:
             queue = self._urgent or self._normal
             if not queue:
@@ -130,9 +134,7 @@ class RateLimiter:
             if not self._take():
                 break
             queue.popleft().set_result(None)
-            for waiting in (self._urgent, self._normal):
-                while waiting and waiting[0].done():
-                    waiting.popleft()
+            self._prune()
         now = self._clock.monotonic()
         # At least a millisecond ahead: a wake-up at (almost) the same instant refills
         # nothing and would only arm another.

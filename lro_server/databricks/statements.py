@@ -20,10 +20,10 @@ from google.protobuf.message import Message
 
 from lro_server._proto.lro.databricks.v1 import statements_pb2
 from lro_server.core.clock import Clock, SystemClock, to_micros
-from lro_server.core.errors import Internal
+from lro_server.core.errors import Code, Internal
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.convert import carry_over, error_info, stamp_initial, struct
-from lro_server.databricks.family import Observation
+from lro_server.databricks.family import Observation, Verdict
 from lro_server.databricks.paths import path_id
 from lro_server.databricks.statements_states import judge_statement
 from lro_server.databricks.work import Entity, Work
@@ -115,7 +115,7 @@ class StatementsFamily:
             return Observation(state=state, metadata=meta, verdict=verdict, response=response)
         sql_state = str(status.get("sql_state") or "")
         message = verdict.message
-        if sql_state and verdict.code.name != "CANCELLED":
+        if sql_state and verdict.code != Code.CANCELLED:
             message = f"{message} (SQLSTATE {sql_state})"
         info = error_info(
             "DATABRICKS_STATEMENT_" + meta.state,
@@ -124,7 +124,7 @@ class StatementsFamily:
             error_code=str(error.get("error_code") or ""),
             sql_state=sql_state,
         )
-        verdict = type(verdict)(True, verdict.code, message)
+        verdict = Verdict(True, verdict.code, message)
         return Observation(state=state, metadata=meta, verdict=verdict, details=(info,))
 
     async def cancel(self, dbx: Databricks, work: Work) -> None:

@@ -147,7 +147,7 @@ class Schedule:
 
     def take(self, names: list[str]) -> list[str]:
         """Mark the idle ones of ``names`` busy (polled along with a batch); return them."""
-        taken = [n for n in names if n in self._entries and not self._entries[n].busy]
+        taken = self.idle(names)
         for name in taken:
             entry = self._entries[name]
             entry.busy = True
