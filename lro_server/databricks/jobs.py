@@ -245,35 +245,33 @@ class JobsFamily:
         read.
         """
         by_run = {work.ids.run_id: (work, meta) for work, meta in tracked}
-        # Each run is judged as soon as its page arrives: an ended run's outputs are read
-        # while the walk goes on.
-        judged: dict[int, asyncio.Task[Observation | None]] = {}
+        observed: dict[int, Observation] = {}
+        # An ended run's outputs are read as soon as its page arrives, while the walk goes on.
+        ending: dict[int, asyncio.Task[Observation]] = {}
 
         def seen(run: Mapping[str, Any]) -> None:
             run_id = int(run.get("run_id") or 0)
-            if run_id in by_run and run_id not in judged:
-                work, meta = by_run[run_id]
-                judged[run_id] = asyncio.ensure_future(self._listed(dbx, run, work, meta))
+            work, metadata = by_run[run_id]
+            observation = self.judge(run, metadata, work)
+            if not observation.verdict.done:
+                observed[run_id] = observation
+            elif work.repair is None:  # with a policy, runs/get decides the repair
+                ending[run_id] = asyncio.ensure_future(self._ended(dbx, run, observation))
 
         try:
             await walk_runs(dbx, [work for work, _ in tracked], seen)
-            done = dict(zip(judged, await asyncio.gather(*judged.values()), strict=True))
+            observed.update(zip(ending, await asyncio.gather(*ending.values()), strict=True))
         except BaseException:
-            for task in judged.values():
+            for task in ending.values():
                 task.cancel()
             raise
-        return [done.get(work.ids.run_id) for work, _ in tracked]
+        return [observed.get(work.ids.run_id) for work, _ in tracked]
 
-    async def _listed(
-        self, dbx: Databricks, run: Mapping[str, Any], work: Work, metadata: Message | None
-    ) -> Observation | None:
-        """The observation of a run as a list showed it (None: read it alone)."""
-        observation = self.judge(run, metadata, work)
-        if not observation.verdict.done:
-            return observation
-        if work.repair is not None:
-            return None  # its repair is decided on runs/get, which has the repair history
-        # Ended: the listed run has its tasks (expand_tasks), so only their outputs are read.
+    async def _ended(
+        self, dbx: Databricks, run: Mapping[str, Any], observation: Observation
+    ) -> Observation:
+        """The final observation of an ended run as a list showed it: the listed run has
+        its tasks (expand_tasks), so only their outputs are read."""
         return self.finish(observation, await task_outputs(dbx, run), ())
 
     def judge(
