@@ -55,6 +55,7 @@ from lro_server.resume.method import (
     Decision,
     ResumableMethod,
     Resumption,
+    RunNow,
     WaitOutcome,
     read_all,
 )
@@ -259,6 +260,9 @@ class Resumer:
     async def _decided(
         self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
     ) -> OperationRecord:
+        if isinstance(decision, RunNow):
+            self.spawn(self._run_now(record.name, checkpoint.seq))
+            return record
         if isinstance(decision, Advance):
             decision = await commit.commit(self.store, record, checkpoint, decision)
         if decision.wrote:
@@ -268,6 +272,18 @@ class Resumer:
         else:
             _log.info("%s: a concurrent resume moved on first; no-op", record.name)
         return decision.record
+
+    async def _run_now(self, name: str, seq: int) -> None:
+        """Resume ``name`` as it stands, while it is still at ``seq`` and not waiting (a
+        :class:`RunNow` first move); a resume or an ending that came first wins."""
+        record = await self.store.get(name)
+        checkpoint = Checkpoint.of(record)
+        if record.done or checkpoint.seq != seq or checkpoint.wait is not None:
+            return
+        with tracing.operation_scope(record.name, record.traceparent, "lro.resume"):
+            resumption = Resumption(parent=record, state=checkpoint.state, children={})
+            decision = await self._method(record.method).resume(resumption)
+            await self._decided(record, checkpoint, decision)
 
     async def _after_commit(
         self, stored: OperationRecord, checkpoint: Checkpoint, cancel: tuple[str, ...]

@@ -125,8 +125,17 @@ class Committed:
     wrote: bool = True
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunNow:
+    """A first move that writes nothing: the engine resumes the method at once, in the
+    background, as it stands (no children), so the start answers without waiting for it.
+    Until the method's own first commit the record is where its create left it (``seq``
+    0, not waiting), which recovery and the stalled sweep begin again should this process
+    die first."""
+
+
 #: What a method's move returns.
-Decision = Advance | Committed
+Decision = Advance | Committed | RunNow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
