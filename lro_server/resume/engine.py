@@ -369,9 +369,21 @@ class Resumer:
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background, logging its failure (waiters use this)."""
-        task = asyncio.get_running_loop().create_task(_logged(coroutine))
+        # The coroutine itself is the task (no wrapper), so one cancelled before it ever
+        # ran (a stop right after a start) is closed, not left never awaited.
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, LroError):
+            _log.warning("background resume step failed: %s", exc)
+        elif exc is not None:
+            _log.error("background resume step failed unexpectedly", exc_info=exc)
 
     @property
     def busy(self) -> int:
@@ -402,14 +414,3 @@ class Resumer:
 
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
-
-
-async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
-    try:
-        await coroutine
-    except asyncio.CancelledError:
-        raise
-    except LroError as exc:
-        _log.warning("background resume step failed: %s", exc)
-    except Exception:
-        _log.exception("background resume step failed unexpectedly")
