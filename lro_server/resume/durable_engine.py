@@ -142,7 +142,7 @@ class DurableEngine:
 
     async def _activate(self, resumption: Resumption) -> Committed:
         record = resumption.parent
-        checkpoint = Checkpoint.of(record)
+        checkpoint = resumption.checkpoint or Checkpoint.of(record)
         payload = Payload.of(record)
         events = int(checkpoint.state.get("events", 0))
         run = Run(record, checkpoint.seq, events, payload)

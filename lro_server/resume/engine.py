@@ -245,6 +245,7 @@ class Resumer:
             children=children,
             timed_out=timed_out,
             waiter_failed=waiter_failed,
+            checkpoint=checkpoint,
         )
         decision = await self._method(record.method).resume(resumption)
         stored = await self._decided(record, checkpoint, decision)
@@ -261,7 +262,7 @@ class Resumer:
         self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
     ) -> OperationRecord:
         if isinstance(decision, RunNow):
-            self.spawn(self._run_now(record.name, checkpoint.seq))
+            self.spawn(self._run_now(record, checkpoint))
             return record
         if isinstance(decision, Advance):
             decision = await commit.commit(self.store, record, checkpoint, decision)
@@ -273,15 +274,14 @@ class Resumer:
             _log.info("%s: a concurrent resume moved on first; no-op", record.name)
         return decision.record
 
-    async def _run_now(self, name: str, seq: int) -> None:
-        """Resume ``name`` as it stands, while it is still at ``seq`` and not waiting (a
-        :class:`RunNow` first move); a resume or an ending that came first wins."""
-        record = await self.store.get(name)
-        checkpoint = Checkpoint.of(record)
-        if record.done or checkpoint.seq != seq or checkpoint.wait is not None:
-            return
+    async def _run_now(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
+        """Resume ``record`` as its first move left it (:class:`RunNow`), not read again:
+        the method's writes are conditional on this checkpoint's seq, so a resume or an
+        ending that came first makes them re-read, decide again or stop."""
         with tracing.operation_scope(record.name, record.traceparent, "lro.resume"):
-            resumption = Resumption(parent=record, state=checkpoint.state, children={})
+            resumption = Resumption(
+                parent=record, state=checkpoint.state, children={}, checkpoint=checkpoint
+            )
             decision = await self._method(record.method).resume(resumption)
             await self._decided(record, checkpoint, decision)
 

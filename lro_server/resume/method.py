@@ -148,6 +148,7 @@ class Resumption:
         children: The awaited children's records, as stored now (None: deleted).
         timed_out: The parent's deadline passed, or the waiter reported a timeout.
         waiter_failed: The waiter gave up following the children for good.
+        checkpoint: The parent's checkpoint, as the engine decoded it (None: not decoded).
     """
 
     parent: OperationRecord
@@ -155,6 +156,7 @@ class Resumption:
     children: Mapping[str, OperationRecord | None]
     timed_out: bool = False
     waiter_failed: bool = False
+    checkpoint: Checkpoint | None = None
 
     @property
     def cancel_requested(self) -> bool:
