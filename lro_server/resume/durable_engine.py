@@ -186,6 +186,7 @@ class DurableEngine:
         try:
             return await self._replay(method, run, activation)
         finally:
+            activation.watch.close()
             self._runs.pop(id(activation), None)
 
     async def _replay(self, method: DurableMethod, run: Run, activation: Activation) -> Committed:
