@@ -74,11 +74,8 @@ class SearchKeys:
 
     def to_json(self) -> dict[str, int | str]:
         """The ids that are set."""
-        return {
-            f.name: value
-            for f in dataclasses.fields(self)
-            if (value := getattr(self, f.name)) != f.default
-        }
+        # Every id's unset value (0, "") is falsy, and a set one is not.
+        return {name: value for name in KEY_COLUMNS if (value := getattr(self, name))}
 
     @staticmethod
     def from_json(document: Mapping[str, object]) -> SearchKeys:

@@ -18,6 +18,7 @@ the payload.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -56,12 +57,7 @@ def writable_work(record: OperationRecord) -> str:
     not a JSON object changes nothing: FailedPrecondition names the limit, InvalidArgument
     says what is wrong with the payload.
     """
-    try:
-        parsed = json.loads(record.payload)
-    except ValueError as exc:
-        raise InvalidArgument(f"payload is not JSON: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise InvalidArgument("payload must be a JSON object")
+    _check_payload(record.payload)
     fields: dict[str, Any] = {
         "v": VERSION,
         "family": record.family,
@@ -83,6 +79,20 @@ def writable_work(record: OperationRecord) -> str:
     work = f"{header[:-1]}{_PAYLOAD_KEY}{record.payload}}}"
     check_sizes(record, work)
     return work
+
+
+@functools.lru_cache(maxsize=16)
+def _check_payload(payload: str) -> None:
+    """InvalidArgument unless ``payload`` is a JSON object. The last few texts that passed
+    are remembered (an unchanged payload, rewritten with every write of its record, is
+    parsed once; a string computes its hash once and keeps it), at most 16 of them: at
+    most 16 MiB kept at the work column's size limit."""
+    try:
+        parsed = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidArgument(f"payload is not JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidArgument("payload must be a JSON object")
 
 
 def read_work(text: str) -> WorkFields:

@@ -150,6 +150,8 @@ class Activation:
         self._position = 0
         self._steps: dict[int, tuple[Callable[..., Any], tuple[Any, ...], Retry | None]] = {}
         self._id = operation_id(parent)
+        #: Keeps the operation alive while one of its steps runs long.
+        self.watch = steps.Watch(clock, lambda: host.heartbeat(self))
 
     # -- Runtime ---------------------------------------------------------------------------
 
@@ -312,13 +314,7 @@ class Activation:
         await self.flush()
         function, args, retry = self._steps[position]
         try:
-            result = await steps.run(
-                function,
-                args,
-                key=f"{self._id}/{position}",
-                clock=self.clock,
-                heartbeat=lambda: self.host.heartbeat(self),
-            )
+            result = await steps.run(function, args, key=f"{self._id}/{position}", watch=self.watch)
         except Exception as exc:
             failure = steps.failed(
                 self.parent, step, attempt, retry, exc, now_us=now_us(self.clock)

@@ -53,6 +53,9 @@ class Run:
     events: int
     payload: Payload
     activation: Activation | None = None
+    #: The checkpoint last read or written, and its stored bytes: a write whose fresh
+    #: record holds these bytes (the first attempt, as a rule) does not decode them again.
+    known: tuple[bytes, Checkpoint] | None = None
     #: Monotonic time the metadata was last rewritten while running, and with what
     #: (state, message) shown.
     shown_at: float = -1e18
@@ -94,14 +97,19 @@ class Writer:
     async def write(
         self, run: Run, fold: Fold, outcome: Outcome | None, progress: tuple[str, str]
     ) -> tuple[OperationRecord, Checkpoint]:
-        """One compare-and-set of the record with the activation's pending events."""
+        """One compare-and-set of the record with the activation's pending events; ``run``
+        then holds the stored record and checkpoint. Raises Superseded when another
+        activation (or the end of the operation) moved it on first."""
         activation = run.activation
         pending = list(activation.pending) if activation is not None else []
-        written: list[Checkpoint] = []
+        # What the last attempt wrote: (checkpoint, its bytes); empty after an attempt that
+        # declined, so a record another writer moved on is never taken for this one's.
+        written: list[tuple[Checkpoint, bytes]] = []
         activation_merged: list[tuple[int, dict[str, Any]]] = []
 
         async def apply(fresh: OperationRecord) -> Write | None:
-            checkpoint = Checkpoint.of(fresh)
+            written.clear()
+            checkpoint = self.checkpoint_of(run, fresh)
             if fresh.done or checkpoint.seq != run.seq:
                 return None
             base = int(checkpoint.state.get("events", 0))
@@ -119,7 +127,7 @@ class Writer:
             record, next_checkpoint = self.decided(
                 fresh, checkpoint, state, fold, outcome=outcome, progress=progress, run=run
             )
-            written[:] = [next_checkpoint]
+            written.append((next_checkpoint, record.checkpoint or b""))
             if activation is not None:
                 activation_merged[:] = merged
             return record, events
@@ -131,15 +139,28 @@ class Writer:
         except Unavailable as exc:
             # Applied with its answer lost? Then the record holds this checkpoint (and the
             # journal rows went with it, in the same transaction).
-            encoded = written[0].encode() if written else None
+            encoded = written[0][1] if written else None
             stored = await applied_anyway(self.store, run.record.name, encoded, exc)
-        if not written or Checkpoint.of(stored).seq != written[0].seq:
+        if not written:
             raise Superseded(stored)
-        run.events = int(written[0].state["events"])
+        checkpoint, encoded = written[0]
+        run.record, run.seq, run.known = stored, checkpoint.seq, (encoded, checkpoint)
+        run.events = int(checkpoint.state["events"])
         if activation is not None:
             del activation.pending[: len(pending)]
             activation.committed(activation_merged)
-        return stored, written[0]
+        return stored, checkpoint
+
+    @staticmethod
+    def checkpoint_of(run: Run, record: OperationRecord) -> Checkpoint:
+        """The checkpoint of ``record``, decoded only when it is not the one ``run`` knows."""
+        known = run.known
+        if known is not None and record.checkpoint == known[0]:
+            return known[1]
+        checkpoint = Checkpoint.of(record)
+        if record.checkpoint is not None:
+            run.known = (record.checkpoint, checkpoint)
+        return checkpoint
 
     def decided(
         self,
@@ -165,10 +186,10 @@ class Writer:
                 wake_at_us=outcome.wake_at_us,
             )
             next_checkpoint = Checkpoint(checkpoint.method, seq, wait, state)
-            # A timer already due (the first move's "run now") is nothing to show.
+            # A timer already due is nothing to show.
             shown_timer = outcome.wake_at_us if outcome.wake_at_us > now_us(self.clock) else 0
             waits = view.waiting_on(outcome.children, outcome.promises, shown_timer)
-            live = progress_state or ("PENDING" if checkpoint.seq == 0 else "WAITING")
+            live = progress_state or "WAITING"
             meta = self.metadata(fresh, run.payload, fold, live, progress, waits=waits)
             record = lifecycle.with_metadata(fresh, meta, state=live)
         elif isinstance(outcome, Failure):

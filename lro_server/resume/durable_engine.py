@@ -2,8 +2,9 @@
 
 A durable operation is a resumable operation whose checkpoint says where it waits and
 whose journal is rows beside it. The :class:`DurableEngine` is the ResumableMethod of
-``lro.durable.v1.Methods/Start``: ``begin`` stores a wait that is due at once (so Start
-answers without running user code), and every ``resume`` replays the method
+``lro.durable.v1.Methods/Start``: ``begin`` has the Resumer run the method at once in
+the background (so Start answers without running user code, and nothing is written
+before the method's first commit), and every ``resume`` replays the method
 (:class:`~lro_server.resume.durable_activation.Activation`) and writes what happened
 itself, journal events and record in one compare-and-set (it returns ``Committed``):
 
@@ -52,7 +53,7 @@ from lro_server.resume.durable_commit import Failure, Outcome, Run, Superseded, 
 from lro_server.resume.durable_journal import Fold
 from lro_server.resume.durable_payload import Payload
 from lro_server.resume.durable_steps import HEARTBEAT_SECONDS
-from lro_server.resume.method import Committed, Resumption, read_all
+from lro_server.resume.method import Committed, Decision, Resumption, RunNow, read_all
 
 _log = logging.getLogger(__name__)
 
@@ -116,18 +117,17 @@ class DurableEngine:
         payload = Payload.of(record)
         return {"events": 0}, self.writer.metadata(record, payload, Fold(), "PENDING", ("", ""))
 
-    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Committed:
-        """First move: store a wait that is due now, so Start answers at once and the first
-        activation runs in the background. For an operation that was running when its
-        replica died (recovery, the stalled sweep), replay it here at once instead."""
-        if parent.name in self.active:
-            return Committed(parent, Checkpoint.of(parent), wrote=False)
+    async def begin(self, parent: OperationRecord, state: Mapping[str, Any]) -> Decision:
+        """First move: run the method at once in the background (:class:`RunNow`), so
+        Start answers without running user code; the first activation's first commit is
+        conditional on the created record's ``seq`` 0, as any other. For an operation that
+        was running when its replica died (recovery, the stalled sweep), replay it here."""
         checkpoint = Checkpoint.of(parent)
+        if parent.name in self.active:
+            return Committed(parent, checkpoint, wrote=False)
         if checkpoint.seq > 0 and checkpoint.wait is None:
             return await self.resume(Resumption(parent=parent, state=state, children={}))
-        run = Run(parent, checkpoint.seq, 0, Payload.of(parent))
-        now = now_us(self.clock)
-        return await self._finish(run, Fold(), Waiting(set(), set(), now), ("", ""))
+        return RunNow()
 
     async def resume(self, resumption: Resumption) -> Committed:
         """Replay the method; commit what happened and where it waits now."""
@@ -142,10 +142,15 @@ class DurableEngine:
 
     async def _activate(self, resumption: Resumption) -> Committed:
         record = resumption.parent
-        checkpoint = Checkpoint.of(record)
+        checkpoint = resumption.checkpoint or Checkpoint.of(record)
         payload = Payload.of(record)
-        run = Run(record, checkpoint.seq, int(checkpoint.state.get("events", 0)), payload)
-        fold = Fold(await self.store.journal(record.name))
+        events = int(checkpoint.state.get("events", 0))
+        run = Run(record, checkpoint.seq, events, payload)
+        if record.checkpoint is not None:
+            run.known = (record.checkpoint, checkpoint)
+        # Nothing is appended before the checkpoint counts it (the same transaction), so a
+        # journal the checkpoint says is empty is not read.
+        fold = Fold(await self.store.journal(record.name) if events else ())
         run.events = max(run.events, fold.seq)
         # What ctx.progress set is kept in the checkpoint's state (the metadata's state may
         # be the engine's own: PENDING, WAITING, ...).
@@ -181,6 +186,7 @@ class DurableEngine:
         try:
             return await self._replay(method, run, activation)
         finally:
+            activation.watch.close()
             self._runs.pop(id(activation), None)
 
     async def _replay(self, method: DurableMethod, run: Run, activation: Activation) -> Committed:
@@ -250,10 +256,7 @@ class DurableEngine:
     async def commit_running(self, activation: Activation) -> None:
         """Commit the activation's pending events; it now owns the operation."""
         run = self._runs[id(activation)]
-        stored, checkpoint = await self.writer.write(
-            run, activation.fold, None, activation.progress_state
-        )
-        run.record, run.seq = stored, checkpoint.seq
+        stored, _ = await self.writer.write(run, activation.fold, None, activation.progress_state)
         if stored.cancel_requested:
             raise Stop(Code.CANCELLED, "cancelled")
         if stored.deadline_us and now_us(self.clock) >= stored.deadline_us:

@@ -23,7 +23,8 @@ class Payload:
 
     def encode(self) -> str:
         """The stored form (the record's ``payload``)."""
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        document = {"method": self.method, "input": self.input, "labels": self.labels}
+        return json.dumps(document, separators=(",", ":"))
 
     @staticmethod
     def of(record: OperationRecord) -> Payload:

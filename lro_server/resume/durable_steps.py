@@ -3,9 +3,11 @@
 An attempt calls the function (a sync one on a worker thread, an async one on the loop)
 with ``durable.step_key()`` set; its result must be JSON. While it runs longer than
 :data:`HEARTBEAT_SECONDS`, the operation is kept alive (its record rewritten), so the
-stalled-operation sweep of other replicas never starts it a second time; a quick step
-costs one timer and nothing else. A failed attempt becomes a STEP_FAILED event: final
-when the step's Retry is spent, else with the time of the next attempt.
+stalled-operation sweep of other replicas never starts it a second time. One
+:class:`Watch` per activation does that with one timer, re-armed only when it fires: a
+quick step costs a clock reading, not a timer of its own. A failed attempt becomes a
+STEP_FAILED event: final when the step's Retry is spent, else with the time of the next
+attempt.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from lro_server.core.clock import Clock
+from lro_server.core.clock import Clock, Timer
 from lro_server.core.errors import Code
 from lro_server.durable.context import STEP_KEY, Step
 from lro_server.durable.retry import Retry
@@ -34,22 +36,17 @@ Heartbeat = Callable[[], Coroutine[Any, Any, None]]
 
 
 async def run(
-    function: Callable[..., Any],
-    args: tuple[Any, ...],
-    *,
-    key: str,
-    clock: Clock,
-    heartbeat: Heartbeat,
+    function: Callable[..., Any], args: tuple[Any, ...], *, key: str, watch: Watch
 ) -> Any:
     """One attempt: the function's result as JSON; raises what the function raised (or
     why its result is not JSON)."""
     token = STEP_KEY.set(key)
-    beat = _Heartbeat(clock, heartbeat, HEARTBEAT_SECONDS)
+    watch.started()
     try:
         value = await _call(function, args)
         return json.loads(json.dumps(value))
     finally:
-        beat.stop()
+        watch.ended()
         STEP_KEY.reset(token)
 
 
@@ -80,21 +77,56 @@ def failed(
     }
 
 
-class _Heartbeat:
-    """Heartbeats of a step that runs long: nothing at all for a quick one (one timer)."""
+class Watch:
+    """Heartbeats of the steps of one activation that run long (see the module docstring).
 
-    def __init__(self, clock: Clock, heartbeat: Heartbeat, seconds: float) -> None:
+    Args:
+        clock: Time of the timer.
+        heartbeat: Keeps the operation alive; started once a step has run ``seconds``,
+            cancelled when it ends.
+        seconds: How long a step runs before the heartbeat starts.
+    """
+
+    def __init__(
+        self, clock: Clock, heartbeat: Heartbeat, seconds: float = HEARTBEAT_SECONDS
+    ) -> None:
+        self._clock = clock
         self._heartbeat = heartbeat
+        self._seconds = seconds
+        #: Monotonic time the running step began (None: no step runs).
+        self._since: float | None = None
+        self._timer: Timer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._timer = clock.call_later(seconds, self._start)
 
-    def _start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._heartbeat())
+    def started(self) -> None:
+        """A step begins."""
+        self._since = self._clock.monotonic()
+        if self._timer is None:
+            self._timer = self._clock.call_later(self._seconds, self._due)
 
-    def stop(self) -> None:
-        self._timer.cancel()
+    def ended(self) -> None:
+        """The step ended: its heartbeat, if any, stops."""
+        self._since = None
         if self._task is not None:
             self._task.cancel()
+            self._task = None
+
+    def close(self) -> None:
+        """The activation ended: nothing more to watch."""
+        self.ended()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _due(self) -> None:
+        self._timer = None
+        if self._since is None:
+            return  # between steps: the next one arms the timer again
+        left = self._since + self._seconds - self._clock.monotonic()
+        if left > 0:  # a later step than the one that armed it: wait for the rest
+            self._timer = self._clock.call_later(left, self._due)
+        elif self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._heartbeat())
 
 
 async def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -55,6 +55,7 @@ from lro_server.resume.method import (
     Decision,
     ResumableMethod,
     Resumption,
+    RunNow,
     WaitOutcome,
     read_all,
 )
@@ -244,6 +245,7 @@ class Resumer:
             children=children,
             timed_out=timed_out,
             waiter_failed=waiter_failed,
+            checkpoint=checkpoint,
         )
         decision = await self._method(record.method).resume(resumption)
         stored = await self._decided(record, checkpoint, decision)
@@ -259,6 +261,9 @@ class Resumer:
     async def _decided(
         self, record: OperationRecord, checkpoint: Checkpoint, decision: Decision
     ) -> OperationRecord:
+        if isinstance(decision, RunNow):
+            self.spawn(self._run_now(record, checkpoint))
+            return record
         if isinstance(decision, Advance):
             decision = await commit.commit(self.store, record, checkpoint, decision)
         if decision.wrote:
@@ -268,6 +273,17 @@ class Resumer:
         else:
             _log.info("%s: a concurrent resume moved on first; no-op", record.name)
         return decision.record
+
+    async def _run_now(self, record: OperationRecord, checkpoint: Checkpoint) -> None:
+        """Resume ``record`` as its first move left it (:class:`RunNow`), not read again:
+        the method's writes are conditional on this checkpoint's seq, so a resume or an
+        ending that came first makes them re-read, decide again or stop."""
+        with tracing.operation_scope(record.name, record.traceparent, "lro.resume"):
+            resumption = Resumption(
+                parent=record, state=checkpoint.state, children={}, checkpoint=checkpoint
+            )
+            decision = await self._method(record.method).resume(resumption)
+            await self._decided(record, checkpoint, decision)
 
     async def _after_commit(
         self, stored: OperationRecord, checkpoint: Checkpoint, cancel: tuple[str, ...]
@@ -353,9 +369,21 @@ class Resumer:
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background, logging its failure (waiters use this)."""
-        task = asyncio.get_running_loop().create_task(_logged(coroutine))
+        # The coroutine itself is the task (no wrapper), so one cancelled before it ever
+        # ran (a stop right after a start) is closed, not left never awaited.
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, LroError):
+            _log.warning("background resume step failed: %s", exc)
+        elif exc is not None:
+            _log.error("background resume step failed unexpectedly", exc_info=exc)
 
     @property
     def busy(self) -> int:
@@ -386,14 +414,3 @@ class Resumer:
 
     def _now_us(self) -> int:
         return to_micros(self.clock.now())
-
-
-async def _logged(coroutine: Coroutine[Any, Any, Any]) -> None:
-    try:
-        await coroutine
-    except asyncio.CancelledError:
-        raise
-    except LroError as exc:
-        _log.warning("background resume step failed: %s", exc)
-    except Exception:
-        _log.exception("background resume step failed unexpectedly")

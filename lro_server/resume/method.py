@@ -125,8 +125,17 @@ class Committed:
     wrote: bool = True
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunNow:
+    """A first move that writes nothing: the engine resumes the method at once, in the
+    background, as it stands (no children), so the start answers without waiting for it.
+    Until the method's own first commit the record is where its create left it (``seq``
+    0, not waiting), which recovery and the stalled sweep begin again should this process
+    die first."""
+
+
 #: What a method's move returns.
-Decision = Advance | Committed
+Decision = Advance | Committed | RunNow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,6 +148,7 @@ class Resumption:
         children: The awaited children's records, as stored now (None: deleted).
         timed_out: The parent's deadline passed, or the waiter reported a timeout.
         waiter_failed: The waiter gave up following the children for good.
+        checkpoint: The parent's checkpoint, as the engine decoded it (None: not decoded).
     """
 
     parent: OperationRecord
@@ -146,6 +156,7 @@ class Resumption:
     children: Mapping[str, OperationRecord | None]
     timed_out: bool = False
     waiter_failed: bool = False
+    checkpoint: Checkpoint | None = None
 
     @property
     def cancel_requested(self) -> bool:

@@ -274,7 +274,10 @@ class SqliteStore:
         now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
         with self._db.write() as conn:
-            stored = self._compare_and_set(conn, record, work, now)
+            # A journal append to a running operation (a durable method's step) changes
+            # no indexed column as a rule: the narrow statement first.
+            narrow = bool(journal) and not record.done
+            stored = self._compare_and_set(conn, record, work, now, narrow=narrow)
             for event in journal:
                 try:
                     conn.execute(schema.JOURNAL_INSERT, (record.name, event.seq, event.data))
@@ -294,11 +297,20 @@ class SqliteStore:
             )
 
     def _compare_and_set(
-        self, conn: sqlite3.Connection, record: OperationRecord, work: str, now: int
+        self,
+        conn: sqlite3.Connection,
+        record: OperationRecord,
+        work: str,
+        now: int,
+        *,
+        narrow: bool = False,
     ) -> OperationRecord:
-        """One compare-and-set inside the caller's write transaction."""
+        """One compare-and-set inside the caller's write transaction; ``narrow`` tries
+        ``UPDATE_UNINDEXED`` first (it matches no row when an indexed column changes)."""
         params = {**schema.row_params(record, work), "now": now, "version": record.version}
-        rows = conn.execute(schema.UPDATE, params).fetchall()
+        rows = conn.execute(schema.UPDATE_UNINDEXED, params).fetchall() if narrow else []
+        if not rows:
+            rows = conn.execute(schema.UPDATE, params).fetchall()
         if not rows:
             raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
         return updated_record(record, rows[0])

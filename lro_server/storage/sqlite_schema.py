@@ -193,6 +193,19 @@ UPDATE {TABLE} SET
 WHERE name = :name AND version = :version AND done = 0
 RETURNING {", ".join(UPDATE_RETURNS)}"""
 STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
+#: :data:`UPDATE` of a running operation's journal append (a durable method's step): it
+#: sets only the columns such a write changes, and matches only while the others already
+#: hold what :data:`UPDATE` would write (else the store runs :data:`UPDATE`). Indexes on
+#: columns it does not set are left alone: about half the statement's cost.
+UPDATE_UNINDEXED = f"""
+UPDATE {TABLE} SET
+    operation = :operation, version = version + 1,
+    update_time_us = MAX(:now, update_time_us + 1),
+    state = :state, work = :work, checkpoint = :checkpoint
+WHERE name = :name AND version = :version AND done = 0 AND :done = 0
+    AND metadata_type IS :metadata_type AND error_code IS :error_code
+    AND {" AND ".join(f"{column} IS :{column}" for column in KEY_COLUMNS)}
+RETURNING {", ".join(UPDATE_RETURNS)}"""
 
 
 def list_query(query: ListQuery) -> tuple[str, dict[str, Any]]:

@@ -13,9 +13,11 @@ import json
 from collections.abc import Awaitable, Callable
 
 import pytest
-from store_records import new_record
+from google.protobuf import duration_pb2
+from store_records import list_page, names, new_record
 
 from lro_server.core.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from lro_server.core.labels import SearchKeys
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import MAX_JOURNAL_EVENT_BYTES, JournalEvent, OperationStore
 
@@ -108,6 +110,30 @@ async def test_the_final_update_may_append_and_then_nothing_more(store: Operatio
     with pytest.raises(FailedPrecondition):
         await store.update(done, journal=_events(2))
     assert await store.journal(record.name) == _events(1)
+
+
+async def test_an_update_with_events_may_change_what_listing_finds(
+    store: OperationStore,
+) -> None:
+    record = await _created(store)
+    keyed = dataclasses.replace(
+        new_record(name=record.name, metadata=duration_pb2.Duration(seconds=1)),
+        version=record.version,
+        keys=SearchKeys(job_id=42, cluster_id="c-1"),
+    )
+
+    stored = await store.update(keyed, journal=_events(1))
+
+    assert (await store.get(record.name)).keys == SearchKeys(job_id=42, cluster_id="c-1")
+    assert names(await list_page(store, filter="metadata.job_id = 42")) == [record.name]
+    found = await list_page(store, filter='metadata.@type = "google.protobuf.Duration"')
+    assert names(found) == [record.name]
+    # And with nothing but the journal and the checkpoint changing, as a durable step does.
+    plain = await store.update(dataclasses.replace(stored, checkpoint=b"{}"), journal=_events(2))
+    assert plain.version == stored.version + 1
+    assert (await store.get(record.name)).checkpoint == b"{}"
+    assert names(await list_page(store, filter="metadata.job_id = 42")) == [record.name]
+    assert await store.journal(record.name) == _events(1, 2)
 
 
 async def test_missing_operation_update_with_events_is_not_found(store: OperationStore) -> None:

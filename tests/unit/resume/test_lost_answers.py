@@ -110,7 +110,7 @@ async def test_a_lost_answer_of_a_durable_wait_commit_still_arms_its_timer() -> 
 
     async def write(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        if len(calls) == 3:  # begin, the claim before "first", then the wait on the timer
+        if len(calls) == 2:  # the claim before "first", then the wait on the timer
             losing[0].lose_next = True
         return await original(*args, **kwargs)
 
