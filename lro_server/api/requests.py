@@ -8,9 +8,11 @@ turned back into JSON numbers (proto3 JSON writes them as strings; Databricks wa
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from google.protobuf import duration_pb2, json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from lro_server.core.errors import InvalidArgument
@@ -99,15 +101,19 @@ def message_body(request: Message) -> dict[str, Any]:
 
 
 def _numbers(body: dict[str, Any], request: Message) -> dict[str, Any]:
-    int64 = {
-        f.name
-        for f in request.DESCRIPTOR.fields
-        if f.cpp_type in (f.CPPTYPE_INT64, f.CPPTYPE_UINT64)
-    }
+    int64 = _int64_fields(request.DESCRIPTOR)
     out: dict[str, Any] = {}
     for key, value in body.items():
         out[key] = int(value) if key in int64 and isinstance(value, str) else _integral(value)
     return out
+
+
+@functools.cache
+def _int64_fields(descriptor: Descriptor) -> frozenset[str]:
+    """Fields of a request message that proto3 JSON writes as strings (64-bit integers)."""
+    return frozenset(
+        f.name for f in descriptor.fields if f.cpp_type in (f.CPPTYPE_INT64, f.CPPTYPE_UINT64)
+    )
 
 
 def _integral(value: Any) -> Any:

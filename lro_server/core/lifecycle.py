@@ -34,7 +34,7 @@ def with_metadata(
     _require_open(record)
     operation = operations_pb2.Operation()
     operation.CopyFrom(record.operation)
-    operation.metadata.CopyFrom(pack(metadata))
+    operation.metadata.Pack(metadata)
     return dataclasses.replace(
         record, operation=operation, state=record.state if state is None else state, **fields
     )

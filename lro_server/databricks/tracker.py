@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 from collections.abc import Mapping
 
 from lro_server.core import lifecycle
-from lro_server.core.clock import Clock, SystemClock, to_micros
+from lro_server.core.clock import Clock, SystemClock
 from lro_server.core.errors import LroError, Unavailable
 from lro_server.core.operations import Create
 from lro_server.core.record import OperationRecord
@@ -103,18 +102,13 @@ class Tracker:
         before the error propagates, so the caller's retry does not leave two running.
         """
         try:
-            started = await self.poller.start_unstored(record)
+            launched = await self.poller.start_unstored(record, self.options.lease_seconds)
         except Unavailable as exc:
             _log.warning("%s: start deferred, Databricks unavailable: %s", record.name, exc)
             # Stored once, already saying that its start waits for Databricks.
             stored = await create(self.poller.waiting(exc)(record) or record)
             self._track(stored, delay=self.options.poll_interval_seconds)
             return stored
-        # The lease runs from now, not from the call's start (the start may be slow).
-        launched = dataclasses.replace(
-            started,
-            lease_expire_us=to_micros(self.clock.now()) + int(self.options.lease_seconds * 1e6),
-        )
         try:
             stored = await create(launched)
         except LroError:

@@ -134,12 +134,17 @@ class Poller:
                 else:
                     self._after(record.name, decision)
 
-    async def start_unstored(self, record: OperationRecord) -> OperationRecord:
+    async def start_unstored(
+        self, record: OperationRecord, lease_seconds: float
+    ) -> OperationRecord:
         """Start the work of ``record``, not stored yet; return it with the entity's ids
-        in its payload and search keys."""
+        in its payload and search keys, and its lease running ``lease_seconds`` from now
+        (the start may have been slow), in one copy of the record."""
         work = Work.of(record)
         entity = await self._start_entity(record, work, retry=False)
-        return dataclasses.replace(work, entity=entity).stored_in(record)
+        lease_expire_us = to_micros(self.clock.now()) + int(lease_seconds * 1e6)
+        started = dataclasses.replace(work, entity=entity)
+        return started.stored_in(record, lease_expire_us=lease_expire_us)
 
     async def abandon(self, record: OperationRecord) -> None:
         """Stop the work of a started ``record`` that could not be stored (best effort)."""

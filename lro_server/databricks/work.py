@@ -270,9 +270,12 @@ class Work:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Internal(f"{record.name}: unreadable Databricks work: {exc}") from exc
 
-    def stored_in(self, record: OperationRecord) -> OperationRecord:
-        """``record`` with this work as its payload (and the ids it is found by)."""
-        return dataclasses.replace(record, payload=self.payload(), keys=self.search_keys())
+    def stored_in(self, record: OperationRecord, **fields: Any) -> OperationRecord:
+        """``record`` with this work as its payload (and the ids it is found by), and with
+        ``fields`` of the record changed in the same copy."""
+        return dataclasses.replace(
+            record, payload=self.payload(), keys=self.search_keys(), **fields
+        )
 
 
 def new_payload(
