@@ -146,6 +146,40 @@ async def test_a_deleted_record_frees_its_request_id(store: OperationStore) -> N
     assert created and second.name != first.name
 
 
+async def test_concurrent_creates_each_get_their_own_outcome(store: OperationStore) -> None:
+    # Creates asked for together (a backend may write them in one transaction): a duplicate
+    # name, a reused request id and an oversized record fail or dedupe alone.
+    existing, _ = await store.create(new_record(name=name_for(1), state="EXISTING"))
+    owner_first = new_record(owner="alice", request_id="r1", state="FIRST")
+    fresh = [new_record(state=f"NEW-{n}") for n in range(3)]
+    calls = [
+        store.create(fresh[0]),
+        store.create(new_record(name=name_for(1), state="DUPLICATE")),
+        store.create(owner_first),
+        store.create(new_record(metadata=_huge_metadata())),
+        store.create(fresh[1]),
+        store.create(new_record(owner="alice", request_id="r1", state="RETRIED")),
+        store.create(fresh[2]),
+    ]
+
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert isinstance(outcomes[1], AlreadyExists) and outcomes[1].origin is Origin.STORE
+    assert isinstance(outcomes[3], FailedPrecondition)
+    first, first_created = outcomes[2]  # type: ignore[misc]
+    retried, retried_created = outcomes[5]  # type: ignore[misc]
+    # One of the two with request id r1 is stored (the first asked, unless the backend
+    # runs them in parallel); both answer with that one record.
+    assert [first_created, retried_created].count(True) == 1
+    assert retried == first and first.state in ("FIRST", "RETRIED")
+    for record, outcome in zip(fresh, (outcomes[0], outcomes[4], outcomes[6]), strict=True):
+        stored, created = outcome  # type: ignore[misc]
+        assert created and stored.state == record.state
+        assert await store.get(record.name) == stored
+    assert await store.get(existing.name) == existing
+    assert await store.get(first.name) == first
+
+
 # --- compare-and-set update ---------------------------------------------------------------
 
 
