@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,7 +17,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry, code_of
-from lro_server.core.deadline import serving
+from lro_server.core import deadline
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
@@ -37,12 +38,18 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 def _wrap(
     method: Method, authenticate: Authenticator | None, telemetry: RpcTelemetry
 ) -> grpc.RpcMethodHandler:
+    """One coroutine per call of ``method``, built once: everything a call needs that does
+    not depend on the call (its probe, parser, principal without auth) is resolved here."""
     parse = method.request_type.FromString
     handler = method.handler
     path = method.path
     probe = telemetry.probe("grpc", path)
     names_operation = method.service == OPERATIONS_SERVICE
-    public = path in PUBLIC_METHODS
+    if path in PUBLIC_METHODS:
+        authenticate, fixed = None, NOBODY
+    else:
+        fixed = ANONYMOUS
+    loop: asyncio.AbstractEventLoop | None = None  # the server's, known at the first call
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         # gRPC metadata keys are lower-case already (HTTP/2 header names); binary
@@ -57,19 +64,21 @@ def _wrap(
                 reason="MALFORMED_REQUEST",
             )
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
-        opened = probe.open(metadata, getattr(request, "name", "") if names_operation else "")
+        operation = request.name if names_operation else ""  # type: ignore[attr-defined]
+        opened = probe.open(metadata, operation)
+        nonlocal loop
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        remaining = context.time_remaining
+        # Outbound calls made for this one (Databricks) end within its deadline.
+        serving = deadline.enter(remaining, asyncio.current_task(loop))
         code: str = "OK"
         escaped: BaseException | None = None
         try:
-            # Outbound calls made for this one (Databricks) end within its deadline.
-            with serving(context.time_remaining):
-                if public:
-                    principal = NOBODY
-                else:
-                    principal = await authenticate(metadata) if authenticate else ANONYMOUS
-                ctx = CallContext(principal, metadata, context.time_remaining)
-                # Serialized here and handed to grpc as bytes: no serializer call per RPC.
-                return (await handler(request, ctx)).SerializeToString()
+            principal = fixed if authenticate is None else await authenticate(metadata)
+            # Serialized here and handed to grpc as bytes: no serializer call per RPC.
+            response = await handler(request, CallContext(principal, metadata, remaining))
+            return response.SerializeToString()
         except Exception as exc:
             error = as_lro_error(exc, where=path)
             code, escaped = error.code.name, error
@@ -79,6 +88,7 @@ def _wrap(
             code, escaped = code_of(exc), exc
             raise
         finally:
+            deadline.leave(serving)
             probe.close(opened, code, escaped)
 
     return grpc.unary_unary_rpc_method_handler(handle)
