@@ -40,9 +40,9 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 #: The metadata of the call the current task serves, as grpc.aio converted it to look the
 #: method up, with that task. grpc.aio asks the generic handlers for a call's method in the
 #: task that then runs the call; ``context.invocation_metadata()`` would convert the same
-#: metadata again (~1 µs in a tight loop, more than the rest of the log context and
-#: metrics together). Taken only by the task that stored it, so a call can never see
-#: another's metadata, whatever grpc does; otherwise the handler asks the context.
+#: metadata again, as costly as the log context and metrics together (docs/performance.md).
+#: Taken only by the task that stored it, so a call can never see another's metadata,
+#: whatever grpc does; otherwise the handler asks the context.
 _LOOKED_UP: contextvars.ContextVar[tuple[Any, asyncio.Task[Any] | None] | None] = (
     contextvars.ContextVar("lro_grpc_looked_up", default=None)
 )
