@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
@@ -20,11 +22,12 @@ class OperationsApi:
     def __init__(self, service: OperationsService) -> None:
         self.service = service
 
-    async def GetOperation(
+    def GetOperation(
         self, request: operations_pb2.GetOperationRequest, ctx: CallContext
-    ) -> operations_pb2.Operation:
+    ) -> Awaitable[operations_pb2.Operation]:
         """Latest state of an operation."""
-        return await self.service.get(request.name, ctx.principal)
+        # The service's coroutine itself, not one awaiting it: every GetOperation passes here.
+        return self.service.get(request.name, ctx.principal)
 
     async def ListOperations(
         self, request: operations_pb2.ListOperationsRequest, ctx: CallContext

@@ -61,6 +61,10 @@ class Registry:
         """The method at ``/service/Method``, or None."""
         return self._methods.get(path)
 
+    def methods(self) -> list[Method]:
+        """Every method, in the order they were added."""
+        return list(self._methods.values())
+
     def services(self) -> dict[str, list[Method]]:
         """Methods grouped by service name."""
         grouped: dict[str, list[Method]] = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -16,7 +19,7 @@ from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import RpcTelemetry, code_of
-from lro_server.core.deadline import serving
+from lro_server.core import deadline
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.principal import ANONYMOUS, Principal
 
@@ -34,20 +37,67 @@ OPERATIONS_SERVICE = "google.longrunning.Operations"
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
+#: The metadata of the call the current task serves, as grpc.aio converted it to look the
+#: method up, with that task. grpc.aio asks the generic handlers for a call's method in the
+#: task that then runs the call; ``context.invocation_metadata()`` would convert the same
+#: metadata again, as costly as the log context and metrics together (docs/performance.md).
+#: Taken only by the task that stored it, so a call can never see another's metadata,
+#: whatever grpc does; otherwise the handler asks the context.
+_LOOKED_UP: contextvars.ContextVar[tuple[Any, asyncio.Task[Any] | None] | None] = (
+    contextvars.ContextVar("lro_grpc_looked_up", default=None)
+)
+
+
+class _Methods(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
+    """Every method of the registry in one table (one lookup per call, whatever the
+    service), keeping the metadata grpc.aio converted for it (see ``_LOOKED_UP``)."""
+
+    def __init__(self, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self._handlers = handlers
+        self._loop: asyncio.AbstractEventLoop | None = None  # the server's, at the first call
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = self._handlers.get(handler_call_details.method)
+        if handler is not None:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            task = asyncio.current_task(self._loop)
+            _LOOKED_UP.set((handler_call_details.invocation_metadata, task))
+        return handler
+
+
 def _wrap(
     method: Method, authenticate: Authenticator | None, telemetry: RpcTelemetry
 ) -> grpc.RpcMethodHandler:
+    """One coroutine per call of ``method``, built once: everything a call needs that does
+    not depend on the call (its probe, parser, principal without auth) is resolved here."""
     parse = method.request_type.FromString
     handler = method.handler
     path = method.path
     probe = telemetry.probe("grpc", path)
     names_operation = method.service == OPERATIONS_SERVICE
-    public = path in PUBLIC_METHODS
+    if path in PUBLIC_METHODS:
+        authenticate, fixed = None, NOBODY
+    else:
+        fixed = ANONYMOUS
+    loop: asyncio.AbstractEventLoop | None = None  # the server's, known at the first call
 
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        nonlocal loop
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        looked_up = _LOOKED_UP.get()
+        pairs = (
+            looked_up[0]
+            if looked_up is not None and looked_up[1] is task
+            else context.invocation_metadata()
+        )
         # gRPC metadata keys are lower-case already (HTTP/2 header names); binary
         # ("-bin") values are bytes and left out.
-        metadata = {k: v for k, v in context.invocation_metadata() or () if v.__class__ is str}
+        metadata = {k: v for k, v in pairs or () if v.__class__ is str}
         try:
             # Parsed here, not by grpc: its own parse failure would be UNKNOWN, without ErrorInfo.
             request = parse(raw)
@@ -57,19 +107,18 @@ def _wrap(
                 reason="MALFORMED_REQUEST",
             )
             await context.abort_with_status(rpc_status.to_status(to_rpc_status(malformed)))
-        opened = probe.open(metadata, getattr(request, "name", "") if names_operation else "")
+        operation = request.name if names_operation else ""  # type: ignore[attr-defined]
+        opened = probe.open(metadata, operation)
+        remaining = context.time_remaining
+        # Outbound calls made for this one (Databricks) end within its deadline.
+        serving = deadline.enter(remaining, task)
         code: str = "OK"
         escaped: BaseException | None = None
         try:
-            # Outbound calls made for this one (Databricks) end within its deadline.
-            with serving(context.time_remaining):
-                if public:
-                    principal = NOBODY
-                else:
-                    principal = await authenticate(metadata) if authenticate else ANONYMOUS
-                ctx = CallContext(principal, metadata, context.time_remaining)
-                # Serialized here and handed to grpc as bytes: no serializer call per RPC.
-                return (await handler(request, ctx)).SerializeToString()
+            principal = fixed if authenticate is None else await authenticate(metadata)
+            # Serialized here and handed to grpc as bytes: no serializer call per RPC.
+            response = await handler(request, CallContext(principal, metadata, remaining))
+            return response.SerializeToString()
         except Exception as exc:
             error = as_lro_error(exc, where=path)
             code, escaped = error.code.name, error
@@ -79,6 +128,7 @@ def _wrap(
             code, escaped = code_of(exc), exc
             raise
         finally:
+            deadline.leave(serving)
             probe.close(opened, code, escaped)
 
     return grpc.unary_unary_rpc_method_handler(handle)
@@ -124,11 +174,9 @@ def build_server(
         ]
     )
     telemetry = telemetry or RpcTelemetry()
-    names = []
-    for service, methods in registry.services().items():
-        handlers = {m.name: _wrap(m, authenticate, telemetry) for m in methods}
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
-        names.append(service)
+    names = list(registry.services())
+    handlers = {m.path: _wrap(m, authenticate, telemetry) for m in registry.methods()}
+    server.add_generic_rpc_handlers((_Methods(handlers),))
     health_servicer = health_servicer or health.aio.HealthServicer()
     server.add_generic_rpc_handlers((_health_handler(health_servicer),))
     names.append(HEALTH_SERVICE)

@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Mapping
+from time import perf_counter
 from typing import Any
 
 from lro_server.core import tracing
 from lro_server.core.errors import LroError
-from lro_server.core.logcontext import Bindings, bind, parse_trace, unbind
+from lro_server.core.logcontext import (
+    CLOUD_TRACE,
+    TRACEPARENT,
+    Bindings,
+    bind_call,
+    parse_trace,
+    unbind,
+)
 from lro_server.core.metrics import Metrics
 
 #: What :meth:`MethodProbe.open` returns and :meth:`MethodProbe.close` takes back: the log
-#: context bindings, the span's context manager and the span (None while tracing is off),
-#: and the start.
-Opened = tuple[Bindings, "contextlib.AbstractContextManager[Any] | None", Any, float]
-_UNBOUND: Bindings = (None, None)
+#: context bindings (None: nothing bound), the span's context manager and the span (None
+#: while tracing is off), and the start.
+Opened = tuple["Bindings | None", "contextlib.AbstractContextManager[Any] | None", Any, float]
 
 
 def code_of(error: BaseException) -> str:
@@ -86,31 +92,34 @@ class MethodProbe:
     def open(self, metadata: Mapping[str, str], operation: str = "") -> Opened:
         """A call begins: bind its trace (from ``metadata``, lower-case keys) and the
         operation it names (if any) for log lines, and open its span if tracing is on."""
-        trace = parse_trace(metadata)
-        bindings = (
-            bind(operation=operation, trace=trace) if operation or trace is not None else _UNBOUND
+        trace = (
+            parse_trace(metadata)
+            if TRACEPARENT in metadata or CLOUD_TRACE in metadata
+            else None  # most calls: no function to call
         )
-        scope: contextlib.AbstractContextManager[Any] | None = None
-        span = None
-        if tracing.enabled():  # else no span object, generator or attributes per call
-            scope = tracing.span(
-                self.method,
-                parent=trace,
-                attributes={"rpc.method": self.method, "lro.front": self.front},
-            )
-            span = scope.__enter__()
-        return bindings, scope, span, time.perf_counter()
+        bindings = bind_call(operation, trace)
+        if not tracing.enabled():  # else no span object, generator or attributes per call
+            return bindings, None, None, perf_counter()
+        scope = tracing.span(
+            self.method,
+            parent=trace,
+            attributes={"rpc.method": self.method, "lro.front": self.front},
+        )
+        return bindings, scope, scope.__enter__(), perf_counter()
 
     def close(self, opened: Opened, code: str, error: BaseException | None = None) -> None:
         """The call ended with ``code`` (``error``: what escaped it, for the span)."""
         bindings, scope, span, started = opened
         try:
-            self._latency.add(time.perf_counter() - started)
-            count = self._ok if code == "OK" else self._requests.slot(self.front, self.method, code)
-            count.n += 1
+            self._latency.add(perf_counter() - started)
+            if code == "OK":
+                self._ok.n += 1
+            else:
+                self._requests.slot(self.front, self.method, code).n += 1
             if scope is not None:
                 if span is not None:
                     span.set_attribute("rpc.grpc.status_code", code)
                 scope.__exit__(type(error) if error else None, error, None)
         finally:
-            unbind(bindings)
+            if bindings is not None:
+                unbind(bindings)

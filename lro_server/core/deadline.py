@@ -1,6 +1,6 @@
 """The deadline of the RPC being served, for the outbound calls made on its behalf.
 
-Both fronts open :func:`serving` around every handler. Code deeper down (the Databricks
+Both fronts :func:`enter` it around every handler. Code deeper down (the Databricks
 client) asks :func:`remaining` how long the caller still waits, so that a start against a
 slow or unreachable dependency answers in time instead of holding the RPC. Only the task
 serving the call sees its deadline: work it hands to other tasks (a waiter, a tracker poll)
@@ -15,28 +15,18 @@ import math
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
-
-class _Deadline:
-    """A call's deadline in monotonic seconds, resolved at its first use."""
-
-    __slots__ = ("_at", "_timeout")
-
-    def __init__(self, timeout: float | Callable[[], float | None] | None) -> None:
-        self._timeout = timeout
-        self._at: float | None = None
-
-    def at(self) -> float:
-        if self._at is None:
-            timeout = self._timeout() if callable(self._timeout) else self._timeout
-            self._at = math.inf if timeout is None else time.monotonic() + max(0.0, timeout)
-        return self._at
-
-
-_Current = tuple[_Deadline, "asyncio.Task[object] | None"]
+#: What a call's deadline is kept as: None (none), a monotonic instant, or gRPC's
+#: ``time_remaining`` (asked only if something asks :func:`remaining`: most calls never do,
+#: and asking costs a call into gRPC).
+_End = float | Callable[[], float | None] | None
+_Current = tuple[_End, "asyncio.Task[object] | None"]
 _CURRENT: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
     "lro_call_deadline", default=None
 )
+#: What :func:`enter` returns and :func:`leave` takes back.
+Token = contextvars.Token[_Current | None]
 
 
 def _task() -> asyncio.Task[object] | None:
@@ -46,24 +36,38 @@ def _task() -> asyncio.Task[object] | None:
         return None
 
 
-class serving:  # noqa: N801  used as a function: ``with serving(timeout):``
-    """Mark the current task as serving a call with ``timeout`` seconds left (None: none).
-
-    ``timeout`` may also be a function returning it (gRPC's ``context.time_remaining``),
-    asked only if something asks :func:`remaining`: most calls never do, and asking costs
-    a call into gRPC on every RPC.
-
-    A plain class rather than a generator-based context manager: it wraps every RPC.
+def enter(
+    timeout: float | Callable[[], float | None] | None, task: asyncio.Task[Any] | None
+) -> Token:
+    """Mark ``task`` (the current one, which the caller knows: asking asyncio costs more
+    than the rest of this) as serving a call with ``timeout`` seconds left (None: none; or
+    a function returning them, such as gRPC's ``context.time_remaining``) until
+    :func:`leave`. The form the fronts use on every call: no object beyond the token.
     """
+    if timeout is not None and not callable(timeout):
+        timeout = time.monotonic() + max(0.0, timeout)
+    return _CURRENT.set((timeout, task))
 
-    __slots__ = ("_deadline", "_token")
+
+def leave(token: Token) -> None:
+    """End what :func:`enter` began."""
+    _CURRENT.reset(token)
+
+
+class serving:  # noqa: N801  used as a function: ``with serving(timeout):``
+    """:func:`enter` and :func:`leave` as a context manager (also off a running loop)."""
+
+    __slots__ = ("_timeout", "_token")
 
     def __init__(self, timeout: float | Callable[[], float | None] | None) -> None:
-        self._deadline = _Deadline(timeout)
-        self._token: contextvars.Token[_Current | None] | None = None
+        self._timeout = timeout
+        self._token: Token | None = None
 
     def __enter__(self) -> None:
-        self._token = _CURRENT.set((self._deadline, _task()))
+        timeout = self._timeout
+        if timeout is not None and not callable(timeout):
+            timeout = time.monotonic() + max(0.0, timeout)
+        self._token = _CURRENT.set((timeout, _task()))
 
     def __exit__(
         self,
@@ -80,4 +84,10 @@ def remaining() -> float | None:
     current = _CURRENT.get()
     if current is None or current[1] is not _task():
         return None
-    return current[0].at() - time.monotonic()
+    end = current[0]
+    if end is None:
+        return math.inf
+    if callable(end):
+        left = end()
+        return math.inf if left is None else max(0.0, left)
+    return end - time.monotonic()

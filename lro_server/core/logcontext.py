@@ -91,6 +91,14 @@ def bind(*, operation: str | None = None, trace: Trace | None = None) -> Binding
     )
 
 
+def bind_call(operation: str, trace: Trace | None) -> Bindings | None:
+    """What the fronts bind for a call: the operation its request names ("" for none) and
+    its trace; None when there is neither (nothing to :func:`unbind`)."""
+    if trace is None:
+        return (_operation.set(operation), None) if operation else None
+    return _operation.set(operation), _trace.set(trace)
+
+
 def unbind(bindings: Bindings) -> None:
     """Restore what :func:`bind` replaced."""
     operation, trace = bindings

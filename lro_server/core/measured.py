@@ -48,6 +48,7 @@ class MeasuredStore:
             )
         }
         self._rows = metrics.store_batched_rows.slot()
+        self._get_timer = self._timers["get"]
 
     def add_unavailable_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` whenever a store call other than ``ping`` (the health
@@ -90,7 +91,7 @@ class MeasuredStore:
             self._failed("get", exc)
             raise
         finally:
-            self._timers["get"].add(time.perf_counter() - started)
+            self._get_timer.add(time.perf_counter() - started)
 
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """See OperationStore.get_many."""

@@ -19,6 +19,7 @@ on it, so it is kept; read ``done`` with a default.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,7 @@ from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import MethodProbe, RpcTelemetry, code_of
-from lro_server.core.deadline import serving
+from lro_server.core import deadline
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.logcontext import set_operation
 from lro_server.core.principal import ANONYMOUS, Principal
@@ -150,24 +151,26 @@ class HttpFront:
         if probe is None:
             probe = self._probes[method.path] = self.telemetry.probe("http", method.path)
         opened = probe.open(headers, operation)
+        # No deadline (HTTP has none), but outbound calls know they serve a call.
+        serving = deadline.enter(None, asyncio.current_task())
         code: str = "OK"
         escaped: BaseException | None = None
         try:
-            with serving(None):
-                context = await self._context(request, headers, method.path)
-                if message is None:
-                    # A resume call's body means nothing; deployed waiters send {"data": {}}.
-                    resume = bool(headers.get(RESUME_HEADER))
-                    message = await parse_body(
-                        request, method.request_type, ignore_unknown_fields=resume
-                    )
-                    if operations:
-                        set_operation(getattr(message, "name", ""))
-                response = await method.handler(message, context)
+            context = await self._context(request, headers, method.path)
+            if message is None:
+                # A resume call's body means nothing; deployed waiters send {"data": {}}.
+                resume = bool(headers.get(RESUME_HEADER))
+                message = await parse_body(
+                    request, method.request_type, ignore_unknown_fields=resume
+                )
+                if operations:
+                    set_operation(getattr(message, "name", ""))
+            response = await method.handler(message, context)
         except BaseException as exc:
             code, escaped = code_of(exc), exc
             raise
         finally:
+            deadline.leave(serving)
             probe.close(opened, code, escaped)
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)
