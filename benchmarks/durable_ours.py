@@ -134,11 +134,21 @@ def read_effects(path: Path) -> tuple[list[float], list[str]]:
     return after, again
 
 
-def _start(channel: grpc.Channel, method: str, request: dict[str, Any]) -> Any:
+def _start_request(method: str, request: dict[str, Any]) -> methods_pb2.StartRequest:
     message = methods_pb2.StartRequest(method=method)
     message.input.update(request)
     message.timeout.CopyFrom(duration_pb2.Duration(seconds=3600))
-    return methods_pb2_grpc.MethodsStub(channel).Start.future(message, timeout=60)
+    return message
+
+
+def _start(channel: grpc.Channel, method: str, request: dict[str, Any]) -> Any:
+    return methods_pb2_grpc.MethodsStub(channel).Start.future(
+        _start_request(method, request), timeout=60
+    )
+
+
+def _start_now(channel: grpc.Channel, method: str, request: dict[str, Any]) -> Any:
+    return methods_pb2_grpc.MethodsStub(channel).Start(_start_request(method, request), timeout=60)
 
 
 def _wait(channel: grpc.Channel, name: str, timeout: float = 300) -> operations_pb2.Operation:
@@ -175,10 +185,9 @@ def ours_steps(server: Server, channel: grpc.Channel, methods: int) -> dict[str,
     def run(steps: int, sync: bool = False) -> tuple[float, float]:
         cpu, wall = server.cpu_seconds(), time.perf_counter()
         for _ in range(methods):
-            _wait(
-                channel,
-                _start(channel, "bench.Steps", {"steps": steps, "sync": sync}).result().name,
-            )
+            # A blocking call, as a sequential client makes it: a future's result() costs
+            # the client a thread hand-off per call (docs/performance.md).
+            _wait(channel, _start_now(channel, "bench.Steps", {"steps": steps, "sync": sync}).name)
         return time.perf_counter() - wall, server.cpu_seconds() - cpu
 
     run(10)  # warm up
