@@ -10,11 +10,11 @@ keeps its own budgets, however long the call that spawned it lived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import math
 import time
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Iterator
 from typing import Any
 
 #: What a call's deadline is kept as: None (none), a monotonic instant, or gRPC's
@@ -54,29 +54,14 @@ def leave(token: Token) -> None:
     _CURRENT.reset(token)
 
 
-class serving:  # noqa: N801  used as a function: ``with serving(timeout):``
+@contextlib.contextmanager
+def serving(timeout: float | Callable[[], float | None] | None) -> Iterator[None]:
     """:func:`enter` and :func:`leave` as a context manager (also off a running loop)."""
-
-    __slots__ = ("_timeout", "_token")
-
-    def __init__(self, timeout: float | Callable[[], float | None] | None) -> None:
-        self._timeout = timeout
-        self._token: Token | None = None
-
-    def __enter__(self) -> None:
-        timeout = self._timeout
-        if timeout is not None and not callable(timeout):
-            timeout = time.monotonic() + max(0.0, timeout)
-        self._token = _CURRENT.set((timeout, _task()))
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._token is not None:
-            _CURRENT.reset(self._token)
+    token = enter(timeout, _task())
+    try:
+        yield
+    finally:
+        leave(token)
 
 
 def remaining() -> float | None:

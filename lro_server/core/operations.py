@@ -210,12 +210,9 @@ class OperationsService:
 
     async def get(self, name: str, caller: Principal) -> operations_pb2.Operation:
         """GetOperation."""
-        # _visible without manage, inlined: every GetOperation passes here.
+        # Not through _visible: one coroutine fewer, and every GetOperation passes here.
         name = validate_operation_name(name)
-        record = await self.store.get(name)
-        if not caller.may_see(record.owner):
-            raise not_found(name, origin=Origin.SERVER)
-        return record.operation
+        return _seen(await self.store.get(name), name, caller).operation
 
     async def list(
         self, name: str, filter_text: str, page_size: int, page_token: str, caller: Principal
@@ -307,10 +304,7 @@ class OperationsService:
         self, name: str, caller: Principal, *, manage: bool = False
     ) -> OperationRecord:
         name = validate_operation_name(name)
-        record = await self.store.get(name)
-        if not caller.may_see(record.owner):
-            # Same answer as for a missing operation: existence must not leak.
-            raise not_found(name, origin=Origin.SERVER)
+        record = _seen(await self.store.get(name), name, caller)
         if manage and not caller.may_manage(record.owner):
             # A waiter reads every owner's operations but changes none of them.
             raise PermissionDenied(
@@ -365,3 +359,11 @@ def timeout_seconds(
             metadata={"field": field},
         )
     return seconds
+
+
+def _seen(record: OperationRecord, name: str, caller: Principal) -> OperationRecord:
+    """``record``, or NotFound if ``caller`` may not see it: the same answer as for a
+    missing operation, so existence does not leak."""
+    if not caller.may_see(record.owner):
+        raise not_found(name, origin=Origin.SERVER)
+    return record
