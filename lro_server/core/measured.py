@@ -37,6 +37,7 @@ class MeasuredStore:
                 "get_many",
                 "list",
                 "update",
+                "append",
                 "update_many",
                 "journal",
                 "delete",
@@ -106,6 +107,10 @@ class MeasuredStore:
     ) -> OperationRecord:
         """See OperationStore.update."""
         return await self._timed("update", lambda: self.inner.update(record, journal=journal))
+
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """See OperationStore.append."""
+        await self._timed("append", lambda: self.inner.append(record, journal))
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """See OperationStore.journal."""

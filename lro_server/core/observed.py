@@ -66,6 +66,10 @@ class ObservedStore:
         self._changed(stored.name, stored)
         return stored
 
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """See OperationStore.append; no record changes, so no listener hears of it."""
+        await self.inner.append(record, journal)
+
     async def update_many(
         self, records: Sequence[OperationRecord]
     ) -> builtins.list[OperationRecord | LroError]:

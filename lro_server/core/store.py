@@ -120,6 +120,17 @@ class OperationStore(Protocol):
         journal, in one transaction; return the stored result."""
         ...
 
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """Append ``journal`` to the journal of ``record.name`` while the stored record is
+        still at ``record.version`` and not done, in one transaction, without writing the
+        record: its version and update time stay as they are.
+
+        Raises as :meth:`update` does: Aborted (the stored version differs, or a journal
+        event's seq is stored already), NotFound, OperationDone; InvalidArgument or
+        FailedPrecondition for events no store may keep (nothing written).
+        """
+        ...
+
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` with ``seq > after_seq``, in ``seq`` order (empty
         for an operation without journal or a missing one)."""

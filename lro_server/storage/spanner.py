@@ -172,6 +172,13 @@ class SpannerStore:
         now = to_micros(self._clock.now())
         return await self._calls.run(self._update, record, work, now, tuple(journal))
 
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """Append ``journal`` while the stored record is at ``record.version`` and not
+        done, without writing the record; see OperationStore.append."""
+        check_journal(record.name, journal)
+        if journal:
+            await self._calls.run(self._append, record, tuple(journal))
+
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` after ``after_seq``, in seq order (strong read)."""
         params = {"name": name, "after": after_seq}
@@ -311,6 +318,20 @@ class SpannerStore:
             # The insert of a journal row whose (key, seq) exists fails at commit.
             raise journal_conflict(record.name, journal[0].seq if journal else 0) from exc
         return updated_record(record, row)
+
+    def _append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        def attempt(txn: Any) -> None:
+            # The read holds the row until commit: a concurrent write of it aborts one side.
+            stored = self._stored_status(txn, record.name)
+            if stored is None or stored[1] or stored[0] != record.version:
+                raise update_failure(record, stored)
+            values = [[record.name, event.seq, event.data] for event in journal]
+            txn.insert(JOURNAL_TABLE, JOURNAL_COLUMNS, values)
+
+        try:
+            self._calls.transaction(attempt)
+        except gexc.AlreadyExists as exc:
+            raise journal_conflict(record.name, journal[0].seq) from exc
 
     def _stored_status(self, txn: Any, name: str) -> tuple[int, bool] | None:
         """(version, done) of ``name`` read in ``txn``, or None when there is no such row."""

@@ -161,6 +161,13 @@ class SqliteStore:
         check_journal(record.name, journal)
         return await self._db.attempt(self._update, record, work, journal)
 
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """Append ``journal`` while the stored record is at ``record.version`` and not
+        done, without writing the record; see OperationStore.append."""
+        check_journal(record.name, journal)
+        if journal:
+            await self._db.attempt(self._append, record, journal)
+
     async def journal(self, name: str, after_seq: int = 0) -> _Events:
         """The journal events of ``name`` after ``after_seq``, in seq order."""
         return await self._db.attempt(self._journal, name, after_seq)
@@ -284,6 +291,30 @@ class SqliteStore:
                 except sqlite3.IntegrityError as exc:
                     raise journal_conflict(record.name, event.seq) from exc
             return stored
+
+    def _append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        conn = self._db.open()
+        try:
+            if len(journal) == 1:
+                # One statement, so one transaction of its own: a step's append as a rule.
+                (event,) = journal
+                appended = conn.execute(
+                    schema.JOURNAL_APPEND, (record.name, event.seq, event.data, record.version)
+                ).rowcount
+            else:
+                with self._db.write():
+                    appended = 0
+                    for event in journal:
+                        appended += conn.execute(
+                            schema.JOURNAL_APPEND,
+                            (record.name, event.seq, event.data, record.version),
+                        ).rowcount
+                        if not appended:
+                            break
+        except sqlite3.IntegrityError as exc:
+            raise journal_conflict(record.name, journal[0].seq) from exc
+        if not appended:
+            raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
 
     def _update_many(
         self, records: Sequence[OperationRecord], works: Sequence[str | LroError]

@@ -288,6 +288,10 @@ WHERE done = 1 AND update_time_us < :before
     AND (update_time_us > :after_us OR (update_time_us = :after_us AND name > :after_name))
 ORDER BY update_time_us, name LIMIT :limit"""
 JOURNAL_INSERT = f"INSERT INTO {JOURNAL_TABLE} (name, seq, data) VALUES (?, ?, ?)"
+# The record is read, not written: the append is conditional on its version.
+JOURNAL_APPEND = f"""
+INSERT INTO {JOURNAL_TABLE} (name, seq, data)
+SELECT name, ?2, ?3 FROM {TABLE} WHERE name = ?1 AND version = ?4 AND done = 0"""
 JOURNAL_READ = f"SELECT seq, data FROM {JOURNAL_TABLE} WHERE name = ? AND seq > ? ORDER BY seq"
 JOURNAL_DELETE = f"DELETE FROM {JOURNAL_TABLE} WHERE name = ?"
 # Names travel as one JSON array: one statement however many names, no variable limit.

@@ -132,6 +132,10 @@ class FlakyStore:
         """See OperationStore.update."""
         return await self._write("update", lambda: self.inner.update(record, journal=journal))
 
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """See OperationStore.append."""
+        await self._write("append", lambda: self.inner.append(record, journal))
+
     async def update_many(
         self, records: Sequence[OperationRecord]
     ) -> builtins.list[OperationRecord | LroError]:

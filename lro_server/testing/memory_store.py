@@ -185,11 +185,7 @@ class MemoryStore:
         stored = current.record
         if stored.done or stored.version != record.version:
             raise update_failure(record, (stored.version, stored.done))
-        if journal:
-            taken = {event.seq for event in self.data.journals.get(record.name, ())}
-            clash = [event.seq for event in journal if event.seq in taken]
-            if clash:
-                raise journal_conflict(record.name, clash[0])
+        self._check_clash(record.name, journal)
         updated = dataclasses.replace(
             record,
             operation=_copy(record.operation),
@@ -208,6 +204,28 @@ class MemoryStore:
         if journal:
             self.data.journals.setdefault(record.name, []).extend(journal)
         return _record(entry)
+
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        """Append ``journal`` while the stored record is at ``record.version`` and not
+        done, without writing the record; see OperationStore.append."""
+        self._check_open()
+        check_journal(record.name, journal)
+        with self.data.lock:
+            current = self.data.entries.get(record.name)
+            stored = current.record if current is not None else None
+            if stored is None or stored.done or stored.version != record.version:
+                raise update_failure(
+                    record, None if stored is None else (stored.version, stored.done)
+                )
+            self._check_clash(record.name, journal)
+            self.data.journals.setdefault(record.name, []).extend(journal)
+
+    def _check_clash(self, name: str, journal: Sequence[JournalEvent]) -> None:
+        """Raise the journal conflict of a seq stored already (the caller holds the lock)."""
+        taken = {event.seq for event in self.data.journals.get(name, ())}
+        clash = [event.seq for event in journal if event.seq in taken]
+        if clash:
+            raise journal_conflict(name, clash[0])
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` after ``after_seq``."""

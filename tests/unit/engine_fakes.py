@@ -155,13 +155,14 @@ Meddle = Callable[[OperationRecord], Awaitable[None]]
 
 class MeddlingStore:
     """An OperationStore that runs ``meddle(record)`` just before the next ``times``
-    updates of ``name`` reach the inner store: the test's concurrent writer, guaranteed to
-    win the race."""
+    updates (or journal appends) of ``name`` reach the inner store: the test's concurrent
+    writer, guaranteed to win the race."""
 
     def __init__(self, inner: OperationStore) -> None:
         self.inner = inner
         self._meddles: dict[str, tuple[Meddle, int]] = {}
         self.updates = 0
+        self.appends = 0
 
     def before_update(self, name: str, meddle: Meddle, *, times: int = 1) -> None:
         """Run ``meddle`` before each of the next ``times`` updates of ``name``."""
@@ -185,6 +186,11 @@ class MeddlingStore:
         self.updates += 1
         await self._meddle(record)
         return await self.inner.update(record, journal=journal)
+
+    async def append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
+        self.appends += 1
+        await self._meddle(record)
+        await self.inner.append(record, journal)
 
     async def _meddle(self, record: OperationRecord) -> None:
         pending = self._meddles.get(record.name)
