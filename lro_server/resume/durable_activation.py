@@ -305,13 +305,16 @@ class Activation:
         position = step.position
         slot = self.fold.slots.get(position)
         if slot is not None and slot.done:
-            if slot.error is not None:
-                raise StepFailed(Code.UNKNOWN, str(slot.error.get("message", "")), step.name)
-            return slot.result
+            return _recorded(slot, step)
         if slot is not None and slot.retry_at_us > now_us(self.clock):
             raise Suspend(set(), set(), slot.retry_at_us)
         attempt = (slot.attempts if slot is not None else 0) + 1
         await self.flush()
+        slot = self.fold.slots.get(position)
+        if slot is not None and slot.done:
+            # Recorded by the activation this one took over from, after this one's replay
+            # read the journal (the claim in flush folded it in): never run again.
+            return _recorded(slot, step)
         function, args, retry = self._steps[position]
         try:
             result = await steps.run(function, args, key=f"{self._id}/{position}", watch=self.watch)
@@ -365,3 +368,10 @@ class Activation:
         self.owned = True
         for seq, event in merged:
             self.fold.apply(seq, event)
+
+
+def _recorded(slot: journal.Slot, step: Step) -> Any:
+    """The recorded outcome of a step: its result, or its final failure raised."""
+    if slot.error is not None:
+        raise StepFailed(Code.UNKNOWN, str(slot.error.get("message", "")), step.name)
+    return slot.result

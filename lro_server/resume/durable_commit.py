@@ -1,10 +1,20 @@
 """How a durable activation writes: one compare-and-set of the record with its new journal
 events, conditional on the checkpoint's seq the activation started from.
 
-Events are numbered from the checkpoint state's ``events`` count seen in each attempt;
-events another writer appended meanwhile (a ResolvePromise) are read and folded in, so
-none is lost or numbered twice. The record gets the method's metadata (the view of the
-fold) and, for an ending, its response or error.
+Events are numbered after the journal's head as the activation knows it (the checkpoint
+state's ``events`` count at the last full write, plus the events appended since); events
+another writer appended meanwhile (a ResolvePromise) are read and folded in, so none is
+lost or numbered twice. The record gets the method's metadata (the view of the fold) and,
+for an ending, its response or error.
+
+Quick steps in a row do not write the record: while the activation owns it and keeps its
+metadata (rewritten at most every RUNNING_METADATA_SECONDS), a commit only appends its
+events, conditional on the record's version (``OperationStore.append``). Any change of
+the record (a cancel, a promise resolved, a heartbeat, another activation's claim) fails
+that append, and a full write reads the record again and decides. A claim by another
+activation leaves the version of this one's appends behind, so this one's next append
+fails and it stops; what it appended before the claim is read by the claimer once its
+claim is written.
 """
 
 from __future__ import annotations
@@ -16,7 +26,14 @@ from lro_server._proto.lro.durable.v1 import methods_pb2
 from lro_server.core import lifecycle
 from lro_server.core.cas import Write, compare_and_append
 from lro_server.core.clock import Clock, now_us
-from lro_server.core.errors import Code, LroError, Unavailable
+from lro_server.core.errors import (
+    Aborted,
+    Code,
+    LroError,
+    NotFound,
+    OperationDone,
+    Unavailable,
+)
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import JournalEvent, OperationStore
 from lro_server.resume import durable_journal as journal
@@ -99,24 +116,48 @@ class Writer:
     ) -> tuple[OperationRecord, Checkpoint]:
         """One compare-and-set of the record with the activation's pending events; ``run``
         then holds the stored record and checkpoint. Raises Superseded when another
-        activation (or the end of the operation) moved it on first."""
+        activation (or the end of the operation) moved it on first.
+
+        A running activation that owns the record and keeps its metadata only appends its
+        events to the journal, conditional on the record's version (no record write)."""
         activation = run.activation
+        current: OperationRecord | None = run.record
+        if (
+            outcome is None
+            and activation is not None
+            and activation.owned
+            and activation.pending
+            and run.known is not None
+            and self.keeps_metadata(run, run.record, progress)
+        ):
+            if await self._append(run, activation):
+                return run.record, run.known[1]
+            current = None  # the record moved on: read it again
+        claiming = activation is not None and not activation.owned
         pending = list(activation.pending) if activation is not None else []
         # What the last attempt wrote: (checkpoint, its bytes); empty after an attempt that
         # declined, so a record another writer moved on is never taken for this one's.
         written: list[tuple[Checkpoint, bytes]] = []
         activation_merged: list[tuple[int, dict[str, Any]]] = []
+        attempts = 0
 
         async def apply(fresh: OperationRecord) -> Write | None:
+            nonlocal attempts
             written.clear()
             checkpoint = self.checkpoint_of(run, fresh)
             if fresh.done or checkpoint.seq != run.seq:
                 return None
-            base = int(checkpoint.state.get("events", 0))
-            merged: list[tuple[int, dict[str, Any]]] = []
-            if base > run.events:  # someone appended (a promise resolved): fold it in
+            counted = int(checkpoint.state.get("events", 0))
+            if counted > run.events or attempts or current is None:
+                # Someone appended (a promise resolved), or this write lost a race: the
+                # journal may hold events this activation has not folded yet.
                 merged = fold.extend(await self.store.journal(fresh.name, after_seq=run.events))
-                run.events = base
+                activation_merged.extend(merged)
+                run.events = max(run.events, counted, merged[-1][0] if merged else 0)
+            attempts += 1
+            # The checkpoint counts the events of full writes; appends since are counted
+            # by run.events (the journal's head as far as this activation knows).
+            base = max(counted, run.events)
             events = [
                 JournalEvent(base + index + 1, journal.encode(event))
                 for index, event in enumerate(pending)
@@ -128,14 +169,10 @@ class Writer:
                 fresh, checkpoint, state, fold, outcome=outcome, progress=progress, run=run
             )
             written.append((next_checkpoint, record.checkpoint or b""))
-            if activation is not None:
-                activation_merged[:] = merged
             return record, events
 
         try:
-            stored = await compare_and_append(
-                self.store, run.record.name, apply, current=run.record
-            )
+            stored = await compare_and_append(self.store, run.record.name, apply, current=current)
         except Unavailable as exc:
             # Applied with its answer lost? Then the record holds this checkpoint (and the
             # journal rows went with it, in the same transaction).
@@ -144,12 +181,53 @@ class Writer:
         if not written:
             raise Superseded(stored)
         checkpoint, encoded = written[0]
+        previous_seq = run.seq
         run.record, run.seq, run.known = stored, checkpoint.seq, (encoded, checkpoint)
         run.events = int(checkpoint.state["events"])
+        if claiming and previous_seq > 0:
+            # An activation that owned the record before may have appended after this one
+            # read the journal (appends leave the version): this write stopped it, so
+            # what it appended is read once and folded in.
+            merged = fold.extend(await self.store.journal(stored.name, after_seq=run.events))
+            activation_merged.extend(merged)
+            run.events = max(run.events, merged[-1][0] if merged else 0)
         if activation is not None:
             del activation.pending[: len(pending)]
             activation.committed(activation_merged)
         return stored, checkpoint
+
+    async def _append(self, run: Run, activation: Activation) -> bool:
+        """Append the pending events (the record unchanged); False when the record moved
+        on (another version, ended, gone) and a full write must decide."""
+        pending = list(activation.pending)
+        events = [
+            JournalEvent(run.events + index + 1, journal.encode(event))
+            for index, event in enumerate(pending)
+        ]
+        try:
+            await self.store.append(run.record, events)
+        except (Aborted, NotFound, OperationDone):
+            return False
+        except Unavailable as exc:
+            # Applied with its answer lost? Then the journal holds these very events.
+            stored = await self.store.journal(run.record.name, after_seq=run.events)
+            if stored[: len(events)] != events:
+                raise exc from None
+        run.events += len(events)
+        del activation.pending[: len(pending)]
+        activation.committed([])
+        return True
+
+    def keeps_metadata(self, run: Run, record: OperationRecord, progress: tuple[str, str]) -> bool:
+        """Whether a running write leaves ``record``'s metadata as it is: rewritten less
+        than RUNNING_METADATA_SECONDS ago, with the same progress and state (quick steps in
+        a row; rebuilding it is most of a step's cost)."""
+        live = progress[0] or "RUNNING"
+        return (
+            self.clock.monotonic() - run.shown_at < RUNNING_METADATA_SECONDS
+            and run.shown_progress == progress
+            and record.state == live
+        )
 
     @staticmethod
     def checkpoint_of(run: Run, record: OperationRecord) -> Checkpoint:
@@ -204,19 +282,12 @@ class Writer:
         else:
             live = progress_state or "RUNNING"
             next_checkpoint = Checkpoint(checkpoint.method, seq, None, state)
-            monotonic = self.clock.monotonic()
-            if (
-                monotonic - run.shown_at < RUNNING_METADATA_SECONDS
-                and run.shown_progress == progress
-                and fresh.state == live
-            ):
-                # Quick steps in a row: the record keeps the metadata written less than
-                # RUNNING_METADATA_SECONDS ago (rebuilding it is most of a step's cost).
+            if self.keeps_metadata(run, fresh, progress):
                 record = fresh
             else:
                 meta = self.metadata(fresh, run.payload, fold, live, progress)
                 record = lifecycle.with_metadata(fresh, meta, state=live)
-                run.shown_at, run.shown_progress = monotonic, progress
+                run.shown_at, run.shown_progress = self.clock.monotonic(), progress
         return dataclasses.replace(record, checkpoint=next_checkpoint.encode()), next_checkpoint
 
     def metadata(

@@ -148,9 +148,9 @@ class DurableEngine:
         run = Run(record, checkpoint.seq, events, payload)
         if record.checkpoint is not None:
             run.known = (record.checkpoint, checkpoint)
-        # Nothing is appended before the checkpoint counts it (the same transaction), so a
-        # journal the checkpoint says is empty is not read.
-        fold = Fold(await self.store.journal(record.name) if events else ())
+        # A method that never wrote (seq 0) has no journal yet; any other may have appended
+        # events its checkpoint does not count (quick steps only append).
+        fold = Fold(await self.store.journal(record.name) if events or checkpoint.seq else ())
         run.events = max(run.events, fold.seq)
         # What ctx.progress set is kept in the checkpoint's state (the metadata's state may
         # be the engine's own: PENDING, WAITING, ...).

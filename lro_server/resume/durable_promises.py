@@ -50,16 +50,21 @@ async def resolve(
     event = {"kind": journal.PROMISE_RESOLVED, "pos": position, **outcome}
     known = [fold.seq]
     ended: list[bool] = []
+    attempts = [0]
 
     async def apply(fresh: OperationRecord) -> Write | None:
         if fresh.done:
             ended.append(True)
             return None
         checkpoint = Checkpoint.of(fresh)
-        base = int(checkpoint.state.get("events", 0))
-        if base > known[0]:
+        counted = int(checkpoint.state.get("events", 0))
+        if counted > known[0] or attempts[0]:
+            # The checkpoint does not count what the method appended since its last full
+            # write: after a lost race (its seq taken) the journal is read again.
             fold.extend(await store.journal(parent, after_seq=known[0]))
-            known[0] = base
+            known[0] = max(counted, fold.seq)
+        attempts[0] += 1
+        base = max(counted, known[0])
         if slot.done:
             return None
         wait = checkpoint.wait
