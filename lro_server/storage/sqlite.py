@@ -24,7 +24,9 @@ Besides the port's rules (see :mod:`lro_server.core.store`), this backend:
 reading the row again, and stays exact across processes: the file's data_version changes
 whenever another connection has committed to it since this connection last looked, and
 then the whole cache is dropped; this connection's own commits do not change it, so every
-write method here drops the entries of the records it writes. :class:`DataVersion` asks
+write method here drops the entries of the records it writes, and a create or update keeps
+the record it committed (the next read of it, a WaitOperation or GetOperation right after
+the write as a rule, is a hit). :class:`DataVersion` asks
 SQLite for it only when the wal-index header in shared memory says somebody committed, so
 a hit makes no system call. A hit costs ~2 µs instead of ~21 µs (the SELECT and, mostly,
 building the record).
@@ -246,6 +248,7 @@ class SqliteStore:
                         "labels": json.dumps(dict(record.labels)),
                     },
                 )
+        self._keep(record, work)
         return record, True
 
     def _get(self, name: str) -> OperationRecord:
@@ -290,7 +293,8 @@ class SqliteStore:
                     conn.execute(schema.JOURNAL_INSERT, (record.name, event.seq, event.data))
                 except sqlite3.IntegrityError as exc:
                     raise journal_conflict(record.name, event.seq) from exc
-            return stored
+        self._keep(stored, work)
+        return stored
 
     def _append(self, record: OperationRecord, journal: Sequence[JournalEvent]) -> None:
         conn = self._db.open()
@@ -323,9 +327,22 @@ class SqliteStore:
         for record in records:
             self.read_cache.discard(record.name)
         with self._db.write() as conn:
-            return update_each(
+            results = update_each(
                 records, works, lambda record, work: self._compare_and_set(conn, record, work, now)
             )
+        for result, work in zip(results, works, strict=True):
+            if isinstance(result, OperationRecord) and isinstance(work, str):
+                self._keep(result, work)
+        return results
+
+    def _keep(self, record: OperationRecord, work: str) -> None:
+        """Keep a record this store just committed: the next read of it (a WaitOperation
+        or GetOperation right after the write, as a rule) is then a hit. Own commits leave
+        data_version as it was, so the entry stays valid until another connection
+        commits."""
+        checkpoint = record.checkpoint
+        size = record.operation.ByteSize() + len(work) + (len(checkpoint) if checkpoint else 0)
+        self.read_cache.put(record, size)
 
     def _compare_and_set(
         self,

@@ -296,6 +296,26 @@ async def test_own_commits_are_asked_about_once_and_keep_other_cached_records(
         await store.close()
 
 
+async def test_records_this_store_writes_are_read_back_from_the_cache(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    try:
+        first, _ = await store.create(_named(2))
+        await store.get(first.name)  # the cache is filled from here on
+        created, _ = await store.create(_named(1))
+        assert await store.get(created.name) is created  # no SELECT: the record it wrote
+        updated = await store.update(dataclasses.replace(created, state="RUNNING"))
+        assert await store.get(created.name) is updated
+        (batched,) = await store.update_many([dataclasses.replace(updated, state="AGAIN")])
+        assert isinstance(batched, OperationRecord)
+        assert await store.get(created.name) is batched
+        with sqlite3.connect(tmp_path / "lro.db", isolation_level=None) as conn:
+            conn.execute(f"UPDATE {TABLE} SET state = 'ELSEWHERE'")
+        conn.close()
+        assert (await store.get(created.name)).state == "ELSEWHERE"
+    finally:
+        await store.close()
+
+
 async def test_every_read_matches_the_file_while_another_connection_writes(
     tmp_path: Path,
 ) -> None:
