@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from lro_server._proto.lro.durable.v1 import methods_pb2
 from lro_server.api.context import CallContext
 from lro_server.api.registry import Method, Registry, service_methods
-from lro_server.api.requests import require, start_args
+from lro_server.api.requests import json_value, require, start_timeout, struct_json
 from lro_server.api.resuming import resume_call
 from lro_server.core.errors import InvalidArgument, NotFound
 from lro_server.core.operations import OperationsService
@@ -33,7 +33,6 @@ from lro_server.resume.durable_engine import (
     DurableEngine,
 )
 from lro_server.resume.durable_payload import FAMILY, Payload
-from lro_server.resume.durable_view import integral
 from lro_server.resume.engine import Resumer
 
 #: Default timeout of a durable method.
@@ -89,15 +88,14 @@ class DurableApi:
                 f"labels[{key[:MAX_LABEL_KEY]!r}]",
                 f"keys are 1 to {MAX_LABEL_KEY} characters, values at most {MAX_LABEL_VALUE}",
             )
-        body = integral(json_format.MessageToDict(request.input))
-        args = start_args(request, default_timeout=DEFAULT_TIMEOUT_SECONDS)
+        body = struct_json(request.input, "input")
         return await self.service.start(
             caller=ctx.principal,
             method=START_METHOD,
             family=FAMILY,
             payload=Payload(request.method, body, labels).encode(),
-            timeout_seconds=args.timeout_seconds,
-            request_id=args.request_id,
+            timeout_seconds=start_timeout(request, DEFAULT_TIMEOUT_SECONDS),
+            request_id=request.request_id,
             state="PENDING",
             name=ctx.operation_name,
         )
@@ -113,7 +111,7 @@ class DurableApi:
             require(request.error.code != 0, "error.code", "a rejection needs a non-OK code")
             rejection = (int(request.error.code), str(request.error.message)[:4000])
             return await self.engine.resolve_promise(request.name, None, rejection)
-        value = integral(json_format.MessageToDict(request.value))
+        value = json_value(request.value, "value")
         return await self.engine.resolve_promise(request.name, value, None)
 
     async def Resume(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
-from google.protobuf import duration_pb2, json_format
+from google.protobuf import duration_pb2, json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
@@ -40,10 +41,7 @@ class StartArgs:
 
 def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> StartArgs:
     """Split a start request into the Databricks body and the AIP fields."""
-    timeout = default_timeout
-    if request.HasField("timeout"):
-        duration = getattr(request, "timeout")  # noqa: B009  every start request has one
-        timeout = timeout_seconds(duration, "timeout")
+    timeout = start_timeout(request, default_timeout)
     body = _numbers(message_body(request), request)
     labels = dict(getattr(request, "labels", {}))
     return StartArgs(
@@ -52,6 +50,44 @@ def start_args(request: Message, *, default_timeout: float = DEFAULT_TIMEOUT_SEC
         timeout_seconds=timeout,
         labels=validate_labels(labels),
     )
+
+
+def start_timeout(request: Message, default_timeout: float) -> float:
+    """The operation timeout a start request asks for (its ``timeout``), else the default."""
+    if not request.HasField("timeout"):
+        return default_timeout
+    duration = getattr(request, "timeout")  # noqa: B009  every start request has one
+    return timeout_seconds(duration, "timeout")
+
+
+def struct_json(struct: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A Struct field as JSON, whole numbers as ints (Struct numbers are doubles).
+
+    Raises:
+        InvalidArgument: A number JSON cannot hold (NaN, an infinity).
+    """
+    return {key: json_value(value, field) for key, value in struct.fields.items()}
+
+
+def json_value(value: struct_pb2.Value, field: str) -> Any:
+    """A google.protobuf.Value field as JSON; see :func:`struct_json`."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number: float = value.number_value
+        if not math.isfinite(number):
+            raise InvalidArgument(
+                f"{field} holds {number}, which JSON cannot hold", metadata={"field": field}
+            )
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_json(value.struct_value, field)
+    if kind == "list_value":
+        return [json_value(item, field) for item in value.list_value.values]
+    return None  # null_value, or a Value left unset (read as null, as proto3 JSON does)
 
 
 def timeout_seconds(duration: duration_pb2.Duration, field: str) -> float:

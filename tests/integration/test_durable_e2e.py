@@ -226,5 +226,17 @@ def test_start_refuses_what_it_cannot_run(dserver, dchannel):
     with pytest.raises(grpc.RpcError) as empty:
         stub.Start(methods_pb2.StartRequest())
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    nan = methods_pb2.StartRequest(method="test.Hold")
+    nan.input.update({"job": 1})
+    nan.input["job"] = float("nan")
+    with pytest.raises(grpc.RpcError) as unrepresentable:
+        stub.Start(nan)
+    assert unrepresentable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "input" in unrepresentable.value.details()
+    promise = methods_pb2.ResolvePromiseRequest(name="x.1.y")
+    promise.value.number_value = float("inf")
+    with pytest.raises(grpc.RpcError) as infinite:
+        stub.ResolvePromise(promise)
+    assert infinite.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     resume = resume_http(dserver.http_url, "operations/00000000-0000-4000-8000-000000000000")
     assert resume.status_code == 404

@@ -1,4 +1,5 @@
-"""Start requests → Databricks bodies: invalid Durations are INVALID_ARGUMENT, not a crash.
+"""Start requests → Databricks bodies: invalid Durations (and Struct numbers JSON cannot
+hold) are INVALID_ARGUMENT, not a crash.
 
 Regression tests for inputs the fuzz test (tests/integration/test_fuzz_inputs.py) found:
 a timeout whose seconds and nanos disagree in sign, or lie outside the Duration range, is
@@ -7,13 +8,16 @@ legal on the wire but made json_format raise, which surfaced as INTERNAL.
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, json_format, struct_pb2
 
 from lro_server._proto.lro.databricks.v1 import chains_pb2, jobs_pb2
 from lro_server.api.chains import _steps
-from lro_server.api.requests import duration_seconds, start_args
+from lro_server.api.requests import duration_seconds, json_value, start_args, struct_json
 from lro_server.core.errors import InvalidArgument
+from lro_server.resume.durable_view import integral
 
 INVALID = [
     (5, -1),  # sign mismatch
@@ -63,3 +67,45 @@ def test_negative_duration_with_negative_nanos_is_valid_but_not_a_timeout():
     request.timeout.seconds, request.timeout.nanos = -1, -5
     with pytest.raises(InvalidArgument, match="must be positive"):
         start_args(request)
+
+
+def test_a_struct_reads_as_json_with_whole_numbers_as_ints() -> None:
+    struct = struct_pb2.Struct()
+    struct.update({"n": 3, "x": 2.5, "big": 2.0**60, "s": "é", "t": True, "none": None})
+    struct.update({"nested": {"list": [1, 1.5, {"deep": [None, "x"]}], "empty": {}}})
+
+    body = struct_json(struct, "input")
+
+    assert body == {
+        "n": 3,
+        "x": 2.5,
+        "big": 2.0**60,
+        "s": "é",
+        "t": True,
+        "none": None,
+        "nested": {"list": [1, 1.5, {"deep": [None, "x"]}], "empty": {}},
+    }
+    assert type(body["n"]) is int and type(body["big"]) is float
+    assert body == integral(json_format.MessageToDict(struct))  # what proto3 JSON says
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_a_number_json_cannot_hold_is_invalid(number: float) -> None:
+    struct = struct_pb2.Struct()
+    struct.update({"ok": 1, "deep": {"list": [0, 0]}})
+    struct["deep"]["list"].values[1].number_value = number
+
+    with pytest.raises(InvalidArgument) as refused:
+        struct_json(struct, "input")
+    assert refused.value.metadata == {"field": "input"}
+    value = struct_pb2.Value(number_value=number)
+    with pytest.raises(InvalidArgument):
+        json_value(value, "value")
+
+
+def test_an_unset_value_reads_as_null() -> None:
+    struct = struct_pb2.Struct()
+    struct.fields["unset"].CopyFrom(struct_pb2.Value())
+
+    assert struct_json(struct, "input") == {"unset": None}
+    assert json_value(struct_pb2.Value(string_value="s"), "value") == "s"
