@@ -73,6 +73,17 @@ class DurableRig:
         await self.settle()
         return str(operation.name)
 
+    async def start_only(self, method: str) -> str:
+        """Start ``method`` without letting its background activation run yet."""
+        operation = await self.service.start(
+            caller=OWNER,
+            method=START_METHOD,
+            family=FAMILY,
+            payload=Payload(method, {}, {}).encode(),
+            timeout_seconds=3600,
+        )
+        return str(operation.name)
+
     async def settle(self) -> None:
         """Let background resumes finish (a sync step runs on a real thread)."""
         deadline = time.monotonic() + 10

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from durable_rig import OWNER, durable_rig
+from durable_rig import durable_rig
 from engine_fakes import MeddlingStore
 
 from lro_server import durable
@@ -19,7 +19,6 @@ from lro_server.core.store import JournalEvent, OperationStore
 from lro_server.resume import durable_journal as journal
 from lro_server.resume.checkpoint import Checkpoint
 from lro_server.resume.durable_commit import RUNNING_METADATA_SECONDS
-from lro_server.resume.durable_engine import START_METHOD
 
 
 def _meddling() -> tuple[Any, list[MeddlingStore]]:
@@ -30,18 +29,6 @@ def _meddling() -> tuple[Any, list[MeddlingStore]]:
         return stores[-1]  # type: ignore[return-value]
 
     return wrap, stores
-
-
-async def _started(rig: Any, method: str) -> str:
-    """Start ``method`` without letting its background activation run yet."""
-    operation = await rig.service.start(
-        caller=OWNER,
-        method=START_METHOD,
-        family="durable",
-        payload=f'{{"method":"{method}","input":{{}},"labels":{{}}}}',
-        timeout_seconds=3600,
-    )
-    return str(operation.name)
 
 
 async def test_quick_steps_append_without_writing_the_record() -> None:
@@ -59,7 +46,7 @@ async def test_quick_steps_append_without_writing_the_record() -> None:
         return {"n": [await ctx.step(f"s{index}", version_now) for index in range(5)]}
 
     rig.serve(appends)
-    names.append(await _started(rig, "t.Appends"))
+    names.append(await rig.start_only("t.Appends"))
     await rig.settle()
 
     assert await rig.result(names[0]) == {"n": [1, 2, 3, 4, 5]}
@@ -88,7 +75,7 @@ async def test_a_cancel_between_quick_steps_stops_the_method_at_its_next_commit(
         return {"done": [await ctx.step(f"s{index}", effect, f"s{index}") for index in range(4)]}
 
     rig.serve(method)
-    names.append(await _started(rig, "t.CancelAppends"))
+    names.append(await rig.start_only("t.CancelAppends"))
     await rig.settle()
 
     assert (await rig.error(names[0]))[0] == Code.CANCELLED
@@ -119,7 +106,7 @@ async def test_a_promise_resolved_between_quick_steps_lands_after_their_appends(
         return {"value": await promise, "resolved": resolved}
 
     rig.serve(method)
-    name = await _started(rig, "t.PromiseAppends")
+    name = await rig.start_only("t.PromiseAppends")
     await rig.settle()
 
     assert (await rig.result(name))["value"] == {"ok": 1}
@@ -157,7 +144,7 @@ async def test_an_activation_overtaken_between_quick_steps_stops_at_its_next_app
         return {"done": [await ctx.step(f"s{index}", effect, f"s{index}") for index in range(4)]}
 
     rig.serve(method)
-    names.append(await _started(rig, "t.Overtaken"))
+    names.append(await rig.start_only("t.Overtaken"))
     await rig.settle()
 
     # s1's append met the other activation's version; its full write saw the other seq.
@@ -180,10 +167,7 @@ async def test_a_claim_folds_in_what_the_previous_owner_appended_after_the_repla
     async def previous_owner_appends(record: OperationRecord) -> None:
         # The activation that owned the record before is still alive: it appends step b's
         # result at the stored version after this activation's replay read the journal.
-        stored = await stores[0].inner.get(record.name)
-        head = len(await stores[0].inner.journal(record.name))
-        event = {"kind": journal.STEP_DONE, "pos": 2, "name": "b", "result": "theirs"}
-        await stores[0].inner.append(stored, [JournalEvent(head + 1, journal.encode(event))])
+        await _append_step(stores[0].inner, record.name, 2, "b", "theirs")
 
     @durable.method("t.Claimed")
     async def method(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +208,7 @@ async def test_the_metadata_falling_due_makes_a_commit_a_full_write() -> None:
         return {}
 
     rig.serve(method)
-    names.append(await _started(rig, "t.Due"))
+    names.append(await rig.start_only("t.Due"))
     await rig.settle()
 
     assert await rig.result(names[0]) == {}
@@ -247,10 +231,7 @@ async def test_a_promise_whose_seq_an_append_took_meanwhile_goes_after_it() -> N
 
     async def appended_meanwhile(record: OperationRecord) -> None:
         # The method's own append lands between the resolve's journal read and its write.
-        stored = await stores[0].inner.get(record.name)
-        head = len(await stores[0].inner.journal(record.name))
-        event = {"kind": journal.STEP_DONE, "pos": 3, "name": "c", "result": "appended"}
-        await stores[0].inner.append(stored, [JournalEvent(head + 1, journal.encode(event))])
+        await _append_step(stores[0].inner, record.name, 3, "c", "appended")
 
     @durable.method("t.Raced")
     async def method(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
@@ -275,3 +256,13 @@ async def test_a_promise_whose_seq_an_append_took_meanwhile_goes_after_it() -> N
     events = await rig.store.journal(name)
     assert json.loads(events[head].data)["kind"] == journal.STEP_DONE
     assert json.loads(events[head + 1].data)["kind"] == journal.PROMISE_RESOLVED
+
+
+async def _append_step(
+    store: OperationStore, name: str, position: int, step: str, result: Any
+) -> None:
+    """Append a step's result at the journal's head, as another activation would."""
+    stored = await store.get(name)
+    head = len(await store.journal(name))
+    event = {"kind": journal.STEP_DONE, "pos": position, "name": step, "result": result}
+    await store.append(stored, [JournalEvent(head + 1, journal.encode(event))])

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from durable_rig import OWNER, durable_rig
+from durable_rig import durable_rig
 
 from lro_server import durable
 from lro_server.core.errors import Code
@@ -16,7 +16,6 @@ from lro_server.core.principal import INTERNAL
 from lro_server.core.record import OperationRecord
 from lro_server.core.store import JournalEvent, OperationStore
 from lro_server.resume.checkpoint import Checkpoint
-from lro_server.resume.durable_engine import START_METHOD
 from lro_server.resume.recovery import recover_waits
 
 
@@ -30,24 +29,12 @@ def counting_method(name: str, effects: list[str]) -> Any:
     return two_steps
 
 
-async def _started(rig: Any, method: str) -> str:
-    """Start ``method`` without letting its background activation run yet."""
-    operation = await rig.service.start(
-        caller=OWNER,
-        method=START_METHOD,
-        family="durable",
-        payload=f'{{"method":"{method}","input":{{}},"labels":{{}}}}',
-        timeout_seconds=3600,
-    )
-    return str(operation.name)
-
-
 async def test_start_writes_nothing_before_the_method_runs() -> None:
     effects: list[str] = []
     rig = durable_rig()
     rig.serve(counting_method("t.First", effects))
 
-    name = await _started(rig, "t.First")
+    name = await rig.start_only("t.First")
 
     record = await rig.record(name)
     assert record.version == 1 and record.state == "PENDING"
@@ -60,7 +47,7 @@ async def test_a_method_whose_process_died_before_its_first_commit_is_begun_at_r
     effects: list[str] = []
     rig = durable_rig()
     rig.serve(counting_method("t.Died", effects))
-    name = await _started(rig, "t.Died")
+    name = await rig.start_only("t.Died")
     await rig.resumer.stop()  # the process dies before the activation ran
     assert effects == [] and Checkpoint.of(await rig.record(name)).seq == 0
 
@@ -79,7 +66,7 @@ async def test_a_cancel_before_the_first_activation_ends_it_cancelled_without_ru
     effects: list[str] = []
     rig = durable_rig()
     rig.serve(counting_method("t.CancelFirst", effects))
-    name = await _started(rig, "t.CancelFirst")
+    name = await rig.start_only("t.CancelFirst")
 
     await rig.service.cancel(name, INTERNAL)
     await rig.settle()
@@ -120,7 +107,7 @@ async def test_a_commit_that_another_activation_overtook_stops_this_one() -> Non
 
     rig = durable_rig(wrap=wrap)
     rig.serve(counting_method("t.Overtaken", effects))
-    name = await _started(rig, "t.Overtaken")
+    name = await rig.start_only("t.Overtaken")
     stores[0].overtake_next = True  # the first commit: the claim before step "a"
 
     await rig.settle()

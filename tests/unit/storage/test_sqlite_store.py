@@ -253,9 +253,7 @@ async def test_a_cached_read_is_dropped_when_another_connection_writes(tmp_path:
         created, _ = await store.create(_named(1))
         await store.get(created.name)
         assert len(store.read_cache) == 1
-        with sqlite3.connect(tmp_path / "lro.db", isolation_level=None) as conn:
-            conn.execute(f"UPDATE {TABLE} SET state = 'ELSEWHERE'")
-        conn.close()
+        _write_elsewhere(tmp_path / "lro.db")
 
         assert (await store.get(created.name)).state == "ELSEWHERE"
     finally:
@@ -308,9 +306,7 @@ async def test_records_this_store_writes_are_read_back_from_the_cache(tmp_path: 
         (batched,) = await store.update_many([dataclasses.replace(updated, state="AGAIN")])
         assert isinstance(batched, OperationRecord)
         assert await store.get(created.name) is batched
-        with sqlite3.connect(tmp_path / "lro.db", isolation_level=None) as conn:
-            conn.execute(f"UPDATE {TABLE} SET state = 'ELSEWHERE'")
-        conn.close()
+        _write_elsewhere(tmp_path / "lro.db")
         assert (await store.get(created.name)).state == "ELSEWHERE"
     finally:
         await store.close()
@@ -429,3 +425,11 @@ async def test_a_commit_by_another_process_is_seen_by_the_next_read(tmp_path: Pa
         assert (await store.get(created.name)).state == "OTHER PROCESS"
     finally:
         await store.close()
+
+
+def _write_elsewhere(path: Path) -> None:
+    """Change every record's state with plain sqlite3, as a process running other code
+    would: only the file's data_version tells the store."""
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute(f"UPDATE {TABLE} SET state = 'ELSEWHERE'")
+    conn.close()
