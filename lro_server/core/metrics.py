@@ -14,6 +14,7 @@ Names (all prefixed ``lro_``):
 - ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
   ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
 - ``store_duration_seconds{method}``, ``store_errors_total{method,code}``,
+  ``store_cached_reads_total`` (reads answered from the store's memory, not timed),
   ``store_batched_rows_total`` (records written by batched updates).
 - ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
 - ``wait_operation_waiters``: WaitOperation calls held right now.
@@ -230,6 +231,12 @@ class Metrics:
             ["method", "outcome"],
             registry=r,
         )
+        self.store_cached_reads = CounterTally(
+            "lro_store_cached_reads",
+            "Reads the store answered from its memory (OperationStore.cached), without a "
+            "store call: not in lro_store_duration_seconds.",
+            (),
+        )
         self.store_batched_rows = CounterTally(
             "lro_store_batched_rows",
             "Records written by batched compare-and-set calls (update_many), all calls.",
@@ -243,6 +250,7 @@ class Metrics:
             self.databricks_calls,
             self.databricks_duration,
             self.store_duration,
+            self.store_cached_reads,
             self.store_batched_rows,
         ):
             r.register(tally)
