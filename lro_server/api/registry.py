@@ -15,8 +15,12 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from lro_server.api.context import CallContext
+from lro_server.core.principal import Principal
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
+#: Answers a call at once, without awaiting, when it can (the response serialized), or
+#: returns None and the front awaits the handler.
+Answer = Callable[[Any, Principal], bytes | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class Method:
         request_type: Request message class.
         response_type: Response message class.
         handler: The implementation.
+        answer: What the gRPC front asks first, if set (see ``Answer``): GetOperation
+            of an operation the store holds in memory.
     """
 
     service: str
@@ -36,6 +42,7 @@ class Method:
     request_type: type[Message]
     response_type: type[Message]
     handler: Handler
+    answer: Answer | None = None
 
     @property
     def path(self) -> str:

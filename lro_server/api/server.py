@@ -75,6 +75,7 @@ def _wrap(
     not depend on the call (its probe, parser, principal without auth) is resolved here."""
     parse = method.request_type.FromString
     handler = method.handler
+    answer = method.answer
     path = method.path
     probe = telemetry.probe("grpc", path)
     names_operation = method.service == OPERATIONS_SERVICE
@@ -116,6 +117,10 @@ def _wrap(
         escaped: BaseException | None = None
         try:
             principal = fixed if authenticate is None else await authenticate(metadata)
+            if answer is not None:
+                data = answer(request, principal)
+                if data is not None:
+                    return data
             # Serialized here and handed to grpc as bytes: no serializer call per RPC.
             response = await handler(request, CallContext(principal, metadata, remaining))
             return response.SerializeToString()
