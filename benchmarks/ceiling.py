@@ -60,6 +60,6 @@ def with_constant_get(methods: Iterable[Method]) -> list[Method]:
         return constant
 
     return [
-        dataclasses.replace(m, handler=get_operation) if m.path == GET_OPERATION else m
+        dataclasses.replace(m, handler=get_operation, answer=None) if m.path == GET_OPERATION else m
         for m in methods
     ]
