@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_status import rpc_status
 
 from lro_server.api.auth import NOBODY, PUBLIC_METHODS
@@ -161,6 +161,21 @@ def _health_handler(servicer: health.aio.HealthServicer) -> grpc.GenericRpcHandl
     return grpc.method_handlers_generic_handler(HEALTH_SERVICE, handlers)
 
 
+def _reflection_handler(names: list[str]) -> grpc.GenericRpcHandler:
+    """Server reflection as a generic handler only: ``enable_server_reflection`` also
+    registers it as "registered methods", which costs every other call of the server a
+    second task to wait on (see ``_health_handler``)."""
+    servicer = reflection.aio.ReflectionServicer(names)
+    handlers = {
+        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(reflection.SERVICE_NAME, handlers)
+
+
 def build_server(
     registry: Registry,
     *,
@@ -186,5 +201,5 @@ def build_server(
     server.add_generic_rpc_handlers((_health_handler(health_servicer),))
     names.append(HEALTH_SERVICE)
     names.append(reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(names, server)
+    server.add_generic_rpc_handlers((_reflection_handler(names),))
     return server
