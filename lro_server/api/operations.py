@@ -25,16 +25,18 @@ class OperationsApi:
     def __init__(self, service: OperationsService) -> None:
         self.service = service
         self._serialized = SerializedOperations()
+        self._kept = self._serialized.get
 
-    def answer_get(
-        self, request: operations_pb2.GetOperationRequest, caller: Principal
-    ) -> bytes | None:
-        """GetOperation answered at once, serialized, when the store holds the operation in
-        memory (see ``OperationsService.get_cached``); None: await :meth:`GetOperation`."""
-        name = request.name
+    def answer_get(self, name: str, caller: Principal) -> bytes | None:
+        """GetOperation of ``name`` answered at once, serialized, when the store holds the
+        operation in memory (see ``OperationsService.get_cached``); None: await
+        :meth:`GetOperation`."""
         operation = self.service.get_cached(name, caller)
         if operation is None:
             return None
+        kept = self._kept(name)
+        if kept is not None and kept[0] is operation:
+            return kept[1]
         return self._serialized.of(name, operation)
 
     def GetOperation(

@@ -18,9 +18,10 @@ from lro_server.api.context import CallContext
 from lro_server.core.principal import Principal
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
-#: Answers a call at once, without awaiting, when it can (the response serialized), or
-#: returns None and the front awaits the handler.
-Answer = Callable[[Any, Principal], bytes | None]
+#: Answers a call about an operation (the ``name`` its request gives) at once, without
+#: awaiting, when it can (the response serialized); else None, and the front awaits the
+#: handler. Takes the name the front read for the call's log context: one read of it.
+Answer = Callable[[str, Principal], bytes | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,8 +34,9 @@ class Method:
         request_type: Request message class.
         response_type: Response message class.
         handler: The implementation.
-        answer: What the gRPC front asks first, if set (see ``Answer``): GetOperation
-            of an operation the store holds in memory.
+        answer: What the gRPC front asks first, if set (see ``Answer``; only for a method
+            whose request names an operation): GetOperation of an operation the store
+            holds in memory.
     """
 
     service: str

@@ -225,7 +225,9 @@ class OperationsService:
         record = self.store.cached(name)
         if record is None:
             return None
-        return _seen(record, name, caller).operation
+        if not caller.may_see(record.owner):  # as _seen, inline: every GetOperation
+            raise not_found(name, origin=Origin.SERVER)
+        return record.operation
 
     async def list(
         self, name: str, filter_text: str, page_size: int, page_token: str, caller: Principal
