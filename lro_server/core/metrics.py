@@ -14,8 +14,9 @@ Names (all prefixed ``lro_``):
 - ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
   ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
 - ``store_duration_seconds{method}``, ``store_errors_total{method,code}``,
-  ``store_cached_reads_total`` (reads answered from the store's memory, not timed),
-  ``store_batched_rows_total`` (records written by batched updates).
+  ``store_batched_rows_total`` (records written by batched updates); reads answered from
+  the store's memory (``OperationStore.cached``) make no store call and are not in them.
+- ``store_read_cache_hits_total``: reads the SQLite store answered from its read cache.
 - ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
 - ``wait_operation_waiters``: WaitOperation calls held right now.
 """
@@ -231,12 +232,6 @@ class Metrics:
             ["method", "outcome"],
             registry=r,
         )
-        self.store_cached_reads = CounterTally(
-            "lro_store_cached_reads",
-            "Reads the store answered from its memory (OperationStore.cached), without a "
-            "store call: not in lro_store_duration_seconds.",
-            (),
-        )
         self.store_batched_rows = CounterTally(
             "lro_store_batched_rows",
             "Records written by batched compare-and-set calls (update_many), all calls.",
@@ -250,7 +245,6 @@ class Metrics:
             self.databricks_calls,
             self.databricks_duration,
             self.store_duration,
-            self.store_cached_reads,
             self.store_batched_rows,
         ):
             r.register(tally)
