@@ -1,4 +1,9 @@
-"""Serialized operations, kept for the message object they were serialized from.
+"""What GetOperation answers from memory with: the name a request's bytes give, and the
+serialized operations, kept for the message object they were serialized from.
+
+Clients poll: the same GetOperationRequest bytes arrive again and again, and parsing them
+for the name costs more than the rest of finding the answer, so the name the bytes gave
+is kept by the bytes (:class:`RequestNames`; the same bytes always parse alike).
 
 A polled operation is read again and again, and a store that holds it in memory hands out
 the same message object each time until the operation changes (``OperationStore.cached``:
@@ -64,3 +69,32 @@ class SerializedOperations:
                 oldest = next(iter(self._kept))
                 self._bytes -= len(self._kept.pop(oldest)[1])
         return data
+
+
+#: Request bytes whose names are kept at most (then all are forgotten at once).
+DEFAULT_NAMES = 10_000
+
+
+class RequestNames:
+    """Serialized request → the ``name`` it parses to, for requests that name an operation.
+
+    Args:
+        entries: Names kept at most; beyond, the memo starts again empty (polled requests
+            come back at once).
+    """
+
+    def __init__(self, entries: int = DEFAULT_NAMES) -> None:
+        self.entries = entries
+        self._names: dict[bytes, str] = {}
+        #: The name ``raw`` parses to, if kept (the dict's own method: asked on every call).
+        self.get: Callable[[bytes], str | None] = self._names.get
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def keep(self, raw: bytes, name: str) -> None:
+        """Remember that ``raw`` parses to a request named ``name``."""
+        if len(self._names) >= self.entries:
+            self._names.clear()
+        if self.entries > 0:
+            self._names[raw] = name

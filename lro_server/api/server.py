@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_status import rpc_status
 
+from lro_server.api.answers import RequestNames
 from lro_server.api.auth import NOBODY, PUBLIC_METHODS
 from lro_server.api.context import CallContext
 from lro_server.api.errors import as_lro_error, to_rpc_status
@@ -31,8 +32,11 @@ Authenticator = Callable[[dict[str, str]], Awaitable[Principal]]
 #: Calls grpc.aio queues before refusing with CANCELLED; the defaults (about 1,000 soft,
 #: 3,000 hard) drop bursts of held WaitOperation calls, so both limits are raised.
 MAX_PENDING_REQUESTS = 100_000
-#: asyncio's own, looked up once: every call asks it twice.
+#: Looked up once, not on every call (each is asked once or twice per call).
 _current_task = asyncio.current_task
+_current_scope = callscope.current
+_enter = callscope.enter
+_leave = callscope.leave
 #: The service whose requests name an operation (bound to the log context of the call).
 OPERATIONS_SERVICE = "google.longrunning.Operations"
 #: The standard gRPC health service.
@@ -58,7 +62,7 @@ class _GrpcScope(CallScope):
         self.deadline = None
         self.task = task
         self.pairs = pairs
-        self.entered = callscope.enter(self)
+        self.entered = _enter(self)
 
 
 class _Methods(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no types
@@ -91,7 +95,7 @@ async def _abort_malformed(context: grpc.aio.ServicerContext, method: Method) ->
     raise AssertionError("abort_with_status returned")  # it raises
 
 
-def _wrap(
+def _wrap(  # noqa: PLR0915  the per-call coroutine inline: a helper is a call per RPC
     method: Method, authenticate: Authenticator | None, telemetry: RpcTelemetry
 ) -> grpc.RpcMethodHandler:
     """One coroutine per call of ``method``, built once: everything a call needs that does
@@ -101,6 +105,9 @@ def _wrap(
     answer = method.answer
     if answer is not None and method.service != OPERATIONS_SERVICE:
         raise ValueError(f"{method.path}: only a request naming an operation is answered so")
+    # A method answered from memory needs its request's name only (parsed if not at hand).
+    names = RequestNames() if answer is not None else None
+    known = names.get if names is not None else None
     probe = telemetry.probe("grpc", method.path)
     names_operation = method.service == OPERATIONS_SERVICE
     if method.path in PUBLIC_METHODS:
@@ -114,19 +121,25 @@ def _wrap(
         if loop is None:
             loop = asyncio.get_running_loop()
         task = _current_task(loop)
-        scope: _GrpcScope = callscope.current()  # type: ignore[assignment]  # checked:
+        scope: _GrpcScope = _current_scope()  # type: ignore[assignment]  # checked:
         if scope.__class__ is not _GrpcScope or scope.task is not task:
             # Not looked up in this task (whatever grpc does): this call's own scope.
             scope = _GrpcScope(context.invocation_metadata(), task)
         # gRPC metadata keys are lower-case already (HTTP/2 header names); binary
         # ("-bin") values are bytes and left out.
         metadata = {k: v for k, v in scope.pairs or () if v.__class__ is str}
-        try:
-            # Parsed here, not by grpc: its own parse failure would be UNKNOWN, without ErrorInfo.
-            request = parse(raw)
-        except DecodeError:
-            await _abort_malformed(context, method)
-        operation = scope.operation = request.name if names_operation else ""  # type: ignore[attr-defined]
+        request: Message | None = None
+        operation = known(raw) if known is not None else None
+        if operation is None:
+            try:
+                # Parsed here, not by grpc: its failure would be UNKNOWN, without ErrorInfo.
+                request = parse(raw)
+            except DecodeError:
+                await _abort_malformed(context, method)
+            operation = request.name if names_operation else ""  # type: ignore[attr-defined]
+            if names is not None:
+                names.keep(raw, operation)
+        scope.operation = operation
         # Outbound calls made for this one (Databricks) end within its deadline.
         remaining = scope.deadline = context.time_remaining
         opened = probe.open(scope, metadata)
@@ -138,6 +151,8 @@ def _wrap(
                 data = answer(operation, principal)
                 if data is not None:
                     return data
+                if request is None:  # its name was known: parsed before, it parses
+                    request = parse(raw)
             # Serialized here and handed to grpc as bytes: no serializer call per RPC.
             response = await handler(request, CallContext(principal, metadata, remaining))
             return response.SerializeToString()
@@ -150,7 +165,7 @@ def _wrap(
             code, escaped = code_of(exc), exc
             raise
         finally:
-            callscope.leave(scope.entered)
+            _leave(scope.entered)
             probe.close(opened, code, escaped)
 
     return grpc.unary_unary_rpc_method_handler(handle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.longrunning import operations_pb2
 
-from lro_server.api.answers import SerializedOperations
+from lro_server.api.answers import RequestNames, SerializedOperations
 
 
 def _operation(n: int, *, done: bool = False, size: int = 0) -> operations_pb2.Operation:
@@ -54,3 +54,20 @@ def test_the_oldest_go_first_beyond_the_bounds() -> None:
     nothing = SerializedOperations(entries=0)
     assert nothing.of("operations/1", _operation(1)) == _operation(1).SerializeToString()
     assert len(nothing) == 0
+
+
+def test_request_names_are_kept_by_their_bytes_and_bounded() -> None:
+    names = RequestNames(entries=2)
+    raw = operations_pb2.GetOperationRequest(name="operations/1").SerializeToString()
+    assert names.get(raw) is None
+    names.keep(raw, "operations/1")
+    assert names.get(raw) == "operations/1"
+    for n in (2, 3):  # the third one starts the memo again: only it is kept
+        other = operations_pb2.GetOperationRequest(name=f"operations/{n}").SerializeToString()
+        names.keep(other, f"operations/{n}")
+    assert len(names) == 1
+    assert names.get(raw) is None
+
+    nothing = RequestNames(entries=0)
+    nothing.keep(raw, "operations/1")
+    assert nothing.get(raw) is None
