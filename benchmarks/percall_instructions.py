@@ -26,6 +26,7 @@ driven by this revision's benchmark harness) in the same run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shutil
 import subprocess
@@ -89,11 +90,23 @@ def _inclusive(path: Path) -> tuple[int, dict[str, int]]:
     return total, costs
 
 
-def _calls(server: ServerProcess, requests: list[bytes], count: int, offset: int) -> None:
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        call = channel.unary_unary(GET)
-        for i in range(offset, offset + count):
-            call(requests[i % len(requests)], timeout=120)
+def _calls(
+    server: ServerProcess, requests: list[bytes], count: int, offset: int, concurrency: int
+) -> None:
+    """``count`` calls, ``concurrency`` in flight at a time (one client, one channel)."""
+
+    async def run() -> None:
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            call = channel.unary_unary(GET)
+            share = count // concurrency
+
+            async def caller(first: int) -> None:
+                for i in range(first, first + share):
+                    await call(requests[i % len(requests)], timeout=120)
+
+            await asyncio.gather(*(caller(offset + n * share) for n in range(concurrency)))
+
+    asyncio.run(run())
 
 
 def _count(
@@ -103,16 +116,17 @@ def _count(
     extra: dict[str, Any] = {} if root is None else {"root": root}
     hot = s["hot"]
     requests = [operations_pb2.GetOperationRequest(name=n).SerializeToString() for n in hot]
+    level = s["concurrency"]
     with ServerProcess(prefix=_valgrind(out), **extra, **config) as server:
-        _calls(server, requests, s["warmup"], 0)
+        _calls(server, requests, s["warmup"], 0, level)
         _control(server.pid, "-i", "on")
-        _calls(server, requests, s["calls"], s["warmup"])
+        _calls(server, requests, s["calls"], s["warmup"], level)
         _control(server.pid, "-i", "off")
         pid = server.pid
     main = next(work.glob(f"{out.name}*-01"), None) or Path(f"{out}-01")
     total, costs = _inclusive(main)
     gc = max(costs.get(f, 0) for f in GC_FUNCTIONS)
-    calls = s["calls"]
+    calls = s["calls"] // level * level
     row = {
         "side": label,
         "instructions": round((total - gc) / calls),
@@ -126,7 +140,12 @@ def _count(
 
 
 def run(
-    warmup: int, calls: int, revision: str | None, sides: list[str], keep: Path | None = None
+    warmup: int,
+    calls: int,
+    revision: str | None,
+    sides: list[str],
+    keep: Path | None = None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """Count every side (``keep``: copy the profiles there); returns the JSON-ready result."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -148,7 +167,12 @@ def run(
             "lease_seconds": hour,
             "resume": {"recheck_seconds": hour, "stall_seconds": hour},
         }
-        s: dict[str, Any] = {"warmup": warmup, "calls": calls, "hot": names[:WORKING_SET]}
+        s: dict[str, Any] = {
+            "warmup": warmup,
+            "calls": calls,
+            "hot": names[:WORKING_SET],
+            "concurrency": concurrency,
+        }
         configs: dict[str, tuple[dict[str, Any], Path | None]] = {
             "plain": ({"plain_grpc": True}, None),
             "ceiling": (
@@ -173,7 +197,13 @@ def run(
             keep.mkdir(parents=True, exist_ok=True)
             for profile in work.glob("*.cg*"):
                 shutil.copy(profile, keep / profile.name)
-    return {"revision": git_revision(), "warmup": warmup, "calls_counted": calls, "rows": rows}
+    return {
+        "revision": git_revision(),
+        "warmup": warmup,
+        "calls_counted": calls,
+        "concurrency": concurrency,
+        "rows": rows,
+    }
 
 
 def render(result: dict[str, Any]) -> str:
@@ -191,10 +221,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--revision", help="also count the real server of this revision")
     parser.add_argument("--sides", default="plain,ceiling,real")
     parser.add_argument(
+        "--concurrency", type=int, default=1, help="calls in flight at a time (one client)"
+    )
+    parser.add_argument(
         "--keep", type=Path, help="copy the callgrind profiles here (callgrind_annotate them)"
     )
     args = parser.parse_args(argv)
-    result = run(args.warmup, args.calls, args.revision, args.sides.split(","), args.keep)
+    result = run(
+        args.warmup, args.calls, args.revision, args.sides.split(","), args.keep, args.concurrency
+    )
     print(render(result))
     print(f"wrote {write_result('percall_instructions', result)}")
     return result
