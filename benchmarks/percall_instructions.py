@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -150,6 +151,9 @@ def run(
     """Count every side (``keep``: copy the profiles there); returns the JSON-ready result."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind (with callgrind_control) is not installed")
+    # The same string hashes in every run (the servers inherit it): dict and set layouts,
+    # and so the counts, repeat.
+    os.environ["PYTHONHASHSEED"] = "0"
     rows = []
     with tempfile.TemporaryDirectory(prefix="lro-cg-") as tmp:
         work = Path(tmp)
@@ -208,9 +212,22 @@ def run(
 
 def render(result: dict[str, Any]) -> str:
     """The table of a result."""
-    rows = [[r["side"], r["instructions"], r["python"], r["gc"]] for r in result["rows"]]
-    headers = ["side", "instructions per call", "in Python frames", "GC (excluded)"]
-    return table(headers, rows)
+    plain = next((r for r in result["rows"] if r["side"] == "plain"), None)
+    rows = []
+    for r in result["rows"]:
+        ratio = f"{plain['instructions'] / r['instructions']:.1%}" if plain else "-"
+        with_gc = r["instructions"] + r["gc"]
+        ratio_gc = f"{(plain['instructions'] + plain['gc']) / with_gc:.1%}" if plain else "-"
+        rows.append([r["side"], r["instructions"], r["python"], r["gc"], with_gc, ratio, ratio_gc])
+    headers = [
+        "side", "instructions per call", "in Python frames", "GC (excluded)", "with GC",
+        "plain/side", "plain/side with GC",
+    ]  # fmt: skip
+    return table(headers, rows) + (
+        f"\n{result['calls_counted']:,} calls counted after {result['warmup']:,}, "
+        f"{result['concurrency']} in flight; plain/side: the share of plain's throughput a "
+        "side would reach were the event-loop thread's instructions the only cost"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
