@@ -73,6 +73,9 @@ class SerializedOperations:
 
 #: Request bytes whose names are kept at most (then all are forgotten at once).
 DEFAULT_NAMES = 10_000
+#: Longest request whose name is kept: a request naming an operation is ~50 bytes, and a
+#: caller sending large ones (unknown fields) must not fill memory with them.
+MAX_KEPT_REQUEST_BYTES = 512
 
 
 class RequestNames:
@@ -93,8 +96,10 @@ class RequestNames:
         return len(self._names)
 
     def keep(self, raw: bytes, name: str) -> None:
-        """Remember that ``raw`` parses to a request named ``name``."""
+        """Remember that ``raw`` parses to a request named ``name`` (unless it is longer
+        than :data:`MAX_KEPT_REQUEST_BYTES`)."""
+        if len(raw) > MAX_KEPT_REQUEST_BYTES or self.entries <= 0:
+            return
         if len(self._names) >= self.entries:
             self._names.clear()
-        if self.entries > 0:
-            self._names[raw] = name
+        self._names[raw] = name

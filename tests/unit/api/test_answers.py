@@ -71,3 +71,9 @@ def test_request_names_are_kept_by_their_bytes_and_bounded() -> None:
     nothing = RequestNames(entries=0)
     nothing.keep(raw, "operations/1")
     assert nothing.get(raw) is None
+
+    # A large request (its name padded with unknown fields) is parsed each time, not kept.
+    large = raw + b"\x92\x01\x80\x04" + b"x" * 512  # field 18, 512 bytes
+    assert operations_pb2.GetOperationRequest.FromString(large).name == "operations/1"
+    names.keep(large, "operations/1")
+    assert names.get(large) is None
