@@ -3,10 +3,13 @@
 A benchmark server started with ``Application(config, methods=with_constant_get)`` (see
 ``benchmarks/server_process.py``, switch ``benchmark_ceiling``) has the registry's
 GetOperation handler swapped for one that returns the same in-memory Operation whatever the
-name, with no store read and no service logic. Everything else stays the server's own: the
-registry, the gRPC wrapper (metadata, telemetry, error mapping), the HTTP front. The
-difference between this and the real server is what the store and the Operations service
-cost. It lives here, outside the server's package, so no deployment can switch it on.
+name, with no store read and no service logic; over gRPC it is answered at once with that
+Operation serialized once (the gRPC front asks a method's answer before awaiting its
+handler, as the real GetOperation is answered from the store's memory). Everything else
+stays the server's own: the registry, the gRPC wrapper (metadata, telemetry, error
+mapping), the HTTP front. The difference between this and the real server is what the
+store and the Operations service cost. It lives here, outside the server's package, so no
+deployment can switch it on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from google.protobuf import timestamp_pb2
 from lro_server._proto.lro.databricks.v1 import jobs_pb2
 from lro_server.api.context import CallContext
 from lro_server.api.registry import Method
+from lro_server.core.principal import Principal
 
 GET_OPERATION = "/google.longrunning.Operations/GetOperation"
 
@@ -53,13 +57,19 @@ def constant_operation() -> operations_pb2.Operation:
 def with_constant_get(methods: Iterable[Method]) -> list[Method]:
     """``methods`` with GetOperation answering :func:`constant_operation` (benchmark only)."""
     constant = constant_operation()
+    serialized = constant.SerializeToString()
 
     async def get_operation(
         request: operations_pb2.GetOperationRequest, ctx: CallContext
     ) -> operations_pb2.Operation:
         return constant
 
+    def answer(name: str, caller: Principal) -> bytes:
+        return serialized
+
     return [
-        dataclasses.replace(m, handler=get_operation) if m.path == GET_OPERATION else m
+        dataclasses.replace(m, handler=get_operation, answer=answer)
+        if m.path == GET_OPERATION
+        else m
         for m in methods
     ]

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,10 +25,12 @@ class ServerProcess:
 
     ``root`` is the source tree the child runs (by default this one; a benchmark measuring
     an earlier revision passes that revision's tree, see :func:`benchmarks.common.revision_tree`).
+    ``prefix`` is a command the interpreter runs under (e.g. valgrind and its options).
     """
 
-    def __init__(self, *, root: Path = ROOT, **config: Any) -> None:
+    def __init__(self, *, root: Path = ROOT, prefix: Sequence[str] = (), **config: Any) -> None:
         self.root = root
+        self.prefix = list(prefix)
         self.config = {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0, **config}
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115  closed in stop()
             prefix="lro-bench-server-", suffix=".log", delete=False
@@ -56,7 +58,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         """Start the child; returns once both fronts listen."""
         self._proc = subprocess.Popen(
-            [python(), "-m", "benchmarks.server_process", json.dumps(self.config)],
+            [*self.prefix, python(), "-m", "benchmarks.server_process", json.dumps(self.config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -28,6 +28,7 @@ import grpc
 from benchmarks import dataset
 from benchmarks.ceiling import constant_operation, with_constant_get
 from lro_server.cli.app import AppConfig, Application
+from lro_server.cli.resume_assembly import ResumeConfig
 from lro_server.core.operations import ServiceLimits
 from lro_server.databricks.client import DatabricksOptions
 from lro_server.storage import SqliteStore
@@ -42,6 +43,8 @@ def app_config(raw: dict[str, Any]) -> AppConfig:
         values["limits"] = ServiceLimits(**values["limits"])
     if "databricks" in values:
         values["databricks"] = DatabricksOptions(**values["databricks"])
+    if "resume" in values:
+        values["resume"] = ResumeConfig(**values["resume"])
     return AppConfig(**values)
 
 

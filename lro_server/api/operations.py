@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable
 
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
+from lro_server.api.answers import SerializedOperations
 from lro_server.api.context import CallContext
 from lro_server.api.registry import Method, service_methods
 from lro_server.core.errors import InvalidArgument
 from lro_server.core.operations import OperationsService
+from lro_server.core.principal import Principal
 
 #: Seconds kept back from the RPC deadline so WaitOperation answers before it expires.
 DEADLINE_MARGIN = 0.05
@@ -21,6 +24,20 @@ class OperationsApi:
 
     def __init__(self, service: OperationsService) -> None:
         self.service = service
+        self._serialized = SerializedOperations()
+        self._kept = self._serialized.get
+
+    def answer_get(self, name: str, caller: Principal) -> bytes | None:
+        """GetOperation of ``name`` answered at once, serialized, when the store holds the
+        operation in memory (see ``OperationsService.get_cached``); None: await
+        :meth:`GetOperation`."""
+        operation = self.service.get_cached(name, caller)
+        if operation is None:
+            return None
+        kept = self._kept(name)
+        if kept is not None and kept[0] is operation:
+            return kept[1]
+        return self._serialized.of(name, operation)
 
     def GetOperation(
         self, request: operations_pb2.GetOperationRequest, ctx: CallContext
@@ -69,4 +86,8 @@ class OperationsApi:
 
     def methods(self) -> list[Method]:
         """The registry entries of this service."""
-        return service_methods(operations_pb2.DESCRIPTOR.services_by_name["Operations"], self)
+        methods = service_methods(operations_pb2.DESCRIPTOR.services_by_name["Operations"], self)
+        return [
+            dataclasses.replace(m, answer=self.answer_get) if m.name == "GetOperation" else m
+            for m in methods
+        ]

@@ -15,8 +15,13 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from lro_server.api.context import CallContext
+from lro_server.core.principal import Principal
 
 Handler = Callable[[Any, CallContext], Awaitable[Message]]
+#: Answers a call about an operation (the ``name`` its request gives) at once, without
+#: awaiting, when it can (the response serialized); else None, and the front awaits the
+#: handler. Takes the name the front read for the call's log context: one read of it.
+Answer = Callable[[str, Principal], bytes | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,6 +34,9 @@ class Method:
         request_type: Request message class.
         response_type: Response message class.
         handler: The implementation.
+        answer: What the gRPC front asks first, if set (see ``Answer``; only for a method
+            whose request names an operation): GetOperation of an operation the store
+            holds in memory.
     """
 
     service: str
@@ -36,6 +44,7 @@ class Method:
     request_type: type[Message]
     response_type: type[Message]
     handler: Handler
+    answer: Answer | None = None
 
     @property
     def path(self) -> str:

@@ -14,21 +14,14 @@ from time import perf_counter
 from typing import Any
 
 from lro_server.core import tracing
+from lro_server.core.callscope import CallScope
 from lro_server.core.errors import LroError
-from lro_server.core.logcontext import (
-    CLOUD_TRACE,
-    TRACEPARENT,
-    Bindings,
-    bind_call,
-    parse_trace,
-    unbind,
-)
+from lro_server.core.logcontext import CLOUD_TRACE, TRACEPARENT, parse_trace
 from lro_server.core.metrics import Metrics
 
-#: What :meth:`MethodProbe.open` returns and :meth:`MethodProbe.close` takes back: the log
-#: context bindings (None: nothing bound), the span's context manager and the span (None
-#: while tracing is off), and the start.
-Opened = tuple["Bindings | None", "contextlib.AbstractContextManager[Any] | None", Any, float]
+#: What :meth:`MethodProbe.open` returns and :meth:`MethodProbe.close` takes back: the span's
+#: context manager and the span (None while tracing is off), and the start.
+Opened = tuple["contextlib.AbstractContextManager[Any] | None", Any, float]
 
 
 def code_of(error: BaseException) -> str:
@@ -62,9 +55,10 @@ class MethodProbe:
 
     Built once per method (the metric's labels resolved then), so a call costs two method
     calls and a tuple: this runs on every RPC of both fronts, where each object and call
-    shows in the server's CPU per call (docs/performance.md). Use as::
+    shows in the server's CPU per call (docs/performance.md). The front enters the call's
+    scope (:mod:`lro_server.core.callscope`) with the operation its request names; use as::
 
-        opened = probe.open(metadata, operation)
+        opened = probe.open(scope, metadata)
         code = "OK"
         try:
             ...
@@ -89,37 +83,29 @@ class MethodProbe:
         self._ok = metrics.rpc_requests.slot(front, self.method, "OK")
         self._latency = metrics.rpc_duration.slot(front, self.method)
 
-    def open(self, metadata: Mapping[str, str], operation: str = "") -> Opened:
-        """A call begins: bind its trace (from ``metadata``, lower-case keys) and the
-        operation it names (if any) for log lines, and open its span if tracing is on."""
-        trace = (
-            parse_trace(metadata)
-            if TRACEPARENT in metadata or CLOUD_TRACE in metadata
-            else None  # most calls: no function to call
-        )
-        bindings = bind_call(operation, trace)
-        if not tracing.enabled():  # else no span object, generator or attributes per call
-            return bindings, None, None, perf_counter()
-        scope = tracing.span(
+    def open(self, scope: CallScope, metadata: Mapping[str, str]) -> Opened:
+        """A call begins: put its trace (from ``metadata``, lower-case keys) in ``scope``
+        for log lines, and open its span if tracing is on."""
+        if TRACEPARENT in metadata or CLOUD_TRACE in metadata:  # most calls: neither
+            scope.trace = parse_trace(metadata)
+        if not tracing.active:  # else no span object, generator or attributes per call
+            return None, None, perf_counter()
+        span = tracing.span(
             self.method,
-            parent=trace,
+            parent=scope.trace,
             attributes={"rpc.method": self.method, "lro.front": self.front},
         )
-        return bindings, scope, scope.__enter__(), perf_counter()
+        return span, span.__enter__(), perf_counter()
 
     def close(self, opened: Opened, code: str, error: BaseException | None = None) -> None:
         """The call ended with ``code`` (``error``: what escaped it, for the span)."""
-        bindings, scope, span, started = opened
-        try:
-            self._latency.add(perf_counter() - started)
-            if code == "OK":
-                self._ok.n += 1
-            else:
-                self._requests.slot(self.front, self.method, code).n += 1
-            if scope is not None:
-                if span is not None:
-                    span.set_attribute("rpc.grpc.status_code", code)
-                scope.__exit__(type(error) if error else None, error, None)
-        finally:
-            if bindings is not None:
-                unbind(bindings)
+        manager, span, started = opened
+        self._latency.add(perf_counter() - started)
+        if code == "OK":
+            self._ok.n += 1
+        else:
+            self._requests.slot(self.front, self.method, code).n += 1
+        if manager is not None:
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code)
+            manager.__exit__(type(error) if error else None, error, None)

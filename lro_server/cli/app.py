@@ -225,6 +225,7 @@ class Application:
             databricks=self.databricks,
             notifier=self.notifier,
             supervisor=self.supervisor,
+            store=inner,
         )
         self.monitor = HealthMonitor(
             self.store,

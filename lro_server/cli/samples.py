@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from lro_server.core.metrics import Metrics
 from lro_server.core.notify import Notifier
+from lro_server.core.store import OperationStore
 from lro_server.core.supervisor import Supervisor
 from lro_server.databricks.client import Databricks
 from lro_server.databricks.tracker import Tracker
+from lro_server.storage import SqliteStore
 
 
 def expose_samples(
@@ -16,8 +18,22 @@ def expose_samples(
     databricks: Databricks,
     notifier: Notifier,
     supervisor: Supervisor,
+    store: OperationStore,
 ) -> None:
-    """Register the samples with ``metrics``: read when scraped, free on the hot path."""
+    """Register the samples with ``metrics``: read when scraped, free on the hot path.
+
+    ``store`` is the backend itself (not its wrappers): the SQLite store's read-cache hits
+    are counted where they happen, GetOperation's among them, which asks the store's
+    memory without a store call (``OperationStore.cached``).
+    """
+    if isinstance(store, SqliteStore):
+        read_cache = store.read_cache
+        metrics.sample(
+            "lro_store_read_cache_hits",
+            "Reads the SQLite store answered from its read cache.",
+            lambda: read_cache.hits,
+            counter=True,
+        )
     metrics.sample(
         "lro_tracker_polls",
         "Polls of Databricks entities.",

@@ -1,19 +1,22 @@
-"""Per-call log context: the operation and trace a log line is about, in contextvars.
+"""Per-call log context: the operation and trace a log line is about.
 
 The fronts bind the trace of each RPC (from ``traceparent`` or ``x-cloud-trace-context``)
 and, where the request names one, the operation; the service binds the name of an operation
 it creates; the tracker binds both for each poll. The log formatter (``cli/logs.py``) reads
 them, so every line about an operation carries its name and trace id without each call site
-repeating them. asyncio copies the context into each task, so concurrent calls never mix.
+repeating them. They live in the current :class:`~lro_server.core.callscope.CallScope`
+(the fronts fill in a call's scope themselves); asyncio copies the context into each task,
+so concurrent calls never mix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
+
+from lro_server.core import callscope
 
 #: W3C Trace Context header.
 TRACEPARENT = "traceparent"
@@ -60,52 +63,42 @@ def parse_trace(headers: Mapping[str, str]) -> Trace | None:
     return None
 
 
-_operation: contextvars.ContextVar[str] = contextvars.ContextVar("lro_operation", default="")
-_trace: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("lro_trace", default=None)
-
-
 def current_operation() -> str:
     """Name of the operation the running code works on ("" if none)."""
-    return _operation.get()
+    scope = callscope.current()
+    return "" if scope is None else scope.operation
 
 
 def current_trace() -> Trace | None:
     """Trace of the running call or poll, if any."""
-    return _trace.get()
+    scope = callscope.current()
+    return None if scope is None else scope.trace
 
 
 def set_operation(name: str) -> None:
     """Bind ``name`` for the rest of the current task (e.g. once an operation is created)."""
-    _operation.set(name)
+    scope = callscope.changed()
+    scope.operation = name
+    callscope.enter(scope)
 
 
 #: What :func:`bind` returns and :func:`unbind` takes back.
-Bindings = tuple["contextvars.Token[str] | None", "contextvars.Token[Trace | None] | None"]
+Bindings = callscope.Token
 
 
 def bind(*, operation: str | None = None, trace: Trace | None = None) -> Bindings:
-    """Bind an operation and/or a trace until :func:`unbind` (for hot paths: no generator)."""
-    return (
-        _operation.set(operation) if operation is not None else None,
-        _trace.set(trace) if trace is not None else None,
-    )
-
-
-def bind_call(operation: str, trace: Trace | None) -> Bindings | None:
-    """What the fronts bind for a call: the operation its request names ("" for none) and
-    its trace; None when there is neither (nothing to :func:`unbind`)."""
-    if trace is None:
-        return (_operation.set(operation), None) if operation else None
-    return _operation.set(operation), _trace.set(trace)
+    """Bind an operation and/or a trace until :func:`unbind` (what is not given stays)."""
+    scope = callscope.changed()
+    if operation is not None:
+        scope.operation = operation
+    if trace is not None:
+        scope.trace = trace
+    return callscope.enter(scope)
 
 
 def unbind(bindings: Bindings) -> None:
     """Restore what :func:`bind` replaced."""
-    operation, trace = bindings
-    if trace is not None:
-        _trace.reset(trace)
-    if operation is not None:
-        _operation.reset(operation)
+    callscope.leave(bindings)
 
 
 @contextlib.contextmanager

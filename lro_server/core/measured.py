@@ -49,6 +49,9 @@ class MeasuredStore:
             )
         }
         self._rows = metrics.store_batched_rows.slot()
+        #: See OperationStore.cached: the inner store's own method, not measured (it makes
+        #: no call: nothing to time, nothing that fails), and GetOperation asks it first.
+        self.cached: Callable[[str], OperationRecord | None] = inner.cached
         self._get_timer = self._timers["get"]
 
     def add_unavailable_listener(self, listener: Callable[[], None]) -> None:

@@ -14,7 +14,9 @@ Names (all prefixed ``lro_``):
 - ``databricks_calls_total{method,endpoint,status}``, ``databricks_call_duration_seconds``,
   ``databricks_rate_limit_wait_seconds``, ``databricks_rate_limit_waits_total``.
 - ``store_duration_seconds{method}``, ``store_errors_total{method,code}``,
-  ``store_batched_rows_total`` (records written by batched updates).
+  ``store_batched_rows_total`` (records written by batched updates); reads answered from
+  the store's memory (``OperationStore.cached``) make no store call and are not in them.
+- ``store_read_cache_hits_total``: reads the SQLite store answered from its read cache.
 - ``resume_latency_seconds{method}``, ``resumes_total{method,outcome}``.
 - ``wait_operation_waiters``: WaitOperation calls held right now.
 """

@@ -30,6 +30,8 @@ class ObservedStore:
         #: See OperationStore.get. The inner store's own method: a read changes nothing to
         #: observe, and every GetOperation and WaitOperation passes here (no extra coroutine).
         self.get: Callable[[str], Coroutine[Any, Any, OperationRecord]] = inner.get
+        #: See OperationStore.cached (the inner store's own method, as get).
+        self.cached: Callable[[str], OperationRecord | None] = inner.cached
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` after every write from now on."""

@@ -214,6 +214,21 @@ class OperationsService:
         name = validate_operation_name(name)
         return _seen(await self.store.get(name), name, caller).operation
 
+    def get_cached(self, name: str, caller: Principal) -> operations_pb2.Operation | None:
+        """GetOperation from the store's memory (OperationStore.cached), without awaiting;
+        None when the store cannot answer so (then :meth:`get`). NotFound, as get, when
+        the caller may not see the operation.
+
+        The name is not validated: a name the store holds is one the server gave (an
+        invalid or bare one is not held, and get then says what is wrong with it).
+        """
+        record = self.store.cached(name)
+        if record is None:
+            return None
+        if not caller.may_see(record.owner):  # as _seen, inline: every GetOperation
+            raise not_found(name, origin=Origin.SERVER)
+        return record.operation
+
     async def list(
         self, name: str, filter_text: str, page_size: int, page_token: str, caller: Principal
     ) -> tuple[list[operations_pb2.Operation], str]:

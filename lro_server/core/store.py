@@ -20,6 +20,9 @@ Semantics every backend must share (tests/conformance/test_store.py proves them)
   stored raises Aborted; an event over :data:`MAX_JOURNAL_EVENT_BYTES` raises
   FailedPrecondition; nothing is written in either case. ``journal(name, after_seq)``
   reads the events after ``after_seq`` in ``seq`` order; ``delete`` removes them too.
+- ``cached`` answers a read from the store's memory only when the answer is exact (what
+  ``get`` would return at that moment), else None: never an older version, never a
+  deleted record.
 - ``list`` orders by (create_time_us DESC, name DESC) and resumes strictly after a cursor.
 - ``claim`` hands unfinished operations to one replica at a time (leases);
   ``lease_holders`` counts them by holder.
@@ -102,6 +105,13 @@ class OperationStore(Protocol):
 
     async def get(self, name: str) -> OperationRecord:
         """Return the record (strong read), or raise NotFound."""
+        ...
+
+    def cached(self, name: str) -> OperationRecord | None:
+        """The record ``get`` would return now, when the store holds it in memory and
+        knows it is current; None when only ``get`` can tell (not held, not known to be
+        current, or missing: never NotFound). Synchronous and without I/O: GetOperation
+        asks this first and awaits ``get`` only on None."""
         ...
 
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:

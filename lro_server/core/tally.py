@@ -10,8 +10,8 @@ exposes exactly what a prometheus ``Counter`` or ``Histogram`` would.
 
 from __future__ import annotations
 
-import bisect
 import itertools
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -21,21 +21,25 @@ from prometheus_client.utils import floatToGoString
 
 
 class LatencySlot:
-    """Count, sum and buckets of the latencies of one label set."""
+    """Sum and buckets of the latencies of one label set (the count is the buckets' sum:
+    one addition fewer per observation)."""
 
-    __slots__ = ("_bounds", "buckets", "count", "total")
+    __slots__ = ("_bounds", "buckets", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self._bounds = bounds
-        self.count = 0
         self.total = 0.0
         self.buckets = [0] * (len(bounds) + 1)  # the last one: +Inf
 
+    @property
+    def count(self) -> int:
+        """Observations so far."""
+        return sum(self.buckets)
+
     def add(self, seconds: float) -> None:
         """One observation of ``seconds``."""
-        self.count += 1
         self.total += seconds
-        self.buckets[bisect.bisect_left(self._bounds, seconds)] += 1
+        self.buckets[bisect_left(self._bounds, seconds)] += 1
 
 
 class CountSlot:

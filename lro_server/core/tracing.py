@@ -25,6 +25,9 @@ SCOPE = "lro_server"
 #: (opentelemetry.trace, opentelemetry.propagate, tracer) once enabled, else None.
 #: Process-wide like OpenTelemetry's own global tracer provider, which it mirrors.
 _api: tuple[Any, Any, Any] | None = None
+#: Whether spans are emitted: what :func:`enabled` answers, read directly by the per-call
+#: paths of the fronts (a function call there costs more than the check).
+active = False
 
 
 def enable(tracer_provider: Any = None) -> None:
@@ -33,21 +36,23 @@ def enable(tracer_provider: Any = None) -> None:
     Args:
         tracer_provider: Where spans go; None: OpenTelemetry's global provider.
     """
-    global _api  # noqa: PLW0603  mirrors OpenTelemetry's process-wide provider
+    global _api, active  # noqa: PLW0603  mirrors OpenTelemetry's process-wide provider
     from opentelemetry import propagate, trace
 
     _api = (trace, propagate, trace.get_tracer(SCOPE, tracer_provider=tracer_provider))
+    active = True
 
 
 def disable() -> None:
     """Stop emitting spans."""
-    global _api  # noqa: PLW0603
+    global _api, active  # noqa: PLW0603
     _api = None
+    active = False
 
 
 def enabled() -> bool:
     """Whether spans are emitted."""
-    return _api is not None
+    return active
 
 
 def _otel() -> tuple[Any, Any, Any] | None:

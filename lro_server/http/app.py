@@ -35,7 +35,8 @@ from lro_server.api.context import RESUME_HEADER, CallContext
 from lro_server.api.errors import as_lro_error
 from lro_server.api.registry import Method, Registry
 from lro_server.api.telemetry import MethodProbe, RpcTelemetry, code_of
-from lro_server.core import deadline
+from lro_server.core import callscope
+from lro_server.core.callscope import CallScope
 from lro_server.core.errors import InvalidArgument, LroError, NotFound, Unimplemented
 from lro_server.core.logcontext import set_operation
 from lro_server.core.principal import ANONYMOUS, Principal
@@ -150,9 +151,10 @@ class HttpFront:
         probe = self._probes.get(method.path)
         if probe is None:
             probe = self._probes[method.path] = self.telemetry.probe("http", method.path)
-        opened = probe.open(headers, operation)
         # No deadline (HTTP has none), but outbound calls know they serve a call.
-        serving = deadline.enter(None, asyncio.current_task())
+        scope = CallScope(operation, serving=True, task=asyncio.current_task())
+        entered = callscope.enter(scope)
+        opened = probe.open(scope, headers)
         code: str = "OK"
         escaped: BaseException | None = None
         try:
@@ -170,7 +172,7 @@ class HttpFront:
             code, escaped = code_of(exc), exc
             raise
         finally:
-            deadline.leave(serving)
+            callscope.leave(entered)
             probe.close(opened, code, escaped)
         if isinstance(response, operations_pb2.Operation):
             body = self.operation_json.render(response)

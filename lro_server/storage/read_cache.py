@@ -32,6 +32,8 @@ class ReadCache:
         self._records: OrderedDict[str, tuple[OperationRecord, int]] = OrderedDict()
         self._bytes = 0
         self._version: object = None
+        #: Lookups answered so far (lro_store_read_cache_hits_total).
+        self.hits = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -54,6 +56,7 @@ class ReadCache:
         if entry is None:
             return None
         self._records.move_to_end(name)
+        self.hits += 1
         return entry[0]
 
     def put(self, record: OperationRecord, size: int) -> None:

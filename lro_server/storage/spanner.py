@@ -138,6 +138,10 @@ class SpannerStore:
         """Return the stored record (strong read), or raise NotFound."""
         return await self._calls.run(self._get, name)
 
+    def cached(self, name: str) -> OperationRecord | None:
+        """None: every read is a strong read of Spanner (see get)."""
+        return None
+
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """The stored records (None where missing), in one strong read of all the keys."""
         if not names:

@@ -136,6 +136,16 @@ class SqliteStore:
             busy = exc
         return await self._db.when_free(busy, self._get, name)
 
+    def cached(self, name: str) -> OperationRecord | None:
+        """The record the read cache holds for ``name`` while nobody else has committed
+        (see get); None otherwise, and once closed (get then says why)."""
+        if self._db.closed:
+            return None
+        try:
+            return self.read_cache.get(name, self.data_version.current())
+        except sqlite3.Error:  # asking data_version met a lock: get waits it out
+            return None
+
     async def get_many(self, names: Sequence[str]) -> _Found:
         """The stored records (None where missing): point reads, most from the read cache."""
         return await self._db.attempt(self._get_many, names)

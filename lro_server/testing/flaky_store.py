@@ -118,6 +118,10 @@ class FlakyStore:
         """See OperationStore.get."""
         return await self._read("get", lambda: self.inner.get(name))
 
+    def cached(self, name: str) -> OperationRecord | None:
+        """None: every read goes through get, where failures are injected."""
+        return None
+
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """See OperationStore.get_many."""
         return await self._read("get_many", lambda: self.inner.get_many(names))

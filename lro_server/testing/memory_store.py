@@ -128,6 +128,15 @@ class MemoryStore:
             raise not_found(name)
         return _record(entry)
 
+    def cached(self, name: str) -> OperationRecord | None:
+        """A copy of the stored record (all of it is in memory), or None when missing or
+        closed (get then says why)."""
+        if self._closed:
+            return None
+        with self.data.lock:
+            entry = self.data.entries.get(name)
+        return None if entry is None else _record(entry)
+
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         """Copies of the stored records (None where missing), read under one hold of the lock."""
         self._check_open()

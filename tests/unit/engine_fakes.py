@@ -174,6 +174,9 @@ class MeddlingStore:
     async def get(self, name: str) -> OperationRecord:
         return await self.inner.get(name)
 
+    def cached(self, name: str) -> OperationRecord | None:
+        return self.inner.cached(name)
+
     async def get_many(self, names: Sequence[str]) -> builtins.list[OperationRecord | None]:
         return await self.inner.get_many(names)
 

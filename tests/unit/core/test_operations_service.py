@@ -143,6 +143,26 @@ async def test_another_owners_operation_looks_missing(svc: Service) -> None:
     assert (await svc.service.get(name, ADMIN)).name == name
 
 
+async def test_get_cached_answers_as_get_does_or_not_at_all(svc: Service) -> None:
+    name = await _start(svc)
+    assert svc.service.get_cached(name, ALICE) == await svc.service.get(name, ALICE)
+    assert svc.service.get_cached(name, ADMIN) == await svc.service.get(name, ADMIN)
+    with pytest.raises(NotFound) as hidden:
+        svc.service.get_cached(name, BOB)
+    with pytest.raises(NotFound) as refused:
+        await svc.service.get(name, BOB)
+    assert hidden.value.args == refused.value.args
+    await _finish(svc, name)
+    assert svc.service.get_cached(name, ALICE) == await svc.service.get(name, ALICE)
+    assert svc.service.get_cached(name, ALICE).done  # type: ignore[union-attr]
+    await svc.service.delete(name, ALICE)
+    assert svc.service.get_cached(name, ALICE) is None  # get says NotFound
+    # Names the store does not hold, valid or not, are left to get, which checks them.
+    assert svc.service.get_cached("not-a-name", ALICE) is None
+    with pytest.raises(InvalidArgument):
+        await svc.service.get("not-a-name", ALICE)
+
+
 async def test_a_waiter_may_read_but_not_change(svc: Service) -> None:
     name = await _start(svc)
     waiter = Principal(subject="wf", waiter=True)

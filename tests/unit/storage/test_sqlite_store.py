@@ -340,6 +340,55 @@ async def test_every_read_matches_the_file_while_another_connection_writes(
         await store.close()
 
 
+async def test_cached_answers_what_was_read_and_only_while_the_file_holds_it(
+    tmp_path: Path,
+) -> None:
+    # Reads, own writes and another connection's commits interleaved at random: cached()
+    # answers from memory (the same record get returned), and never what the file no
+    # longer holds.
+    rng = random.Random(11)
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    other = sqlite3.connect(tmp_path / "lro.db", isolation_level=None)
+    try:
+        names = [(await store.create(_named(n)))[0].name for n in range(5)]
+        assert store.cached(names[0]) is None  # never read: nothing to answer from
+        hits = 0
+        for step in range(300):
+            name = rng.choice(names)
+            action = rng.random()
+            if action < 0.15:
+                other.execute(f"UPDATE {TABLE} SET state = ? WHERE name = ?", (f"o{step}", name))
+            elif action < 0.25:
+                record = await store.get(name)
+                await store.update(dataclasses.replace(record, state=f"s{step}"))
+            elif action < 0.5:
+                await store.get(name)
+            else:
+                (truth,) = other.execute(
+                    f"SELECT state FROM {TABLE} WHERE name = ?", (name,)
+                ).fetchone()
+                hit = store.cached(name)
+                if hit is not None:
+                    hits += 1
+                    assert hit.state == truth, f"step {step}"
+                    assert await store.get(name) is hit  # the very record get hands out
+        assert hits > 10  # the path is taken, not only skipped
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_closed_store_answers_nothing_from_memory(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "lro.db", FakeClock())
+    created, _ = await store.create(_named(1))
+    await store.get(created.name)
+    assert store.cached(created.name) is not None
+    await store.close()
+    assert store.cached(created.name) is None
+    with pytest.raises(Unavailable):
+        await store.get(created.name)
+
+
 async def test_an_in_memory_store_asks_sqlite_every_time(tmp_path: Path) -> None:
     store = SqliteStore(":memory:", FakeClock())
     try:
