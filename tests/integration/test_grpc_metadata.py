@@ -9,7 +9,10 @@ never see each other's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from google.longrunning import operations_pb2
@@ -32,14 +35,38 @@ async def _echo(
 
 
 async def test_concurrent_calls_each_see_their_own_metadata():
+    async with _serving("test.Echo", "Echo", _echo) as channel:
+        echo = channel.unary_unary(
+            ECHO,
+            request_serializer=operations_pb2.GetOperationRequest.SerializeToString,
+            response_deserializer=operations_pb2.Operation.FromString,
+        )
+
+        async def call(i: int) -> str:
+            answer = await echo(
+                operations_pb2.GetOperationRequest(name=str(i)),
+                metadata=(("x-caller", f"caller-{i}"),),
+                timeout=30,
+            )
+            return str(answer.name)
+
+        answers = await asyncio.gather(*(call(i) for i in range(CALLS)))
+    assert answers == [f"{i}|caller-{i}" for i in range(CALLS)]
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    service: str, name: str, handler: Callable[..., Any]
+) -> AsyncIterator[grpc.aio.Channel]:
+    """Our gRPC front serving one method, and a channel to it."""
     registry = Registry(
         [
             Method(
-                "test.Echo",
-                "Echo",
+                service,
+                name,
                 operations_pb2.GetOperationRequest,
                 operations_pb2.Operation,
-                _echo,
+                handler,
             )
         ]
     )
@@ -48,24 +75,9 @@ async def test_concurrent_calls_each_see_their_own_metadata():
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            echo = channel.unary_unary(
-                ECHO,
-                request_serializer=operations_pb2.GetOperationRequest.SerializeToString,
-                response_deserializer=operations_pb2.Operation.FromString,
-            )
-
-            async def call(i: int) -> str:
-                answer = await echo(
-                    operations_pb2.GetOperationRequest(name=str(i)),
-                    metadata=(("x-caller", f"caller-{i}"),),
-                    timeout=30,
-                )
-                return str(answer.name)
-
-            answers = await asyncio.gather(*(call(i) for i in range(CALLS)))
+            yield channel
     finally:
         await server.stop(0)
-    assert answers == [f"{i}|caller-{i}" for i in range(CALLS)]
 
 
 async def _scope_echo(
@@ -81,35 +93,18 @@ async def _scope_echo(
 async def test_concurrent_calls_each_have_their_own_log_context_and_deadline():
     # A method of the Operations service: the front names the request's operation in
     # the call's log context, beside the call's deadline.
-    registry = Registry(
-        [
-            Method(
-                OPERATIONS_SERVICE,
-                "GetOperation",
-                operations_pb2.GetOperationRequest,
-                operations_pb2.Operation,
-                _scope_echo,
-            )
-        ]
-    )
-    server = build_server(registry)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            get = channel.unary_unary(
-                f"/{OPERATIONS_SERVICE}/GetOperation",
-                request_serializer=operations_pb2.GetOperationRequest.SerializeToString,
-                response_deserializer=operations_pb2.Operation.FromString,
-            )
+    async with _serving(OPERATIONS_SERVICE, "GetOperation", _scope_echo) as channel:
+        get = channel.unary_unary(
+            f"/{OPERATIONS_SERVICE}/GetOperation",
+            request_serializer=operations_pb2.GetOperationRequest.SerializeToString,
+            response_deserializer=operations_pb2.Operation.FromString,
+        )
 
-            async def call(i: int) -> str:
-                request = operations_pb2.GetOperationRequest(name=f"operations/{i}")
-                return str((await get(request, timeout=30)).name)
+        async def call(i: int) -> str:
+            request = operations_pb2.GetOperationRequest(name=f"operations/{i}")
+            return str((await get(request, timeout=30)).name)
 
-            answers = await asyncio.gather(*(call(i) for i in range(CALLS)))
-    finally:
-        await server.stop(0)
+        answers = await asyncio.gather(*(call(i) for i in range(CALLS)))
     assert answers == [f"operations/{i}|True" for i in range(CALLS)]
 
 
