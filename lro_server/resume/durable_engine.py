@@ -33,7 +33,7 @@ from lro_server.core.errors import (
     LroError,
     Unavailable,
 )
-from lro_server.core.record import OperationRecord
+from lro_server.core.record import MAX_OPERATION_BYTES, OperationRecord
 from lro_server.core.store import OperationStore
 from lro_server.durable.context import Context
 from lro_server.durable.errors import OperationFailed
@@ -62,6 +62,9 @@ SERVICE = "lro.durable.v1.Methods"
 START_METHOD = f"{SERVICE}/Start"
 #: What waiters call to resume one.
 RESUME_METHOD = f"{SERVICE}/Resume"
+#: Largest result a method may return (its Struct): the operation holding it has room for
+#: the metadata beside it.
+MAX_RESULT_BYTES = MAX_OPERATION_BYTES - 1024 * 1024
 
 
 class StartChild(Protocol):
@@ -221,6 +224,12 @@ class DurableEngine:
             response = view.to_struct(json.loads(json.dumps(dict(result))))
         except (TypeError, ValueError) as exc:
             message = f"{type(exc).__name__}: the method's result is not JSON: {exc}"[:4000]
+            return await self._fail(run, fold, Code.UNKNOWN, message, activation)
+        if response.ByteSize() > MAX_RESULT_BYTES:
+            message = (
+                f"ValueError: the method's result is {response.ByteSize():,} bytes, over the "
+                f"limit of {MAX_RESULT_BYTES:,}: keep large data elsewhere and return its name"
+            )
             return await self._fail(run, fold, Code.UNKNOWN, message, activation)
         if activation.positions <= fold.last_position and activation.recorded_last >= 0:
             last = activation.recorded_last

@@ -21,6 +21,7 @@ from typing import Any
 
 from lro_server.core.clock import Clock, Timer
 from lro_server.core.errors import Code
+from lro_server.core.store import MAX_JOURNAL_EVENT_BYTES
 from lro_server.durable.context import STEP_KEY, Step
 from lro_server.durable.retry import Retry
 from lro_server.resume import durable_journal as journal
@@ -30,6 +31,8 @@ _log = logging.getLogger(__name__)
 #: A step running longer than this makes the operation write a heartbeat this often, so
 #: the stalled-operation sweep of other replicas never starts it a second time.
 HEARTBEAT_SECONDS = 10.0
+#: Largest step result (its JSON): the journal event holding it has room for the rest.
+MAX_STEP_RESULT_BYTES = MAX_JOURNAL_EVENT_BYTES - 64 * 1024
 
 #: Keeps the operation alive while a step runs (forever; cancelled when the step ends).
 Heartbeat = Callable[[], Coroutine[Any, Any, None]]
@@ -39,12 +42,19 @@ async def run(
     function: Callable[..., Any], args: tuple[Any, ...], *, key: str, watch: Watch
 ) -> Any:
     """One attempt: the function's result as JSON; raises what the function raised (or
-    why its result is not JSON)."""
+    why its result is not JSON, or too large for the journal)."""
     token = STEP_KEY.set(key)
     watch.started()
     try:
         value = await _call(function, args)
-        return json.loads(json.dumps(value))
+        encoded = json.dumps(value)
+        size = len(encoded.encode()) if len(encoded) * 4 > MAX_STEP_RESULT_BYTES else 0
+        if size > MAX_STEP_RESULT_BYTES:
+            raise ValueError(
+                f"the step's result is {size:,} bytes of JSON, over the limit of "
+                f"{MAX_STEP_RESULT_BYTES:,}: keep large data elsewhere and return its name"
+            )
+        return json.loads(encoded)
     finally:
         watch.ended()
         STEP_KEY.reset(token)
