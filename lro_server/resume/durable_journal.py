@@ -29,7 +29,11 @@ from typing import Any
 
 from lro_server.core.errors import NotFound
 from lro_server.core.names import operation_id
-from lro_server.core.store import JournalEvent
+from lro_server.core.store import MAX_JOURNAL_EVENT_BYTES, JournalEvent
+
+#: Largest outcome (a step's result, a child's response) one event may hold, as JSON: the
+#: event has room for the rest of it.
+MAX_OUTCOME_BYTES = MAX_JOURNAL_EVENT_BYTES - 64 * 1024
 
 CALL = "CALL"
 CHILD_DONE = "CHILD_DONE"

@@ -21,7 +21,6 @@ from typing import Any
 
 from lro_server.core.clock import Clock, Timer
 from lro_server.core.errors import Code
-from lro_server.core.store import MAX_JOURNAL_EVENT_BYTES
 from lro_server.durable.context import STEP_KEY, Step
 from lro_server.durable.retry import Retry
 from lro_server.resume import durable_journal as journal
@@ -31,8 +30,8 @@ _log = logging.getLogger(__name__)
 #: A step running longer than this makes the operation write a heartbeat this often, so
 #: the stalled-operation sweep of other replicas never starts it a second time.
 HEARTBEAT_SECONDS = 10.0
-#: Largest step result (its JSON): the journal event holding it has room for the rest.
-MAX_STEP_RESULT_BYTES = MAX_JOURNAL_EVENT_BYTES - 64 * 1024
+#: Largest step result (its JSON).
+MAX_STEP_RESULT_BYTES = journal.MAX_OUTCOME_BYTES
 
 #: Keeps the operation alive while a step runs (forever; cancelled when the step ends).
 Heartbeat = Callable[[], Coroutine[Any, Any, None]]

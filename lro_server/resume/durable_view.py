@@ -8,6 +8,7 @@ keeps them all).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -137,7 +138,17 @@ def child_outcome(child: operations_pb2.Operation) -> dict[str, Any]:
         return {"error": journal.error_json(child.error.code, child.error.message)}
     if not child.HasField("response"):
         return {"response": {}}
-    return {"response": unpacked(child.response)}
+    response = unpacked(child.response)
+    size = len(json.dumps(response).encode()) if child.response.ByteSize() > 4096 else 0
+    if size > journal.MAX_OUTCOME_BYTES:
+        # Kept in the journal it would make every commit of the parent fail: the parent
+        # learns why instead, and the response stays readable on the child.
+        message = (
+            f"the child's response is {size:,} bytes of JSON, over the limit of "
+            f"{journal.MAX_OUTCOME_BYTES:,} a method can receive; read it from the child"
+        )
+        return {"error": journal.error_json(Code.FAILED_PRECONDITION, message)}
+    return {"response": response}
 
 
 def unpacked(packed: Any) -> Any:

@@ -1,6 +1,6 @@
-"""A step's result or a method's result too large to store fails the step or the method
-with a message naming the limit; the operation ends instead of its commits failing
-again and again."""
+"""A step's result, a method's result or a child's response too large to store fails the
+step, the method or the parent's call with a message naming the limit; the operation ends
+instead of its commits failing again and again."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from durable_rig import durable_rig
 from lro_server import durable
 from lro_server.core.errors import Code
 from lro_server.resume.durable_engine import MAX_RESULT_BYTES
+from lro_server.resume.durable_journal import MAX_OUTCOME_BYTES
 from lro_server.resume.durable_steps import MAX_STEP_RESULT_BYTES
 
 
@@ -74,3 +75,26 @@ async def test_a_method_result_over_the_limit_fails_the_method() -> None:
     code, message = await rig.error(name)
     assert code == Code.UNKNOWN
     assert "over the limit of" in message and f"{MAX_RESULT_BYTES:,}" in message
+
+
+async def test_a_child_response_over_the_limit_reaches_the_parent_as_a_failure() -> None:
+    rig = durable_rig()
+
+    @durable.method("t.BigChild")
+    async def method(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await ctx.call("fake.v1.Svc/Big", {})
+        except durable.OperationFailed as failure:
+            return {"code": failure.code, "message": failure.message, "child": failure.operation}
+        return {}
+
+    rig.serve(method)
+    name = await rig.start("t.BigChild")
+    (child,) = await rig.children()
+
+    await rig.finish_child(child, response={"data": "x" * (MAX_OUTCOME_BYTES + 1)})
+
+    result = await rig.result(name)
+    assert result["code"] == Code.FAILED_PRECONDITION and result["child"] == child
+    assert f"{MAX_OUTCOME_BYTES:,}" in result["message"]
+    assert (await rig.record(child)).done  # the response stays readable on the child
