@@ -78,7 +78,7 @@ def json_value(value: struct_pb2.Value, field: str) -> Any:
             raise InvalidArgument(
                 f"{field} holds {number}, which JSON cannot hold", metadata={"field": field}
             )
-        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        return _integral(number)
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":

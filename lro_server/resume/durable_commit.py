@@ -199,10 +199,9 @@ class Writer:
     async def _append(self, run: Run, activation: Activation) -> bool:
         """Append the pending events (the record unchanged); False when the record moved
         on (another version, ended, gone) and a full write must decide."""
-        pending = list(activation.pending)
         events = [
             JournalEvent(run.events + index + 1, journal.encode(event))
-            for index, event in enumerate(pending)
+            for index, event in enumerate(activation.pending)
         ]
         try:
             await self.store.append(run.record, events)
@@ -214,8 +213,7 @@ class Writer:
             if stored[: len(events)] != events:
                 raise exc from None
         run.events += len(events)
-        del activation.pending[: len(pending)]
-        activation.committed([])
+        activation.committed([])  # the pending events are stored
         return True
 
     def keeps_metadata(self, run: Run, record: OperationRecord, progress: tuple[str, str]) -> bool:

@@ -153,7 +153,7 @@ class DurableEngine:
             run.known = (record.checkpoint, checkpoint)
         # A method that never wrote (seq 0) has no journal yet; any other may have appended
         # events its checkpoint does not count (quick steps only append).
-        fold = Fold(await self.store.journal(record.name) if events or checkpoint.seq else ())
+        fold = Fold(await self.store.journal(record.name) if checkpoint.seq else ())
         run.events = max(run.events, fold.seq)
         # What ctx.progress set is kept in the checkpoint's state (the metadata's state may
         # be the engine's own: PENDING, WAITING, ...).

@@ -35,6 +35,16 @@ from lro_server.core.store import MAX_JOURNAL_EVENT_BYTES, JournalEvent
 #: event has room for the rest of it.
 MAX_OUTCOME_BYTES = MAX_JOURNAL_EVENT_BYTES - 64 * 1024
 
+
+def oversize(encoded: str) -> int:
+    """The size in bytes of the JSON text ``encoded`` when over :data:`MAX_OUTCOME_BYTES`,
+    else 0 (a text of fewer characters than a quarter of the limit is not encoded)."""
+    if len(encoded) * 4 <= MAX_OUTCOME_BYTES:
+        return 0
+    size = len(encoded.encode())
+    return size if size > MAX_OUTCOME_BYTES else 0
+
+
 CALL = "CALL"
 CHILD_DONE = "CHILD_DONE"
 STEP = "STEP"

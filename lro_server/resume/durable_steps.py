@@ -30,8 +30,6 @@ _log = logging.getLogger(__name__)
 #: A step running longer than this makes the operation write a heartbeat this often, so
 #: the stalled-operation sweep of other replicas never starts it a second time.
 HEARTBEAT_SECONDS = 10.0
-#: Largest step result (its JSON).
-MAX_STEP_RESULT_BYTES = journal.MAX_OUTCOME_BYTES
 
 #: Keeps the operation alive while a step runs (forever; cancelled when the step ends).
 Heartbeat = Callable[[], Coroutine[Any, Any, None]]
@@ -47,11 +45,11 @@ async def run(
     try:
         value = await _call(function, args)
         encoded = json.dumps(value)
-        size = len(encoded.encode()) if len(encoded) * 4 > MAX_STEP_RESULT_BYTES else 0
-        if size > MAX_STEP_RESULT_BYTES:
+        size = journal.oversize(encoded)
+        if size:
             raise ValueError(
                 f"the step's result is {size:,} bytes of JSON, over the limit of "
-                f"{MAX_STEP_RESULT_BYTES:,}: keep large data elsewhere and return its name"
+                f"{journal.MAX_OUTCOME_BYTES:,}: keep large data elsewhere and return its name"
             )
         return json.loads(encoded)
     finally:

@@ -139,8 +139,8 @@ def child_outcome(child: operations_pb2.Operation) -> dict[str, Any]:
     if not child.HasField("response"):
         return {"response": {}}
     response = unpacked(child.response)
-    size = len(json.dumps(response).encode()) if child.response.ByteSize() > 4096 else 0
-    if size > journal.MAX_OUTCOME_BYTES:
+    size = journal.oversize(json.dumps(response)) if child.response.ByteSize() > 4096 else 0
+    if size:
         # Kept in the journal it would make every commit of the parent fail: the parent
         # learns why instead, and the response stays readable on the child.
         message = (

@@ -294,7 +294,7 @@ class SqliteStore:
         now = to_micros(self._clock.now())
         self.read_cache.discard(record.name)
         with self._db.write() as conn:
-            # A journal append to a running operation (a durable method's step) changes
+            # A journal append to a running operation (a durable method's commit) changes
             # no indexed column as a rule: the narrow statement first.
             narrow = bool(journal) and not record.done
             stored = self._compare_and_set(conn, record, work, now, narrow=narrow)
@@ -312,23 +312,20 @@ class SqliteStore:
             if len(journal) == 1:
                 # One statement, so one transaction of its own: a step's append as a rule.
                 (event,) = journal
-                appended = conn.execute(
-                    schema.JOURNAL_APPEND, (record.name, event.seq, event.data, record.version)
-                ).rowcount
+                params = (record.name, event.seq, event.data, record.version)
+                if conn.execute(schema.JOURNAL_APPEND, params).rowcount:
+                    return
             else:
                 with self._db.write():
-                    appended = 0
-                    for event in journal:
-                        appended += conn.execute(
-                            schema.JOURNAL_APPEND,
-                            (record.name, event.seq, event.data, record.version),
-                        ).rowcount
-                        if not appended:
-                            break
+                    stored = conn.execute(schema.STATUS, (record.name,)).fetchone()
+                    if stored != (record.version, 0):
+                        raise update_failure(record, stored)
+                    rows = [(record.name, event.seq, event.data) for event in journal]
+                    conn.executemany(schema.JOURNAL_INSERT, rows)
+                return
         except sqlite3.IntegrityError as exc:
             raise journal_conflict(record.name, journal[0].seq) from exc
-        if not appended:
-            raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
+        raise update_failure(record, conn.execute(schema.STATUS, (record.name,)).fetchone())
 
     def _update_many(
         self, records: Sequence[OperationRecord], works: Sequence[str | LroError]

@@ -193,7 +193,7 @@ UPDATE {TABLE} SET
 WHERE name = :name AND version = :version AND done = 0
 RETURNING {", ".join(UPDATE_RETURNS)}"""
 STATUS = f"SELECT version, done FROM {TABLE} WHERE name = ?"
-#: :data:`UPDATE` of a running operation's journal append (a durable method's step): it
+#: :data:`UPDATE` of a running operation's journal append (a durable method's commit): it
 #: sets only the columns such a write changes, and matches only while the others already
 #: hold what :data:`UPDATE` would write (else the store runs :data:`UPDATE`). Indexes on
 #: columns it does not set are left alone: about half the statement's cost.

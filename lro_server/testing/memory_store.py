@@ -188,13 +188,7 @@ class MemoryStore:
         self, record: OperationRecord, work: str, now: int, journal: Sequence[JournalEvent] = ()
     ) -> OperationRecord:
         """One compare-and-set, appending ``journal`` (the caller holds the lock)."""
-        current = self.data.entries.get(record.name)
-        if current is None:
-            raise update_failure(record, None)
-        stored = current.record
-        if stored.done or stored.version != record.version:
-            raise update_failure(record, (stored.version, stored.done))
-        self._check_clash(record.name, journal)
+        stored = self._matching(record, journal)
         updated = dataclasses.replace(
             record,
             operation=_copy(record.operation),
@@ -220,21 +214,26 @@ class MemoryStore:
         self._check_open()
         check_journal(record.name, journal)
         with self.data.lock:
-            current = self.data.entries.get(record.name)
-            stored = current.record if current is not None else None
-            if stored is None or stored.done or stored.version != record.version:
-                raise update_failure(
-                    record, None if stored is None else (stored.version, stored.done)
-                )
-            self._check_clash(record.name, journal)
+            self._matching(record, journal)
             self.data.journals.setdefault(record.name, []).extend(journal)
 
-    def _check_clash(self, name: str, journal: Sequence[JournalEvent]) -> None:
-        """Raise the journal conflict of a seq stored already (the caller holds the lock)."""
-        taken = {event.seq for event in self.data.journals.get(name, ())}
+    def _matching(
+        self, record: OperationRecord, journal: Sequence[JournalEvent]
+    ) -> OperationRecord:
+        """The stored record, if it is at ``record.version``, not done, and none of
+        ``journal``'s seqs is stored yet; else the store's error (the caller holds the
+        lock)."""
+        current = self.data.entries.get(record.name)
+        if current is None:
+            raise update_failure(record, None)
+        stored = current.record
+        if stored.done or stored.version != record.version:
+            raise update_failure(record, (stored.version, stored.done))
+        taken = {event.seq for event in self.data.journals.get(record.name, ())}
         clash = [event.seq for event in journal if event.seq in taken]
         if clash:
-            raise journal_conflict(name, clash[0])
+            raise journal_conflict(record.name, clash[0])
+        return stored
 
     async def journal(self, name: str, after_seq: int = 0) -> builtins.list[JournalEvent]:
         """The journal events of ``name`` after ``after_seq``."""

@@ -12,7 +12,6 @@ from lro_server import durable
 from lro_server.core.errors import Code
 from lro_server.resume.durable_engine import MAX_RESULT_BYTES
 from lro_server.resume.durable_journal import MAX_OUTCOME_BYTES
-from lro_server.resume.durable_steps import MAX_STEP_RESULT_BYTES
 
 
 async def test_a_step_result_over_the_limit_fails_the_step_and_the_method_can_catch_it() -> None:
@@ -21,7 +20,7 @@ async def test_a_step_result_over_the_limit_fails_the_step_and_the_method_can_ca
 
     async def big() -> str:
         ran.append("big")
-        return "é" * (MAX_STEP_RESULT_BYTES // 2 + 1)  # two bytes each in UTF-8
+        return "é" * (MAX_OUTCOME_BYTES // 2 + 1)  # two bytes each in UTF-8
 
     async def small() -> str:
         ran.append("small")
@@ -40,9 +39,7 @@ async def test_a_step_result_over_the_limit_fails_the_step_and_the_method_can_ca
     name = await rig.start("t.BigStep")
 
     result = await rig.result(name)
-    assert (
-        "over the limit of" in result["caught"] and f"{MAX_STEP_RESULT_BYTES:,}" in result["caught"]
-    )
+    assert "over the limit of" in result["caught"] and f"{MAX_OUTCOME_BYTES:,}" in result["caught"]
     assert result["after"] == "ok" and ran == ["small", "big", "small"]
 
 
@@ -50,7 +47,7 @@ async def test_a_step_result_of_the_limit_is_recorded() -> None:
     rig = durable_rig()
 
     async def at_limit() -> str:
-        return "x" * (MAX_STEP_RESULT_BYTES - 2)  # two quotes make it the limit exactly
+        return "x" * (MAX_OUTCOME_BYTES - 2)  # two quotes make it the limit exactly
 
     @durable.method("t.AtLimit")
     async def method(ctx: durable.Context, request: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +56,7 @@ async def test_a_step_result_of_the_limit_is_recorded() -> None:
     rig.serve(method)
     name = await rig.start("t.AtLimit")
 
-    assert await rig.result(name) == {"size": MAX_STEP_RESULT_BYTES - 2}
+    assert await rig.result(name) == {"size": MAX_OUTCOME_BYTES - 2}
 
 
 async def test_a_method_result_over_the_limit_fails_the_method() -> None:
